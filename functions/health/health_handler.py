@@ -1,0 +1,32 @@
+"""GET /v1/health: is the database reachable, and at which schema version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.http import FunnelResolver
+from funnel.operations import health
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver()
+
+
+@app.get("/v1/health", summary="Service and database health", tags=["operations"])
+def get_health() -> dict[str, Any]:
+    report = health(app.runtime())
+    metrics.add_metric(name="HealthChecksPassed", unit=MetricUnit.Count, value=1)
+    return report
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

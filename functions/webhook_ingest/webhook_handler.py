@@ -1,0 +1,61 @@
+"""POST /v1/webhooks/description-service: tenant lifecycle and usage events from the
+description service, authenticated by the admin key and a Standard Webhooks signature."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.http import FunnelResolver, RawRequest, require_admin_key, require_webhook_signature
+from funnel.schemas.common import ErrorResponse
+from funnel.schemas.webhooks import WebhookAccepted, WebhookEvent
+from funnel.webhooks import receive_webhook
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
+
+
+@app.post(
+    "/v1/webhooks/description-service",
+    summary="Receive a description-service webhook",
+    tags=["webhooks"],
+    responses={
+        200: {
+            "description": "Stored, or a redelivery of a stored event",
+            "content": {"application/json": {"schema": WebhookAccepted.model_json_schema()}},
+        },
+        400: {"description": "Not JSON", "content": {"application/json": {"model": ErrorResponse}}},
+        401: {
+            "description": "Bad admin key or signature",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        409: {
+            "description": "webhook-id reused with another body",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        413: {"description": "Body over 256 KB", "content": {"application/json": {"model": ErrorResponse}}},
+        422: {"description": "Invalid event", "content": {"application/json": {"model": ErrorResponse}}},
+        503: {
+            "description": "Database unavailable; retry",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+    },
+)
+def receive(event: Annotated[WebhookEvent, Body(discriminator="eventType")]) -> dict[str, Any]:
+    accepted = receive_webhook(app.runtime(), event, RawRequest.from_event(app.current_event.raw_event))
+    metrics.add_metric(
+        name="WebhookDuplicates" if accepted.duplicate else "WebhooksStored", unit=MetricUnit.Count, value=1
+    )
+    return accepted.model_dump(mode="json", exclude_none=True)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,127 @@
+"""One PostgreSQL connection per warm container.
+
+The connection is opened on first use, reused across invocations, and reopened when it
+is found broken (RDS Proxy and Aurora close idle connections). It is an autocommit
+connection: every unit of work is an explicit ``with conn.transaction()`` block, and every
+statement runs under a ``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from aws_lambda_powertools import Logger
+from psycopg.conninfo import make_conninfo
+
+from funnel.errors import ConfigurationError, DatabaseUnavailable
+from funnel.secrets import SecretSource
+from funnel.settings import DatabaseSettings
+
+logger = Logger(child=True)
+T = TypeVar("T")
+
+
+def database_conninfo(settings: DatabaseSettings, secrets: SecretSource) -> str:
+    """Build the connection string from ``DATABASE_URL`` or the database secret.
+
+    The secret is the JSON RDS writes (username, password, host, port, dbname);
+    ``DB_HOST``/``DB_PORT``/``DB_NAME`` override its fields, since the secret of a cluster
+    created by the template names the cluster while functions must go through the proxy.
+    """
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    if not settings.db_secret_arn:
+        raise ConfigurationError("no database configured: set DATABASE_URL or DB_SECRET_ARN")
+    try:
+        secret = json.loads(secrets.get(settings.db_secret_arn))
+        user, password = secret["username"], secret["password"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError("the database secret lacks username/password JSON") from exc
+    host = settings.db_host or secret.get("host")
+    if not host:
+        raise ConfigurationError("no database host: set DB_HOST or add host to the secret")
+    return make_conninfo(
+        user=user,
+        password=password,
+        host=host,
+        port=str(settings.db_port or secret.get("port") or 5432),
+        dbname=settings.db_name or secret.get("dbname") or "postgres",
+        sslmode=settings.db_sslmode,
+    )
+
+
+class Database:
+    """The container's connection, opened lazily.
+
+    Parameters
+    ----------
+    conninfo
+        Called when a connection must be opened (so secrets are read then, not at import).
+    statement_timeout_ms, connect_timeout_seconds
+        Limits that keep a slow database from holding a Lambda to its timeout.
+    application_name
+        Shown in ``pg_stat_activity``.
+    """
+
+    def __init__(
+        self,
+        conninfo: Callable[[], str],
+        *,
+        statement_timeout_ms: int,
+        connect_timeout_seconds: int,
+        application_name: str,
+    ) -> None:
+        self._conninfo = conninfo
+        self._statement_timeout_ms = statement_timeout_ms
+        self._connect_timeout = connect_timeout_seconds
+        self._application_name = application_name
+        self._conn: psycopg.Connection | None = None
+
+    def connection(self) -> psycopg.Connection:
+        """The open connection, (re)connecting first when there is none or it is broken."""
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            self._conn = None
+        if self._conn is None:
+            try:
+                self._conn = psycopg.connect(
+                    self._conninfo(),
+                    autocommit=True,
+                    connect_timeout=self._connect_timeout,
+                    application_name=self._application_name,
+                    options=f"-c statement_timeout={self._statement_timeout_ms}",
+                )
+            except psycopg.OperationalError as exc:
+                logger.warning("database connection failed", extra={"error": type(exc).__name__})
+                raise DatabaseUnavailable() from exc
+        return self._conn
+
+    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work(conn)`` in one transaction and return its result.
+
+        A reused connection that turns out to be dead is replaced and the work retried
+        once; callers only pass work that is safe to repeat (idempotent writes, reads).
+        Database failures become ``DatabaseUnavailable`` (503 with Retry-After).
+        """
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            conn = self.connection()
+            try:
+                with conn.transaction():
+                    return work(conn)
+            except psycopg.OperationalError as exc:
+                if conn.broken or conn.closed:
+                    self._conn = None
+                    if reused and attempt == 1:
+                        logger.info("stale database connection replaced")
+                        continue
+                logger.warning("database operation failed", extra={"error": type(exc).__name__})
+                raise DatabaseUnavailable() from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,96 @@
+"""Domain errors. Each carries its HTTP status and error code; ``funnel.http`` maps them
+to ``{"ok": false, "error": code, "details": ...}`` in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FunnelError(Exception):
+    """Base of every error that becomes an HTTP answer."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code or type(self).code
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.code)
+
+
+class MalformedRequest(FunnelError):
+    status = 400
+    code = "invalid_json"
+
+
+class Unauthorized(FunnelError):
+    status = 401
+    code = "unauthorized"
+
+
+class InvalidSignature(Unauthorized):
+    """A webhook whose Standard Webhooks signature does not check out."""
+
+    code = "invalid_signature"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(details={"reason": reason})
+        self.reason = reason
+
+
+class NotFound(FunnelError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(FunnelError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(FunnelError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(FunnelError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(FunnelError):
+    status = 422
+    code = "validation_failed"
+
+
+class RateLimited(FunnelError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(FunnelError):
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, code: str | None = None, *, retry_after_seconds: int = 5, details: Any = None) -> None:
+        super().__init__(code, details=details, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class AdminAuthNotConfigured(ServiceUnavailable):
+    code = "admin_auth_not_configured"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+
+class ConfigurationError(Exception):
+    """The deployment is misconfigured (a bad secret, an unreadable setting): an operator's
+    problem, never a client's, so it is logged with detail and answered as 503."""

@@ -1,0 +1,79 @@
+"""The per-container dependencies a handler needs: settings, secrets, the database and a
+clock. Built on first use and reused while the container is warm; tests build their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from funnel.db import Database, database_conninfo
+from funnel.errors import ConfigurationError
+from funnel.secrets import SecretsManagerSource, SecretSource
+from funnel.settings import Settings, get_settings
+from funnel.signatures import secret_key
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    secrets: SecretSource
+    database: Database
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def admin_api_key(self) -> str | None:
+        """The configured admin key, or None when there is none (admin routes then 503)."""
+        security = self.settings.security
+        if security.admin_api_key_secret_arn:
+            return self.secrets.get(security.admin_api_key_secret_arn).strip() or None
+        if security.admin_api_key is not None:
+            return security.admin_api_key.get_secret_value() or None
+        return None
+
+    def webhook_signing_secrets(self) -> list[str]:
+        """Every valid signing secret; empty means signatures are not required."""
+        security = self.settings.security
+        if security.webhook_signing_secrets_arn:
+            raw = self.secrets.get(security.webhook_signing_secrets_arn)
+        elif security.webhook_signing_secrets is not None:
+            raw = security.webhook_signing_secrets.get_secret_value()
+        else:
+            return []
+        secrets = raw.split()
+        for secret in secrets:
+            try:
+                secret_key(secret)
+            except ValueError as exc:
+                raise ConfigurationError(f"bad webhook signing secret: {exc}") from None
+        return secrets
+
+
+def build_runtime(settings: Settings, secrets: SecretSource | None = None) -> Runtime:
+    """Wire a runtime from settings; secrets default to Secrets Manager."""
+    source = secrets or SecretsManagerSource(max_age_seconds=settings.security.secrets_cache_seconds)
+    database = Database(
+        lambda: database_conninfo(settings.database, source),
+        statement_timeout_ms=settings.database.db_statement_timeout_ms,
+        connect_timeout_seconds=settings.database.db_connect_timeout_seconds,
+        application_name=f"{settings.service_name}-{settings.stage}",
+    )
+    return Runtime(settings=settings, secrets=source, database=database)
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    """The warm container's runtime."""
+    return build_runtime(get_settings())
+
+
+def reset_runtime() -> None:
+    """Forget the cached runtime and settings (closing the connection): for tests and the CLI."""
+    if get_runtime.cache_info().currsize:
+        get_runtime().database.close()
+    get_runtime.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""pydantic models for every boundary: request bodies, query strings and responses."""

@@ -1,0 +1,154 @@
+"""The description-service webhook: an envelope ``{eventType, tenantId, occurredAt,
+payload}`` whose payload model is chosen by ``eventType`` (a discriminated union).
+
+Payload models ignore fields they do not declare, so the emitter can add fields without
+breaking ingestion; only declared fields are ever stored, minus personal data (the
+``tenant.created`` email is used for attribution and dropped).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+
+from funnel.schemas.common import Count, Identifier, NormalizedEmail, ShortText, Text
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # Never stored: the envelope's tenantId is the one kept, the email is PII.
+    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"tenantId", "email"})
+    tenantId: Identifier | None = None
+
+    def subject_id(self) -> str:
+        """The id of what the event is about, part of the duplicate-detection key."""
+        return ""
+
+    def stored(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude=set(self.NOT_STORED), exclude_none=True)
+
+
+class TenantCreatedPayload(_Payload):
+    siteUrl: Annotated[HttpUrl, Field(max_length=2048)] | None = None
+    email: NormalizedEmail | None = None
+    createdAt: AwareDatetime | None = None
+
+
+class ApiKeyCreatedPayload(_Payload):
+    keyPrefix: Annotated[Text, StringConstraints(min_length=1, max_length=32)]
+    rateLimitTier: ShortText | None = None
+    createdAt: AwareDatetime | None = None
+
+    def subject_id(self) -> str:
+        return self.keyPrefix
+
+
+class ScanCompletedPayload(_Payload):
+    jobId: Identifier
+    mediaCount: Count
+    identitiesDetected: Count
+    durationMs: Count
+    suggestionsGenerated: Count | None = None
+    completedAt: AwareDatetime | None = None
+
+    def subject_id(self) -> str:
+        return self.jobId
+
+
+class ScanFailedPayload(_Payload):
+    jobId: Identifier
+    mediaCount: Count
+    errorMessage: Annotated[Text, StringConstraints(max_length=2000)] | None = None
+    failedAt: AwareDatetime | None = None
+
+    def subject_id(self) -> str:
+        return self.jobId
+
+
+class ClusterCreatedPayload(_Payload):
+    clusterId: Identifier
+    identityCount: Count
+    algorithm: ShortText | None = None
+    createdAt: AwareDatetime | None = None
+
+    def subject_id(self) -> str:
+        return self.clusterId
+
+
+class SuggestionResolvedPayload(_Payload):
+    suggestionId: Identifier
+    resolution: ShortText
+    resolvedAt: AwareDatetime | None = None
+
+    def subject_id(self) -> str:
+        return self.suggestionId
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenantId: Identifier
+    occurredAt: AwareDatetime
+
+    @model_validator(mode="after")
+    def _payload_names_the_same_tenant(self) -> _Envelope:
+        payload_tenant = getattr(getattr(self, "payload", None), "tenantId", None)
+        if payload_tenant is not None and payload_tenant != self.tenantId:
+            raise ValueError("payload.tenantId differs from tenantId")
+        return self
+
+
+class TenantCreated(_Envelope):
+    eventType: Literal["tenant.created"]
+    payload: TenantCreatedPayload
+
+
+class ApiKeyCreated(_Envelope):
+    eventType: Literal["apikey.created"]
+    payload: ApiKeyCreatedPayload
+
+
+class ScanCompleted(_Envelope):
+    eventType: Literal["scan.completed"]
+    payload: ScanCompletedPayload
+
+
+class ScanFailed(_Envelope):
+    eventType: Literal["scan.failed"]
+    payload: ScanFailedPayload
+
+
+class ClusterCreated(_Envelope):
+    eventType: Literal["cluster.created"]
+    payload: ClusterCreatedPayload
+
+
+class SuggestionResolved(_Envelope):
+    eventType: Literal["suggestion.resolved"]
+    payload: SuggestionResolvedPayload
+
+
+WebhookEvent = (
+    TenantCreated | ApiKeyCreated | ScanCompleted | ScanFailed | ClusterCreated | SuggestionResolved
+)
+"""One webhook; as a request body, annotate it ``Body(discriminator="eventType")``."""
+
+EVENT_TYPES: tuple[str, ...] = (
+    "tenant.created",
+    "apikey.created",
+    "scan.completed",
+    "scan.failed",
+    "cluster.created",
+    "suggestion.resolved",
+)
+
+
+class WebhookAccepted(BaseModel):
+    """``{"ok": true, "eventId": ...}``; ``duplicate`` only on a redelivery."""
+
+    ok: Literal[True] = True
+    eventId: UUID
+    duplicate: bool | None = Field(default=None, description="true when this delivery was already stored")

@@ -1,0 +1,88 @@
+"""Settings, validated once and lazily (never at import time).
+
+Each concern is a small ``BaseSettings`` reading flat environment variables; empty
+variables count as unset, because the template passes ``""`` for what is not configured.
+Secrets come from Secrets Manager when an ``*_ARN`` is set and from the plain variable
+(for local runs) otherwise; see ``funnel.runtime``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from funnel.errors import ConfigurationError
+
+_ENV = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _ENV
+
+    database_url: SecretStr | None = None
+    db_secret_arn: str | None = None
+    db_host: str | None = None
+    db_port: int | None = Field(default=None, ge=1, le=65535)
+    db_name: str | None = None
+    db_sslmode: str = "prefer"
+    db_statement_timeout_ms: int = Field(default=5000, ge=100)
+    db_connect_timeout_seconds: int = Field(default=5, ge=1)
+
+
+class SecuritySettings(BaseSettings):
+    model_config = _ENV
+
+    admin_api_key: SecretStr | None = None
+    admin_api_key_secret_arn: str | None = None
+    webhook_signing_secrets: SecretStr | None = None
+    webhook_signing_secrets_arn: str | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    secrets_cache_seconds: int = Field(default=300, ge=0)
+
+
+class HttpSettings(BaseSettings):
+    model_config = _ENV
+
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+
+class Settings(BaseModel):
+    model_config = {"frozen": True}
+
+    stage: str
+    service_name: str
+    database: DatabaseSettings
+    security: SecuritySettings
+    http: HttpSettings
+
+
+class _Identity(BaseSettings):
+    model_config = _ENV
+
+    stage: str = "local"
+    powertools_service_name: str = "funnel"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The container's settings, read from the environment on first use.
+
+    Raises
+    ------
+    ConfigurationError
+        When a variable is set to a value that does not validate.
+    """
+    try:
+        identity = _Identity()
+        return Settings(
+            stage=identity.stage,
+            service_name=identity.powertools_service_name,
+            database=DatabaseSettings(),
+            security=SecuritySettings(),
+            http=HttpSettings(),
+        )
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})
+        raise ConfigurationError(f"invalid settings: {', '.join(fields)}") from None

@@ -1,0 +1,165 @@
+"""Ingesting one description-service webhook: idempotently store the event, attribute a
+new tenant to its lead, and keep the tenant's funnel milestones current, all in the
+caller's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import psycopg
+from aws_lambda_powertools import Logger
+from psycopg.types.json import Jsonb
+
+from funnel.errors import Conflict, ServiceUnavailable, ValidationFailed
+from funnel.http import RawRequest
+from funnel.runtime import Runtime
+from funnel.schemas.webhooks import ApiKeyCreated, ScanCompleted, TenantCreated, WebhookAccepted, WebhookEvent
+from funnel.sql import query
+
+logger = Logger(child=True)
+
+# Clocks drift; an event stamped further ahead than this is refused rather than let it
+# land in a day that has not happened yet.
+MAX_CLOCK_SKEW = timedelta(hours=1)
+# The description service did not exist before this; older stamps are broken clocks.
+EARLIEST_EVENT = datetime(2020, 1, 1, tzinfo=UTC)
+MAX_WEBHOOK_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event_id: UUID
+    duplicate: bool
+
+
+def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) -> WebhookAccepted:
+    """Check what the schema cannot, then store the event in one transaction."""
+    _check_occurred_at(event, runtime.clock())
+    delivery_id = request.headers.get("webhook-id") or None
+    if delivery_id is not None and (
+        len(delivery_id) > MAX_WEBHOOK_ID_LENGTH or not delivery_id.isprintable()
+    ):
+        raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
+    result = runtime.database.run(
+        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
+    )
+    logger.info(
+        "webhook stored",
+        extra={
+            "event_type": event.eventType,
+            "event_id": str(result.event_id),
+            "webhook_id": delivery_id,
+            "duplicate": result.duplicate,
+        },
+    )
+    return WebhookAccepted(eventId=result.event_id, duplicate=True if result.duplicate else None)
+
+
+def _check_occurred_at(event: WebhookEvent, now: datetime) -> None:
+    if not EARLIEST_EVENT <= event.occurredAt <= now + MAX_CLOCK_SKEW:
+        raise ValidationFailed(
+            details=[
+                {
+                    "loc": "occurredAt",
+                    "msg": "occurredAt is implausibly far in the past or future",
+                    "type": "out_of_range",
+                }
+            ]
+        )
+
+
+def ingest_webhook(
+    conn: psycopg.Connection, event: WebhookEvent, *, delivery_id: str | None, body: bytes
+) -> IngestResult:
+    """Store ``event`` exactly once; call inside a transaction.
+
+    Parameters
+    ----------
+    conn
+        A connection inside ``conn.transaction()``; everything here commits or not together.
+    event
+        The validated webhook.
+    delivery_id
+        The ``webhook-id`` header. A redelivery with the same id answers with the first
+        delivery's event; the same id with another body is a conflict.
+    body
+        The raw request body, hashed to tell a redelivery from a reused id.
+
+    Raises
+    ------
+    Conflict
+        ``webhook_id_reused`` when ``delivery_id`` was seen with a different body.
+    """
+    event_id = uuid4()
+    if delivery_id is not None:
+        digest = hashlib.sha256(body).digest()
+        claimed = conn.execute(
+            query("webhook_deliveries/claim_delivery"),
+            {"webhook_id": delivery_id, "body_sha256": digest, "event_id": event_id},
+        ).fetchone()
+        if claimed is None:
+            return _redelivery(conn, delivery_id, digest)
+
+    payload = event.payload
+    lead_id = _attributed_lead(conn, event)
+    key = {
+        "tenant_id": event.tenantId,
+        "event_type": event.eventType,
+        "occurred_at": event.occurredAt,
+        "subject_id": payload.subject_id(),
+    }
+    inserted = conn.execute(
+        query("tenant_events/insert_event"),
+        {**key, "id": event_id, "payload": Jsonb(payload.stored()), "lead_id": lead_id},
+    ).fetchone()
+    if inserted is None:
+        existing = conn.execute(query("tenant_events/find_duplicate"), key).fetchone()
+        if existing is None:
+            # The matching row vanished between the two statements (a purge): let the
+            # sender retry rather than guess.
+            raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
+        if delivery_id is not None:
+            conn.execute(
+                query("webhook_deliveries/point_delivery"),
+                {"webhook_id": delivery_id, "event_id": existing[0]},
+            )
+        return IngestResult(existing[0], duplicate=True)
+
+    _record_milestones(conn, event, lead_id)
+    return IngestResult(event_id, duplicate=False)
+
+
+def _redelivery(conn: psycopg.Connection, delivery_id: str, digest: bytes) -> IngestResult:
+    stored = conn.execute(query("webhook_deliveries/find_delivery"), {"webhook_id": delivery_id}).fetchone()
+    if stored is None:
+        raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
+    stored_digest, stored_event_id = stored
+    if bytes(stored_digest) != digest:
+        raise Conflict("webhook_id_reused", details={"webhookId": delivery_id})
+    return IngestResult(stored_event_id, duplicate=True)
+
+
+def _attributed_lead(conn: psycopg.Connection, event: WebhookEvent) -> UUID | None:
+    # The email is used for this lookup only and never stored.
+    if not isinstance(event, TenantCreated) or event.payload.email is None:
+        return None
+    row = conn.execute(
+        query("leads/find_lead_by_email"), {"email_normalized": event.payload.email}
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _record_milestones(conn: psycopg.Connection, event: WebhookEvent, lead_id: UUID | None) -> None:
+    at = event.occurredAt
+    if isinstance(event, TenantCreated):
+        params = {"tenant_created_at": at, "lead_id": lead_id, "api_key_at": None, "scan_at": None}
+    elif isinstance(event, ApiKeyCreated):
+        params = {"tenant_created_at": None, "lead_id": None, "api_key_at": at, "scan_at": None}
+    elif isinstance(event, ScanCompleted):
+        params = {"tenant_created_at": None, "lead_id": None, "api_key_at": None, "scan_at": at}
+    else:
+        return
+    conn.execute(query("tenant_milestones/record_milestones"), {"tenant_id": event.tenantId, **params})

@@ -1,0 +1,94 @@
+"""Secrets from Secrets Manager (through moto), end to end through the webhook handler."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+from psycopg.conninfo import conninfo_to_dict
+
+import webhook_handler
+from funnel.runtime import reset_runtime
+from tests.builders import response_json, webhook_event
+from tests.conftest import SIGNING_SECRET
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def aws(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+def test_admin_key_signing_secrets_and_database_come_from_secrets_manager(
+    aws, lambda_env, database_url, db, context
+):
+    # Given every secret in Secrets Manager, as the deployed template configures them
+    parts = conninfo_to_dict(database_url)
+    db_secret = aws.create_secret(
+        Name="funnel/db",
+        SecretString=json.dumps(
+            {
+                "username": parts.get("user", "postgres"),
+                "password": parts.get("password", ""),
+                "host": parts["host"],
+                "port": int(parts.get("port", 5432)),
+                "dbname": parts["dbname"],
+            }
+        ),
+    )["ARN"]
+    admin = aws.create_secret(Name="funnel/admin", SecretString="key-from-secrets-manager")["ARN"]
+    signing = aws.create_secret(Name="funnel/webhook", SecretString=SIGNING_SECRET)["ARN"]
+    lambda_env.delenv("DATABASE_URL")
+    lambda_env.delenv("ADMIN_API_KEY")
+    lambda_env.setenv("DB_SECRET_ARN", db_secret)
+    lambda_env.setenv("DB_SSLMODE", "disable")
+    lambda_env.setenv("ADMIN_API_KEY_SECRET_ARN", admin)
+    lambda_env.setenv("WEBHOOK_SIGNING_SECRETS_ARN", signing)
+    reset_runtime()
+
+    # When a signed delivery with that key arrives
+    event = webhook_event(sign_with=SIGNING_SECRET, headers={"x-admin-key": "key-from-secrets-manager"})
+    response = webhook_handler.lambda_handler(event, context)
+
+    # Then it is authenticated and stored
+    assert response["statusCode"] == 200, response["body"]
+    assert db.execute("SELECT count(*) FROM tenant_events").fetchone()[0] == 1
+
+    # And the old local key no longer opens the door
+    stale = webhook_event(sign_with=SIGNING_SECRET)
+    assert webhook_handler.lambda_handler(stale, context)["statusCode"] == 401
+
+
+def test_a_missing_secret_is_503_misconfigured_not_a_500(aws, lambda_env, db, context):
+    lambda_env.setenv(
+        "ADMIN_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf"
+    )
+    reset_runtime()
+    response = webhook_handler.lambda_handler(webhook_event(), context)
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"] == "service_misconfigured"
+
+
+def test_secret_values_are_cached_between_invocations(aws, lambda_env, db, context):
+    # Given the admin key in Secrets Manager
+    arn = aws.create_secret(Name="funnel/admin-cached", SecretString="first-key")["ARN"]
+    lambda_env.setenv("ADMIN_API_KEY_SECRET_ARN", arn)
+    reset_runtime()
+    assert (
+        webhook_handler.lambda_handler(webhook_event(headers={"x-admin-key": "first-key"}), context)[
+            "statusCode"
+        ]
+        == 200
+    )
+
+    # When it is rotated, the warm container keeps the cached value until max age passes
+    aws.put_secret_value(SecretId=arn, SecretString="second-key")
+    again = webhook_event("scan_completed", headers={"x-admin-key": "first-key"})
+    assert webhook_handler.lambda_handler(again, context)["statusCode"] == 200

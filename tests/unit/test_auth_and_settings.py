@@ -1,0 +1,134 @@
+"""Admin-key checks, settings from the environment, and secrets through the runtime."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from funnel.auth import check_admin_key
+from funnel.db import database_conninfo
+from funnel.errors import AdminAuthNotConfigured, ConfigurationError, Unauthorized
+from funnel.runtime import build_runtime
+from funnel.settings import DatabaseSettings, get_settings
+
+
+class DictSecrets:
+    """A secret source backed by a dict (the Secrets Manager one is tested against moto)."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.reads: list[str] = []
+
+    def get(self, secret_id: str) -> str:
+        self.reads.append(secret_id)
+        return self.values[secret_id]
+
+
+def test_the_right_admin_key_passes():
+    check_admin_key("s3cret-key", "s3cret-key")
+
+
+@pytest.mark.parametrize("supplied", [None, "", "s3cret-ke", "s3cret-key ", "S3CRET-KEY"])
+def test_any_other_admin_key_is_unauthorized(supplied):
+    with pytest.raises(Unauthorized):
+        check_admin_key("s3cret-key", supplied)
+
+
+@pytest.mark.parametrize("configured", [None, ""])
+def test_no_configured_admin_key_is_not_configured(configured):
+    with pytest.raises(AdminAuthNotConfigured) as raised:
+        check_admin_key(configured, "anything")
+    assert (raised.value.status, raised.value.code) == (503, "admin_auth_not_configured")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):  # type: ignore[no-untyped-def]
+    for name in (
+        "DATABASE_URL",
+        "DB_SECRET_ARN",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "ADMIN_API_KEY",
+        "ADMIN_API_KEY_SECRET_ARN",
+        "WEBHOOK_SIGNING_SECRETS",
+        "WEBHOOK_SIGNING_SECRETS_ARN",
+        "STAGE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_empty_variables_count_as_unset(clean_env):
+    # Given the template's way of saying "not configured"
+    clean_env.setenv("DB_HOST", "")
+    clean_env.setenv("ADMIN_API_KEY_SECRET_ARN", "")
+    # Then the settings hold None, not ""
+    settings = get_settings()
+    assert settings.database.db_host is None
+    assert settings.security.admin_api_key_secret_arn is None
+
+
+def test_an_invalid_setting_is_a_configuration_error_naming_it(clean_env):
+    clean_env.setenv("DB_STATEMENT_TIMEOUT_MS", "soon")
+    with pytest.raises(ConfigurationError, match="db_statement_timeout_ms"):
+        get_settings()
+
+
+def test_settings_are_read_once(clean_env):
+    clean_env.setenv("STAGE", "dev")
+    first = get_settings()
+    clean_env.setenv("STAGE", "prod")
+    assert get_settings() is first and first.stage == "dev"
+
+
+def test_secrets_come_from_their_arns_when_set(clean_env):
+    # Given ARNs for the admin key and the signing secrets, and local values too
+    clean_env.setenv("ADMIN_API_KEY", "local-value")
+    clean_env.setenv("ADMIN_API_KEY_SECRET_ARN", "arn:admin")
+    clean_env.setenv("WEBHOOK_SIGNING_SECRETS_ARN", "arn:webhook")
+    secrets = DictSecrets({"arn:admin": " from-secrets-manager\n", "arn:webhook": "whsec_YQ== whsec_Yg=="})
+    runtime = build_runtime(get_settings(), secrets)
+
+    # Then the secret values win, trimmed and split
+    assert runtime.admin_api_key() == "from-secrets-manager"
+    assert runtime.webhook_signing_secrets() == ["whsec_YQ==", "whsec_Yg=="]
+
+
+def test_local_values_are_used_without_arns(clean_env):
+    clean_env.setenv("ADMIN_API_KEY", "local-value")
+    runtime = build_runtime(get_settings(), DictSecrets({}))
+    assert runtime.admin_api_key() == "local-value"
+    assert runtime.webhook_signing_secrets() == []
+
+
+def test_the_database_secret_builds_a_tls_connection_string_with_overrides():
+    # Given the JSON RDS stores, and a proxy endpoint the template passes as DB_HOST
+    secret = {
+        "username": "funnel_admin",
+        "password": "p@ss word",
+        "host": "cluster.local",
+        "port": 5432,
+        "dbname": "funnel",
+    }
+    settings = DatabaseSettings(db_secret_arn="arn:db", db_host="proxy.local", db_sslmode="require")
+    conninfo = database_conninfo(settings, DictSecrets({"arn:db": json.dumps(secret)}))
+    # Then the proxy is used, TLS required, and the password quoted safely
+    assert "host=proxy.local" in conninfo and "sslmode=require" in conninfo
+    assert "password='p@ss word'" in conninfo and "dbname=funnel" in conninfo
+
+
+@pytest.mark.parametrize(
+    "secret", ["not json", "{}", '{"username": "u"}', '{"username": "u", "password": "p"}']
+)
+def test_an_unusable_database_secret_is_a_configuration_error(secret):
+    with pytest.raises(ConfigurationError):
+        database_conninfo(DatabaseSettings(db_secret_arn="arn:db"), DictSecrets({"arn:db": secret}))
+
+
+def test_no_database_at_all_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        database_conninfo(DatabaseSettings(), DictSecrets({}))

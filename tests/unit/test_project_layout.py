@@ -1,0 +1,39 @@
+"""The repository agrees with itself: the editable install's paths with the template's
+code folders, the SQL files with the code that names them, the events with the routes."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from funnel.sql import QUERIES
+from funnel_local.template import load_template
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_code_folder_of_the_template_is_on_the_development_path():
+    template = load_template(REPO / "template.yaml")
+    folders = {spec.code_dir for spec in template.functions.values()}
+    folders |= {layer for spec in template.functions.values() for layer in spec.layer_dirs}
+    configured = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "dev-mode-dirs"
+    ]
+    on_path = {(REPO / entry).resolve() for entry in configured}
+    assert {folder.resolve() for folder in folders} <= on_path
+
+
+def test_every_query_named_in_the_code_exists_and_every_file_is_used():
+    source = "\n".join(p.read_text() for p in (REPO / "layers" / "funnel" / "funnel").rglob("*.py"))
+    named = set(re.findall(r'query\(\s*"([a-z_]+/[a-z_]+)"', source))
+    assert named == set(QUERIES)
+
+
+def test_every_sample_api_event_matches_a_route_of_the_template():
+    routes = {route.route_key for route in load_template(REPO / "template.yaml").routes}
+    for path in (REPO / "events").rglob("*.json"):
+        event = json.loads(path.read_text())
+        if "routeKey" in event:
+            assert event["routeKey"] in routes, path

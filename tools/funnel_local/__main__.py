@@ -1,0 +1,10 @@
+"""``python -m funnel_local``: the local runner's command line (see :mod:`funnel_local.cli`)."""
+
+import sys
+
+if __name__ == "__main__":
+    # Imported here, not above: every spawned worker re-imports this module as __mp_main__,
+    # and must not load the gateway (or the layer) before its own environment is in place.
+    from funnel_local.cli import main
+
+    sys.exit(main())

