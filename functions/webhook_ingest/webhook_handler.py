@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.http import FunnelResolver, RawRequest, require_admin_key, require_webhook_signature
 from funnel.schemas.common import ErrorResponse
-from funnel.schemas.webhooks import WebhookAccepted, WebhookEvent
+from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
 from funnel.webhooks import receive_webhook
 
 logger = Logger()
@@ -46,8 +46,10 @@ app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
         },
     },
 )
-def receive(event: Annotated[WebhookEvent, Body(discriminator="eventType")]) -> dict[str, Any]:
-    accepted = receive_webhook(app.runtime(), event, RawRequest.from_event(app.current_event.raw_event))
+def receive(delivery: Annotated[WebhookDelivery, Body()]) -> dict[str, Any]:
+    accepted = receive_webhook(
+        app.runtime(), delivery.root, RawRequest.from_event(app.current_event.raw_event)
+    )
     metrics.add_metric(
         name="WebhookDuplicates" if accepted.duplicate else "WebhooksStored", unit=MetricUnit.Count, value=1
     )
@@ -55,7 +57,7 @@ def receive(event: Annotated[WebhookEvent, Body(discriminator="eventType")]) -> 
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -98,17 +98,21 @@ class Database:
                 raise DatabaseUnavailable() from exc
         return self._conn
 
-    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
-        """Run ``work(conn)`` in one transaction and return its result.
+    def run(self, work: Callable[[psycopg.Connection], T], *, transaction: bool = True) -> T:
+        """Run ``work(conn)`` and return its result, in one transaction by default.
 
-        A reused connection that turns out to be dead is replaced and the work retried
-        once; callers only pass work that is safe to repeat (idempotent writes, reads).
-        Database failures become ``DatabaseUnavailable`` (503 with Retry-After).
+        With ``transaction=False`` each statement of ``work`` commits on its own: for work
+        whose common case is a single statement (atomic by itself), saving the BEGIN and
+        COMMIT round trips. A reused connection that turns out to be dead is replaced and
+        the work retried once; callers only pass work that is safe to repeat (idempotent
+        writes, reads). Database failures become ``DatabaseUnavailable`` (503).
         """
         for attempt in (1, 2):
             reused = self._conn is not None
             conn = self.connection()
             try:
+                if not transaction:
+                    return work(conn)
                 with conn.transaction():
                     return work(conn)
             except psycopg.OperationalError as exc:

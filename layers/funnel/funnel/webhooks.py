@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import psycopg
+import psycopg.errors
 from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
@@ -43,9 +44,17 @@ def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) 
         len(delivery_id) > MAX_WEBHOOK_ID_LENGTH or not delivery_id.isprintable()
     ):
         raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
-    result = runtime.database.run(
-        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
-    )
+
+    def store(conn: psycopg.Connection) -> IngestResult:
+        try:
+            return ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
+        except psycopg.errors.ForeignKeyViolation:
+            # A new webhook-id carrying an event that is already stored: its claim must
+            # point at that event, which takes more than one statement, so one transaction.
+            with conn.transaction():
+                return ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
+
+    result = runtime.database.run(store, transaction=False)
     logger.info(
         "webhook stored",
         extra={
@@ -74,12 +83,19 @@ def _check_occurred_at(event: WebhookEvent, now: datetime) -> None:
 def ingest_webhook(
     conn: psycopg.Connection, event: WebhookEvent, *, delivery_id: str | None, body: bytes
 ) -> IngestResult:
-    """Store ``event`` exactly once; call inside a transaction.
+    """Store ``event`` exactly once.
+
+    The common case, a new event, is one statement (``tenant_events/store_event``), atomic
+    on its own; the follow-up queries run only for duplicates and conflicts. In autocommit
+    a new webhook-id carrying an already stored event fails that statement with
+    ``ForeignKeyViolation`` (its claim would point at no event), writing nothing: the
+    caller then repeats the call inside a transaction, where the claim is pointed at the
+    stored event before the deferred check at commit.
 
     Parameters
     ----------
     conn
-        A connection inside ``conn.transaction()``; everything here commits or not together.
+        An autocommit connection, or one inside ``conn.transaction()``.
     event
         The validated webhook.
     delivery_id
@@ -94,42 +110,43 @@ def ingest_webhook(
         ``webhook_id_reused`` when ``delivery_id`` was seen with a different body.
     """
     event_id = uuid4()
-    if delivery_id is not None:
-        digest = hashlib.sha256(body).digest()
-        claimed = conn.execute(
-            query("webhook_deliveries/claim_delivery"),
-            {"webhook_id": delivery_id, "body_sha256": digest, "event_id": event_id},
-        ).fetchone()
-        if claimed is None:
-            return _redelivery(conn, delivery_id, digest)
-
+    digest = hashlib.sha256(body).digest()
     payload = event.payload
-    lead_id = _attributed_lead(conn, event)
     key = {
         "tenant_id": event.tenantId,
         "event_type": event.eventType,
         "occurred_at": event.occurredAt,
         "subject_id": payload.subject_id(),
     }
-    inserted = conn.execute(
-        query("tenant_events/insert_event"),
-        {**key, "id": event_id, "payload": Jsonb(payload.stored()), "lead_id": lead_id},
+    row = conn.execute(
+        query("tenant_events/store_event"),
+        {
+            **key,
+            **_milestone_params(event),
+            "id": event_id,
+            "webhook_id": delivery_id,
+            "body_sha256": digest,
+            "payload": Jsonb(payload.stored()),
+            # Used for this lookup only; never stored.
+            "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
+        },
     ).fetchone()
-    if inserted is None:
-        existing = conn.execute(query("tenant_events/find_duplicate"), key).fetchone()
-        if existing is None:
-            # The matching row vanished between the two statements (a purge): let the
-            # sender retry rather than guess.
-            raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
-        if delivery_id is not None:
-            conn.execute(
-                query("webhook_deliveries/point_delivery"),
-                {"webhook_id": delivery_id, "event_id": existing[0]},
-            )
-        return IngestResult(existing[0], duplicate=True)
+    claimed, stored_id = row if row else (0, None)
+    if stored_id is not None:
+        return IngestResult(stored_id, duplicate=False)
+    if delivery_id is not None and not claimed:
+        return _redelivery(conn, delivery_id, digest)
 
-    _record_milestones(conn, event, lead_id)
-    return IngestResult(event_id, duplicate=False)
+    existing = conn.execute(query("tenant_events/find_duplicate"), key).fetchone()
+    if existing is None:
+        # The matching row vanished between the two statements (a purge): let the sender
+        # retry rather than guess.
+        raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
+    if delivery_id is not None:
+        conn.execute(
+            query("webhook_deliveries/point_delivery"), {"webhook_id": delivery_id, "event_id": existing[0]}
+        )
+    return IngestResult(existing[0], duplicate=True)
 
 
 def _redelivery(conn: psycopg.Connection, delivery_id: str, digest: bytes) -> IngestResult:
@@ -142,24 +159,11 @@ def _redelivery(conn: psycopg.Connection, delivery_id: str, digest: bytes) -> In
     return IngestResult(stored_event_id, duplicate=True)
 
 
-def _attributed_lead(conn: psycopg.Connection, event: WebhookEvent) -> UUID | None:
-    # The email is used for this lookup only and never stored.
-    if not isinstance(event, TenantCreated) or event.payload.email is None:
-        return None
-    row = conn.execute(
-        query("leads/find_lead_by_email"), {"email_normalized": event.payload.email}
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _record_milestones(conn: psycopg.Connection, event: WebhookEvent, lead_id: UUID | None) -> None:
+def _milestone_params(event: WebhookEvent) -> dict[str, object]:
     at = event.occurredAt
-    if isinstance(event, TenantCreated):
-        params = {"tenant_created_at": at, "lead_id": lead_id, "api_key_at": None, "scan_at": None}
-    elif isinstance(event, ApiKeyCreated):
-        params = {"tenant_created_at": None, "lead_id": None, "api_key_at": at, "scan_at": None}
-    elif isinstance(event, ScanCompleted):
-        params = {"tenant_created_at": None, "lead_id": None, "api_key_at": None, "scan_at": at}
-    else:
-        return
-    conn.execute(query("tenant_milestones/record_milestones"), {"tenant_id": event.tenantId, **params})
+    return {
+        "updates_milestones": isinstance(event, TenantCreated | ApiKeyCreated | ScanCompleted),
+        "tenant_created_at": at if isinstance(event, TenantCreated) else None,
+        "api_key_at": at if isinstance(event, ApiKeyCreated) else None,
+        "scan_at": at if isinstance(event, ScanCompleted) else None,
+    }

@@ -11,7 +11,16 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
 
 from funnel.schemas.common import Count, Identifier, NormalizedEmail, ShortText, Text
 
@@ -134,7 +143,11 @@ class SuggestionResolved(_Envelope):
 WebhookEvent = (
     TenantCreated | ApiKeyCreated | ScanCompleted | ScanFailed | ClusterCreated | SuggestionResolved
 )
-"""One webhook; as a request body, annotate it ``Body(discriminator="eventType")``."""
+
+
+class WebhookDelivery(RootModel[Annotated[WebhookEvent, Field(discriminator="eventType")]]):
+    """The request body: one webhook, its model chosen by ``eventType``."""
+
 
 EVENT_TYPES: tuple[str, ...] = (
     "tenant.created",

@@ -1,0 +1,43 @@
+-- Store one webhook event in a single statement: claim its webhook-id (when it has one),
+-- insert the event only if the claim succeeded, attribute it to the lead with the given
+-- normalised email, and fold it into its tenant's milestones.
+--
+-- Returns claimed (1 when the webhook-id was new) and stored_id (the new event's id, NULL
+-- when the id was already claimed or the event duplicates a stored one: same tenant,
+-- type, occurredAt and subject). Conflicting concurrent inserts wait for each other, so
+-- the outcome is the same under any interleaving. LEAST and GREATEST ignore NULLs, so
+-- milestones accept events in any order.
+WITH claim AS (
+    INSERT INTO webhook_deliveries (webhook_id, body_sha256, event_id)
+    SELECT %(webhook_id)s::text, %(body_sha256)s::bytea, %(id)s::uuid
+     WHERE %(webhook_id)s::text IS NOT NULL
+    ON CONFLICT (webhook_id) DO NOTHING
+    RETURNING event_id
+), lead AS (
+    SELECT id
+      FROM leads
+     WHERE email_normalized = %(email_normalized)s::text
+), stored AS (
+    INSERT INTO tenant_events (id, tenant_id, event_type, subject_id, payload, lead_id, occurred_at)
+    SELECT %(id)s::uuid, %(tenant_id)s::text, %(event_type)s::text, %(subject_id)s::text,
+           %(payload)s::jsonb, (SELECT id FROM lead), %(occurred_at)s::timestamptz
+     WHERE %(webhook_id)s::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+    ON CONFLICT ON CONSTRAINT tenant_events_dedup_key DO NOTHING
+    RETURNING id, lead_id
+), milestones AS (
+    INSERT INTO tenant_milestones AS m
+           (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, last_scan_at)
+    SELECT %(tenant_id)s::text, %(tenant_created_at)s::timestamptz, stored.lead_id,
+           %(api_key_at)s::timestamptz, %(scan_at)s::timestamptz, %(scan_at)s::timestamptz
+      FROM stored
+     WHERE %(updates_milestones)s::boolean
+    ON CONFLICT (tenant_id) DO UPDATE
+       SET tenant_created_at = LEAST(m.tenant_created_at, EXCLUDED.tenant_created_at),
+           lead_id           = COALESCE(m.lead_id, EXCLUDED.lead_id),
+           first_api_key_at  = LEAST(m.first_api_key_at, EXCLUDED.first_api_key_at),
+           first_scan_at     = LEAST(m.first_scan_at, EXCLUDED.first_scan_at),
+           last_scan_at      = GREATEST(m.last_scan_at, EXCLUDED.last_scan_at),
+           updated_at        = now()
+)
+SELECT (SELECT count(*) FROM claim) AS claimed,
+       (SELECT id FROM stored)      AS stored_id
