@@ -53,9 +53,25 @@ def test_any_json_body_gets_a_definite_answer_and_never_a_500(document, webhook_
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=st.binary(max_size=300), encoded=st.booleans())
-def test_any_bytes_get_a_4xx_and_write_nothing(raw, encoded, lambda_env, db, context, row_counts):
-    event = webhook_event("scan_completed")
+@given(
+    raw=st.binary(max_size=300),
+    encoded=st.booleans(),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/xml",
+            "",
+        ]
+    )
+    | st.text(max_size=30),
+)
+def test_any_bytes_get_a_4xx_and_write_nothing(
+    raw, encoded, content_type, lambda_env, db, context, row_counts
+):
+    event = webhook_event("scan_completed", headers={"content-type": content_type})
     if encoded:
         event = as_base64(event, raw)
     else:

@@ -315,12 +315,27 @@ def _document(**changes):  # type: ignore[no-untyped-def]
         ),
         pytest.param(webhook_event(raw_body="[1, 2]"), 422, "validation_failed", id="json-array"),
         pytest.param(
+            webhook_event(headers={"content-type": "text/xml"}), 415, "unsupported_media_type", id="xml"
+        ),
+        pytest.param(
+            webhook_event(headers={"content-type": "multipart/form-data"}),
+            415,
+            "unsupported_media_type",
+            id="multipart-without-boundary",
+        ),
+        pytest.param(
+            webhook_event(headers={"content-type": "application/x-www-form-urlencoded"}),
+            415,
+            "unsupported_media_type",
+            id="form-to-a-json-only-route",
+        ),
+        pytest.param(
             webhook_event(body=_document(eventType="scan.exploded")), 422, "unknown_event_type", id="type"
         ),
         pytest.param(
             webhook_event(body={"tenantId": "t", "occurredAt": "2026-02-13T12:00:00Z"}),
             422,
-            "unknown_event_type",
+            "validation_failed",
             id="no-type",
         ),
         pytest.param(

@@ -45,6 +45,11 @@ class InvalidSignature(Unauthorized):
         self.reason = reason
 
 
+class Forbidden(FunnelError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(FunnelError):
     status = 404
     code = "not_found"

@@ -15,20 +15,26 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.metrics import MetricUnit
 
 from funnel.auth import check_admin_key
 from funnel.errors import (
     ConfigurationError,
+    Forbidden,
     FunnelError,
     MalformedRequest,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from funnel.runtime import Runtime, get_runtime
@@ -92,17 +98,16 @@ def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
 
 
-_TAG_ERRORS = {"union_tag_invalid", "union_tag_not_found"}
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def from_validation_error(exc: RequestValidationError) -> FunnelError:
-    """Map Powertools' validation error to ours: 400 for a body that is not JSON, 422 with
-    the allowed values for an unknown discriminator (``unknown_event_type``), 422 with
-    the failing fields otherwise. Input values are never echoed (they may be personal)."""
+    """Map Powertools' validation error to ours: 400 for a body that is not JSON or is
+    empty; 422 with the allowed values for an unknown discriminator (an unknown
+    ``eventType`` is ``unknown_event_type``); 422 with the failing fields otherwise (a
+    missing ``eventType`` among them). Input values are never echoed (they may be
+    personal)."""
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
         return MalformedRequest(details="the body is not valid JSON")
@@ -114,13 +119,16 @@ def from_validation_error(exc: RequestValidationError) -> FunnelError:
     ):
         return MalformedRequest(details="the body is empty")
     for error in errors:
-        if error.get("type") in _TAG_ERRORS:
+        if error.get("type") == "union_tag_invalid":
             ctx = error.get("ctx") or {}
-            discriminator = str(ctx.get("discriminator", "type")).strip("'")
-            allowed = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+            field = str(ctx.get("discriminator", "type")).strip("'")
             return ValidationFailed(
-                f"unknown_{_snake(discriminator)}",
-                details={"field": discriminator, "received": ctx.get("tag"), "allowed": allowed},
+                f"unknown_{_snake(field)}",
+                details={
+                    "field": field,
+                    "received": ctx.get("tag"),
+                    "allowed": re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))),
+                },
             )
     return ValidationFailed(
         details=[
@@ -135,35 +143,93 @@ def from_validation_error(exc: RequestValidationError) -> FunnelError:
     )
 
 
+JSON = "application/json"
+TEXT = "text/plain"
+FORM = "application/x-www-form-urlencoded"
+RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type of ``content-type`` without parameters, lower-cased ("" when absent)."""
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 class FunnelResolver(APIGatewayHttpResolver):
-    """An HTTP API resolver with request validation, guards and our error shape.
+    """An HTTP API resolver with request validation, guards, CORS and our error shape.
 
     Parameters
     ----------
     guards
         Checks run on every request of this function before routing and validation; a
         function is one boundary of trust, so its guards apply to all its routes.
+    accept
+        Body media types the function takes. ``text/plain`` (what ``navigator.sendBeacon``
+        sends) is read as JSON; an urlencoded form becomes a JSON object of its fields and
+        the route sees ``form_post`` in the context. Anything else is 415 before routing.
+    cors
+        Answer preflights and add CORS headers for origins in ``ALLOWED_ORIGINS``; only
+        for the public collection function, never for admin routes.
+    on_reject
+        Called with every rejection (a guard's or validation's), for ingest accounting.
     runtime
         Where settings, secrets and the database come from (tests pass their own).
     """
 
-    def __init__(self, *, guards: Sequence[Guard] = (), runtime: RuntimeFactory = get_runtime) -> None:
+    def __init__(
+        self,
+        *,
+        guards: Sequence[Guard] = (),
+        accept: frozenset[str] = frozenset({JSON}),
+        cors: bool = False,
+        on_reject: RejectionHook | None = None,
+        runtime: RuntimeFactory = get_runtime,
+    ) -> None:
         super().__init__(enable_validation=True, serializer=_json)
         self._guards = tuple(guards)
+        self._accept = accept
+        self._cors_enabled = cors
+        self._on_reject = on_reject
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
+        self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
         self.exception_handler(ConfigurationError)(self._configuration_error)
         self.not_found()(self._not_found)
 
+    @property
+    def raw_request(self) -> RawRequest:
+        """The request as received (before any form or text conversion)."""
+        request = self.context.get("raw_request")
+        return (
+            request
+            if isinstance(request, RawRequest)
+            else RawRequest.from_event(self.current_event.raw_event)
+        )
+
+    @property
+    def form_post(self) -> bool:
+        """Whether the body arrived as an urlencoded form (answered with a redirect)."""
+        return bool(self.context.get("form_post"))
+
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        origin = headers.get("origin")
+        method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
+        if self._cors_enabled and method == "OPTIONS":
+            return self._preflight(origin)
+        request: RawRequest | None = None
         try:
-            self._admit(RawRequest.from_event(event))
+            request = RawRequest.from_event(event)
+            self._admit(request)
+            prepared = self._as_json(event, request)
         except FunnelError as exc:
-            return self._reject(exc)
+            response = self._reject(exc, request)
         except ConfigurationError as exc:
-            return self._reject(_misconfigured(exc))
-        return super().resolve(event, context)
+            response = self._reject(_misconfigured(exc), request)
+        else:
+            self.append_context(raw_request=request, form_post=media_type(request.headers) == FORM)
+            response = super().resolve(prepared, context)
+        return self._with_cors(response, origin)
 
     def _admit(self, request: RawRequest) -> None:
         runtime = self.runtime()
@@ -176,16 +242,68 @@ class FunnelResolver(APIGatewayHttpResolver):
             request.body.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedRequest("invalid_body_encoding", details="the body is not UTF-8") from None
+        kind = media_type(request.headers)
+        if request.body and kind and kind not in self._accept:
+            raise UnsupportedMediaType(details={"contentType": kind[:100], "accepted": sorted(self._accept)})
         for guard in self._guards:
             guard(request, runtime)
 
     @staticmethod
-    def _log_rejection(exc: FunnelError) -> None:
+    def _as_json(event: Mapping[str, Any], request: RawRequest) -> Mapping[str, Any]:
+        """The event Powertools validates: forms and beacon text rewritten as a JSON body."""
+        kind = media_type(request.headers)
+        if kind == TEXT:
+            body = request.body.decode("utf-8")
+        elif kind == FORM:
+            fields = parse_qs(request.body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+            body = _json({name: values[-1] for name, values in fields.items()})
+        elif event.get("isBase64Encoded"):
+            body = request.body.decode("utf-8")
+        else:
+            return event
+        headers = {**(event.get("headers") or {}), "content-type": JSON}
+        return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
+
+    def _preflight(self, origin: str | None) -> dict[str, Any]:
+        if not origin or origin not in self.runtime().settings.http.allowed_origins:
+            return self._reject(Forbidden("origin_not_allowed"), None)
+        return {
+            "statusCode": 204,
+            "headers": {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": "content-type",
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+            "body": "",
+            "isBase64Encoded": False,
+        }
+
+    def _with_cors(self, response: dict[str, Any], origin: str | None) -> dict[str, Any]:
+        if not self._cors_enabled or not origin:
+            return response
+        try:
+            allowed = origin in self.runtime().settings.http.allowed_origins
+        except ConfigurationError:
+            allowed = False
+        headers = {**(response.get("headers") or {}), "Vary": "Origin"}
+        if allowed:
+            headers["Access-Control-Allow-Origin"] = origin
+        return {**response, "headers": headers}
+
+    def _log_rejection(self, exc: FunnelError, request: RawRequest | None) -> None:
         logger.info("request rejected", extra={"status": exc.status, "error": exc.code})
         metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
+        if self._on_reject is not None and request is not None:
+            try:
+                self._on_reject(exc, request, self.runtime())
+            except Exception:
+                # Accounting must never turn a clear 4xx into a 500.
+                logger.exception("rejection accounting failed")
 
-    def _reject(self, exc: FunnelError) -> dict[str, Any]:
-        self._log_rejection(exc)
+    def _reject(self, exc: FunnelError, request: RawRequest | None) -> dict[str, Any]:
+        self._log_rejection(exc, request)
         return {
             "statusCode": exc.status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON, **exc.headers},
@@ -194,7 +312,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         }
 
     def _funnel_error(self, exc: FunnelError) -> Response:
-        self._log_rejection(exc)
+        self._log_rejection(exc, self.raw_request)
         return Response(
             status_code=exc.status,
             content_type=content_types.APPLICATION_JSON,
@@ -204,6 +322,10 @@ class FunnelResolver(APIGatewayHttpResolver):
 
     def _validation_error(self, exc: RequestValidationError) -> Response:
         return self._funnel_error(from_validation_error(exc))
+
+    def _unsupported_content_type(self, exc: RequestUnsupportedContentType) -> Response:
+        kind = media_type(self.current_event.headers)
+        return self._funnel_error(UnsupportedMediaType(details={"contentType": kind[:100]}))
 
     def _configuration_error(self, exc: ConfigurationError) -> Response:
         return self._funnel_error(_misconfigured(exc))

@@ -9,9 +9,10 @@ Secrets come from Secrets Manager when an ``*_ARN`` is set and from the plain va
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from funnel.errors import ConfigurationError
 
@@ -46,6 +47,16 @@ class HttpSettings(BaseSettings):
     model_config = _ENV
 
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Comma-separated in the environment; the origins the public routes answer with CORS
+    # and the only origins a form may redirect to.
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+        return value
 
 
 class Settings(BaseModel):

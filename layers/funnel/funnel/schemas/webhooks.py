@@ -145,10 +145,6 @@ WebhookEvent = (
 )
 
 
-class WebhookDelivery(RootModel[Annotated[WebhookEvent, Field(discriminator="eventType")]]):
-    """The request body: one webhook, its model chosen by ``eventType``."""
-
-
 EVENT_TYPES: tuple[str, ...] = (
     "tenant.created",
     "apikey.created",
@@ -157,6 +153,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "cluster.created",
     "suggestion.resolved",
 )
+
+
+class WebhookDelivery(RootModel[WebhookEvent]):
+    """The request body: one webhook, its model chosen by ``eventType``."""
+
+    root: WebhookEvent = Field(discriminator="eventType")
 
 
 class WebhookAccepted(BaseModel):
