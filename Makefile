@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
-        migrate invoke bench-webhook lock clean
+        migrate invoke bench-webhook bench-events lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ invoke: $(STAMP) ## make invoke FUNCTION=WebhookIngestFunction EVENT=events/webh
 
 bench-webhook: $(STAMP) ## webhook deliveries/s through the handler vs plain INSERTs/s
 	$(BIN)/python -m benchmarks.bench_webhook
+
+bench-events: $(STAMP) ## beacon events/s through POST /v1/events vs executemany INSERTs/s
+	$(BIN)/python -m benchmarks.bench_events
 
 lock: ## regenerate requirements-dev.txt from requirements-dev.in in a scratch venv
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -67,3 +67,38 @@ def as_base64(event: dict[str, Any], raw: bytes | None = None) -> dict[str, Any]
 
 def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
+
+
+def api_event(
+    sample: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    headers: dict[str, str | None] | None = None,
+    query: str | None = None,
+) -> dict[str, Any]:
+    """A sample API event (``events/<sample>.json``) with its body, headers or query changed."""
+    event = copy.deepcopy(load_event(f"{sample}.json"))
+    if body is not None:
+        raw_body = json.dumps(body, separators=(",", ":"))
+    if raw_body is not None:
+        event["body"] = raw_body
+        event["isBase64Encoded"] = False
+    for name, value in (headers or {}).items():
+        if value is None:
+            event["headers"].pop(name, None)
+        else:
+            event["headers"][name] = value
+    if query is not None:
+        event["rawQueryString"] = query
+        event["queryStringParameters"] = dict(
+            pair.split("=", 1) if "=" in pair else (pair, "") for pair in query.split("&") if pair
+        )
+    return event
+
+
+def sample_body(sample: str) -> Any:
+    """The decoded JSON body of a sample event."""
+    event = load_event(f"{sample}.json")
+    raw = base64.b64decode(event["body"]).decode() if event.get("isBase64Encoded") else event["body"]
+    return json.loads(raw)

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,17 @@ def lambda_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[p
     reset_runtime()
     yield monkeypatch
     reset_runtime()
+
+
+@pytest.fixture
+def set_clock(lambda_env: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Pin the warm runtime's clock (handlers read time only through it)."""
+    from funnel.runtime import get_runtime
+
+    def pin(moment: datetime) -> None:
+        get_runtime().clock = lambda: moment
+
+    return pin
 
 
 class FakeContext:

@@ -297,7 +297,7 @@ def _document(**changes):  # type: ignore[no-untyped-def]
     ("event", "status", "error"),
     [
         pytest.param(webhook_event(raw_body="{not json"), 400, "invalid_json", id="malformed-json"),
-        pytest.param(webhook_event(raw_body=""), 400, "invalid_json", id="empty-body"),
+        pytest.param(webhook_event(raw_body=""), 400, "empty_body", id="empty-body"),
         pytest.param(
             webhook_event(raw_body=json.dumps({"pad": "x" * (256 * 1024)})),
             413,

@@ -45,6 +45,9 @@ DEFAULT_TEMPLATE: Final = REPO_ROOT / "template.yaml"
 DEFAULT_PORT: Final = 3000
 LOCAL_ADMIN_API_KEY: Final = "local-admin-key"
 LOCAL_WEBHOOK_SIGNING_SECRETS: Final = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtc2lnbmluZy1zZWNyZXQ="
+LOCAL_UNSUBSCRIBE_SECRET: Final = "local-unsubscribe-secret"  # noqa: S105 - a published local default
+# A marketing site served locally on the usual development ports.
+LOCAL_ALLOWED_ORIGINS: Final = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:4321"
 _STANDARD_RECORD_FIELDS: Final = frozenset(
     {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
 )
@@ -89,12 +92,15 @@ class LocalSecrets:
         """The secret new signatures are made with: the first one (the rest are being rotated)."""
         return self.webhook_signing_secrets.split()[0]
 
-    def environment(self, conninfo: str) -> dict[str, str]:
+    def environment(self, conninfo: str, public_base_url: str) -> dict[str, str]:
         """The local overrides of every function's environment."""
         return {
             "DATABASE_URL": conninfo,
             "ADMIN_API_KEY": self.admin_api_key,
             "WEBHOOK_SIGNING_SECRETS": self.webhook_signing_secrets,
+            "UNSUBSCRIBE_SECRET": os.environ.get("UNSUBSCRIBE_SECRET") or LOCAL_UNSUBSCRIBE_SECRET,
+            "ALLOWED_ORIGINS": os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS,
+            "PUBLIC_BASE_URL": public_base_url,
         }
 
 
@@ -188,9 +194,15 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
             + origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
             f"Database:                    {database_source}",
             "",
+            f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
+            "",
             "Try:",
             f"  curl -s {gateway.url}/v1/health",
             f"  {emitter}",
+            f"  curl -s -H 'content-type: text/plain' {gateway.url}/v1/events -d "
+            """'{"type": "page_view", "eventId": "evt_demo_0000001", "path": "/pricing?utm_source=demo"}'""",
+            f"  curl -s -H 'content-type: application/json' {gateway.url}/v1/leads/capture -d "
+            """'{"email": "ada@example.com", "consent": true, "consentWordingVersion": "v1"}'""",
             "",
             "Ctrl-C stops the gateway and the database.",
         ]
@@ -214,7 +226,7 @@ def _serve(args: argparse.Namespace) -> int:
                 args.template,
                 host=args.host,
                 port=args.port,
-                env_overrides=secrets.environment(conninfo),
+                env_overrides=secrets.environment(conninfo, f"http://{args.host}:{args.port}"),
                 parameter_overrides=_parameter_overrides(args.parameter_overrides),
             )
         except OSError as exc:
@@ -236,7 +248,9 @@ def _invoke(args: argparse.Namespace) -> int:
         event = sign_event(event, secrets.signing_secret, timestamp=int(time.time()))
     with database(persistent=True) as conninfo:
         _migrate(conninfo)
-        pool = FunctionPool(spec, secrets.environment(conninfo), max_workers=1)
+        pool = FunctionPool(
+            spec, secrets.environment(conninfo, f"http://127.0.0.1:{DEFAULT_PORT}"), max_workers=1
+        )
         try:
             invocation = pool.invoke(event)
         finally:

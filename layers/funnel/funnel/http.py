@@ -12,10 +12,13 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -46,21 +49,35 @@ metrics = Metrics()
 
 @dataclass(frozen=True)
 class RawRequest:
-    """What guards see: lower-cased headers and the body bytes exactly as sent."""
+    """What guards see: lower-cased headers and the body bytes exactly as sent, with the
+    path, the client's IP (used, never stored) and API Gateway's request id."""
 
     headers: Mapping[str, str]
     body: bytes
+    path: str = ""
+    source_ip: str | None = None
+    request_id: str | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RawRequest:
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        context = event.get("requestContext") or {}
+        http = context.get("http") or {}
         raw = event.get("body") or ""
         if event.get("isBase64Encoded"):
             try:
-                return cls(headers, base64.b64decode(raw, validate=True))
+                body = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
                 raise MalformedRequest("invalid_body_encoding") from None
-        return cls(headers, raw.encode("utf-8", errors="surrogatepass"))
+        else:
+            body = raw.encode("utf-8", errors="surrogatepass")
+        return cls(
+            headers,
+            body,
+            path=str(event.get("rawPath") or http.get("path") or ""),
+            source_ip=http.get("sourceIp"),
+            request_id=context.get("requestId"),
+        )
 
 
 Guard = Callable[[RawRequest, Runtime], None]
@@ -103,21 +120,13 @@ def _snake(name: str) -> str:
 
 
 def from_validation_error(exc: RequestValidationError) -> FunnelError:
-    """Map Powertools' validation error to ours: 400 for a body that is not JSON or is
-    empty; 422 with the allowed values for an unknown discriminator (an unknown
-    ``eventType`` is ``unknown_event_type``); 422 with the failing fields otherwise (a
-    missing ``eventType`` among them). Input values are never echoed (they may be
-    personal)."""
+    """Map Powertools' validation error to ours: 400 for a body that is not JSON; 422 with
+    the allowed values for an unknown discriminator (an unknown ``eventType`` is
+    ``unknown_event_type``); 422 with the failing fields otherwise (a missing
+    ``eventType`` among them). Input values are never echoed (they may be personal)."""
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
         return MalformedRequest(details="the body is not valid JSON")
-    if any(
-        error.get("type") == "missing"
-        and tuple(error.get("loc", ()))[:1] == ("body",)
-        and len(error.get("loc", ())) <= 2
-        for error in errors
-    ):
-        return MalformedRequest(details="the body is empty")
     for error in errors:
         if error.get("type") == "union_tag_invalid":
             ctx = error.get("ctx") or {}
@@ -146,7 +155,66 @@ def from_validation_error(exc: RequestValidationError) -> FunnelError:
 JSON = "application/json"
 TEXT = "text/plain"
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+MAX_FORM_FIELDS = 200
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
+
+
+_NESTED = re.compile(r"^([A-Za-z0-9_]+)\[([^\[\]]*)\]$")
+
+
+def form_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Form fields as a JSON object: ``a=1`` is ``{"a": "1"}``, ``fields[b]=2`` is
+    ``{"fields": {"b": "2"}}`` (one level, as HTML forms name grouped inputs); the last of
+    repeated names wins.
+
+    Raises
+    ------
+    MalformedRequest
+        ``invalid_form`` for a name used both as a field and as a group.
+    """
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        nested = _NESTED.match(name)
+        if nested:
+            group = fields.setdefault(nested.group(1), {})
+            if not isinstance(group, dict):
+                raise MalformedRequest(
+                    "invalid_form", details=f"{nested.group(1)} is both a field and a group"
+                )
+            group[nested.group(2)] = value
+        else:
+            if isinstance(fields.get(name), dict):
+                raise MalformedRequest("invalid_form", details=f"{name} is a field and a group")
+            fields[name] = value
+    return fields
+
+
+def urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
+    """An urlencoded body's fields, at most ``MAX_FORM_FIELDS``."""
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise MalformedRequest("invalid_form", details="too many form fields") from None
+
+
+def multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
+    """A ``multipart/form-data`` body's text fields (uploaded files are not fields)."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
+    )
+    if not isinstance(message, EmailMessage) or not message.is_multipart():
+        raise MalformedRequest("invalid_form", details="not a multipart body")
+    pairs: list[tuple[str, str]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        if len(pairs) == MAX_FORM_FIELDS:
+            raise MalformedRequest("invalid_form", details="too many form fields")
+        payload = part.get_payload(decode=True)
+        pairs.append((name, payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""))
+    return pairs
 
 
 def media_type(headers: Mapping[str, str]) -> str:
@@ -187,7 +255,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         super().__init__(enable_validation=True, serializer=_json)
         self._guards = tuple(guards)
         self._accept = accept
-        self._cors_enabled = cors
+        self._cors_for_site = cors
         self._on_reject = on_reject
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
@@ -215,7 +283,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
         origin = headers.get("origin")
         method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
-        if self._cors_enabled and method == "OPTIONS":
+        if self._cors_for_site and method == "OPTIONS":
             return self._preflight(origin)
         request: RawRequest | None = None
         try:
@@ -227,7 +295,9 @@ class FunnelResolver(APIGatewayHttpResolver):
         except ConfigurationError as exc:
             response = self._reject(_misconfigured(exc), request)
         else:
-            self.append_context(raw_request=request, form_post=media_type(request.headers) == FORM)
+            self.append_context(
+                raw_request=request, form_post=media_type(request.headers) in (FORM, MULTIPART)
+            )
             response = super().resolve(prepared, context)
         return self._with_cors(response, origin)
 
@@ -252,11 +322,14 @@ class FunnelResolver(APIGatewayHttpResolver):
     def _as_json(event: Mapping[str, Any], request: RawRequest) -> Mapping[str, Any]:
         """The event Powertools validates: forms and beacon text rewritten as a JSON body."""
         kind = media_type(request.headers)
-        if kind == TEXT:
+        if not request.body:
+            body = ""
+        elif kind == TEXT:
             body = request.body.decode("utf-8")
         elif kind == FORM:
-            fields = parse_qs(request.body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-            body = _json({name: values[-1] for name, values in fields.items()})
+            body = _json(form_fields(urlencoded_pairs(request.body)))
+        elif kind == MULTIPART:
+            body = _json(form_fields(multipart_pairs(request.body, request.headers["content-type"])))
         elif event.get("isBase64Encoded"):
             body = request.body.decode("utf-8")
         else:
@@ -281,7 +354,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         }
 
     def _with_cors(self, response: dict[str, Any], origin: str | None) -> dict[str, Any]:
-        if not self._cors_enabled or not origin:
+        if not self._cors_for_site or not origin:
             return response
         try:
             allowed = origin in self.runtime().settings.http.allowed_origins
@@ -321,6 +394,8 @@ class FunnelResolver(APIGatewayHttpResolver):
         )
 
     def _validation_error(self, exc: RequestValidationError) -> Response:
+        if not self.raw_request.body.strip():
+            return self._funnel_error(MalformedRequest("empty_body", details="the body is empty"))
         return self._funnel_error(from_validation_error(exc))
 
     def _unsupported_content_type(self, exc: RequestUnsupportedContentType) -> Response:

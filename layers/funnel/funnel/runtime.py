@@ -35,6 +35,25 @@ class Runtime:
             return security.admin_api_key.get_secret_value() or None
         return None
 
+    def unsubscribe_secret(self) -> bytes:
+        """The key that signs unsubscribe links.
+
+        Raises
+        ------
+        ConfigurationError
+            When none is configured: links cannot be made or checked.
+        """
+        privacy = self.settings.privacy
+        if privacy.unsubscribe_secret_arn:
+            value = self.secrets.get(privacy.unsubscribe_secret_arn).strip()
+        elif privacy.unsubscribe_secret is not None:
+            value = privacy.unsubscribe_secret.get_secret_value()
+        else:
+            value = ""
+        if len(value) < 16:
+            raise ConfigurationError("no unsubscribe secret of at least 16 characters is configured")
+        return value.encode()
+
     def webhook_signing_secrets(self) -> list[str]:
         """Every valid signing secret; empty means signatures are not required."""
         security = self.settings.security

@@ -59,6 +59,19 @@ class HttpSettings(BaseSettings):
         return value
 
 
+class PrivacySettings(BaseSettings):
+    model_config = _ENV
+
+    unsubscribe_secret: SecretStr | None = None
+    unsubscribe_secret_arn: str | None = None
+    # Links stay valid at least 60 days (CASL); a longer life costs nothing.
+    unsubscribe_link_days: int = Field(default=180, ge=60)
+    public_base_url: str = "http://127.0.0.1:3000"
+    raw_retention_days: int = Field(default=90, ge=1)
+    rollup_retention_months: int = Field(default=24, ge=1)
+    purge_batch_size: int = Field(default=5000, ge=1)
+
+
 class Settings(BaseModel):
     model_config = {"frozen": True}
 
@@ -67,6 +80,7 @@ class Settings(BaseModel):
     database: DatabaseSettings
     security: SecuritySettings
     http: HttpSettings
+    privacy: PrivacySettings
 
 
 class _Identity(BaseSettings):
@@ -93,6 +107,7 @@ def get_settings() -> Settings:
             database=DatabaseSettings(),
             security=SecuritySettings(),
             http=HttpSettings(),
+            privacy=PrivacySettings(),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})

@@ -1,0 +1,180 @@
+"""Beacon ingest throughput against plain batched INSERTs, on the same PostgreSQL, in one run.
+
+Prints events per second through ``POST /v1/events`` (the Lambda handler in process:
+validation, visitor and session handling, dedup, traffic logs, accounting) with batches
+of 100, divided by ``executemany`` INSERTs per second of the same rows into ``events``
+(one transaction per 100 rows). Rounds alternate; medians are reported.
+
+    make bench-events
+    python -m benchmarks.bench_events --batches 50 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from funnel.migrate import migrate_database
+from funnel.runtime import reset_runtime
+from funnel_local.postgres import create_database, database
+
+BATCH = 100
+TEMPLATE = json.loads(
+    (Path(__file__).resolve().parent.parent / "events" / "collect" / "beacon_batch.json").read_text()
+)
+
+
+class _Context:
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+def make_batches(count: int, tag: str, now: datetime) -> list[list[dict[str, Any]]]:
+    """``count`` batches of 100 realistic events, one visitor each: page views with their
+    vitals and engagement, form events and a custom event."""
+    batches = []
+    for b in range(count):
+        visitor = f"vis_{tag}_{b:06d}"
+        events: list[dict[str, Any]] = []
+        for i in range(BATCH):
+            at = (now - timedelta(minutes=50) + timedelta(seconds=20 * i)).isoformat()
+            base = {
+                "eventId": f"evt_{tag}_{b:06d}_{i:03d}",
+                "visitorId": visitor,
+                "occurredAt": at,
+                "path": f"/page/{i // 4}",
+            }
+            kind = i % 4
+            if kind == 0:
+                events.append(
+                    {**base, "type": "page_view", "title": "Page", "referrer": "https://www.google.com/"}
+                )
+            elif kind == 1:
+                events.append({**base, "type": "web_vitals", "vitals": {"lcp": 1200 + i, "ttfb": 90}})
+            elif kind == 2:
+                events.append({**base, "type": "engagement", "engagement": {"engagedTimeMs": 1000 * i}})
+            else:
+                events.append({**base, "type": "custom", "name": "scrolled", "properties": {"i": i}})
+        batches.append(events)
+    return batches
+
+
+def run_handler(batches: list[list[dict[str, Any]]]) -> float:
+    import collect_handler
+
+    context = _Context()
+    sink = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sink):
+        for events in batches:
+            event = json.loads(json.dumps(TEMPLATE))
+            event["body"] = json.dumps({"events": events})
+            response = collect_handler.lambda_handler(event, context)
+            if response["statusCode"] != 202 or json.loads(response["body"])["accepted"] != BATCH:
+                raise RuntimeError(f"batch not stored: {response}")
+            sink.seek(0)
+            sink.truncate()
+    return len(batches) * BATCH / (time.perf_counter() - start)
+
+
+def run_executemany(conninfo: str, batches: list[list[dict[str, Any]]]) -> float:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        visitor = conn.execute(
+            "INSERT INTO visitors (property_id, visitor_key, first_seen_at, last_seen_at) "
+            "VALUES ('default', %s, now(), now()) RETURNING id",
+            (f"v:bench-{uuid.uuid4().hex}",),
+        ).fetchone()[0]
+        session = uuid.uuid4()
+        conn.execute(
+            "INSERT INTO sessions (id, property_id, visitor_id, started_at, last_seen_at, traffic_source, "
+            "device_type) VALUES (%s, 'default', %s, now(), now(), 'direct', 'desktop')",
+            (session, visitor),
+        )
+        start = time.perf_counter()
+        for events in batches:
+            rows = [
+                (
+                    uuid.uuid4(),
+                    visitor,
+                    session,
+                    e["type"],
+                    e.get("name"),
+                    e["eventId"],
+                    e["path"],
+                    e.get("title"),
+                    e["occurredAt"],
+                    json.dumps({k: e[k] for k in ("vitals", "engagement", "properties") if k in e}),
+                )
+                for e in events
+            ]
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO events (id, property_id, visitor_id, session_id, event_type, event_name, "
+                    "client_event_id, path, title, occurred_at, properties) "
+                    "VALUES (%s, 'default', %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+                    rows,
+                )
+        return len(batches) * BATCH / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40, help="batches of 100 per round (default 40)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    args = parser.parse_args()
+
+    with database(None, persistent=False) as server:
+        conninfo = create_database(server, f"funnel_bench_{uuid.uuid4().hex[:8]}")
+        migrate_database(conninfo)
+        os.environ.update(
+            DATABASE_URL=conninfo,
+            ALLOWED_ORIGINS="https://www.example.com",
+            POWERTOOLS_TRACE_DISABLED="true",
+            POWERTOOLS_LOG_LEVEL="WARNING",
+            POWERTOOLS_METRICS_NAMESPACE="FunnelBench",
+        )
+        reset_runtime()
+        now = datetime.now(UTC)
+        run_handler(make_batches(5, "warmup", now))
+        handler_rates, plain_rates = [], []
+        for round_number in range(args.rounds):
+            plain_rates.append(
+                run_executemany(conninfo, make_batches(args.batches, f"plain{round_number}", now))
+            )
+            handler_rates.append(run_handler(make_batches(args.batches, f"hook{round_number}", now)))
+        reset_runtime()
+
+    handler, plain = statistics.median(handler_rates), statistics.median(plain_rates)
+    print(
+        f"events/s through POST /v1/events (batches of {BATCH}): {handler:,.0f}  (rounds: "
+        + ", ".join(f"{r:,.0f}" for r in handler_rates)
+        + ")"
+    )
+    print(
+        f"executemany INSERTs/s of the same rows:           {plain:,.0f}  (rounds: "
+        + ", ".join(f"{r:,.0f}" for r in plain_rates)
+        + ")"
+    )
+    print(f"ratio (handler / executemany): {handler / plain:.2f}  (target >= 0.3)")
+
+
+if __name__ == "__main__":
+    main()

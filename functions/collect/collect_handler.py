@@ -1,0 +1,81 @@
+"""Public collection from the marketing site: page and form beacons (``POST /v1/events``,
+JSON or sendBeacon's text/plain) and lead capture (``POST /v1/leads/capture``, JSON or a
+plain HTML form answered with a redirect). CORS for the site's origins only."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.collect import count_rejection, receive_events, receive_lead
+from funnel.http import FORM, JSON, TEXT, FunnelResolver
+from funnel.identity import DailySalts
+from funnel.schemas.capture import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
+from funnel.schemas.common import ErrorResponse
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver(accept=frozenset({JSON, TEXT, FORM}), cors=True, on_reject=count_rejection)
+salts = DailySalts()
+
+ERRORS: dict[int, OpenAPIResponse] = {
+    status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+    for status, description in [
+        (400, "Not JSON, or not a readable form"),
+        (413, "Body over 256 KB"),
+        (415, "Not JSON, text/plain or an urlencoded form"),
+        (422, "Invalid events or lead"),
+        (503, "Database unavailable; retry"),
+    ]
+}
+THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thank you</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>Thank you</h1><p>We received your details.</p></main></body></html>"""
+
+
+@app.post(
+    "/v1/events",
+    summary="Page and form beacons: one event or a batch of up to 100",
+    tags=["collection"],
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": EventsAccepted}}},
+        **ERRORS,
+    },
+)
+def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
+    accepted = receive_events(app.runtime(), body.events(), app.raw_request, salts)
+    metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
+    return Response(202, content_types.APPLICATION_JSON, accepted.model_dump_json())
+
+
+@app.post(
+    "/v1/leads/capture",
+    summary="Capture a lead (JSON, or an HTML form answered with 303 See Other)",
+    tags=["collection"],
+    responses={
+        201: {"description": "Captured", "content": {"application/json": {"model": LeadCaptured}}},
+        303: {"description": "Form post captured; go to the form's redirect"},
+        **ERRORS,
+    },
+)
+def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:
+    redirect = receive_lead(app.runtime(), body, app.raw_request, salts)
+    metrics.add_metric(name="LeadsCaptured", unit=MetricUnit.Count, value=1)
+    if not app.form_post:
+        return Response(201, content_types.APPLICATION_JSON, LeadCaptured().model_dump_json())
+    if redirect is not None:
+        return Response(303, content_types.TEXT_HTML, "", headers={"Location": redirect})
+    return Response(200, "text/html; charset=utf-8", THANK_YOU)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,98 @@
+"""Admin lead operations (x-admin-key): ``POST /v1/leads/delete`` erases a lead by email
+(PIPEDA) and ``POST /v1/leads/unsubscribe-link`` gives the mailing tool a lead's signed
+unsubscribe link (CASL)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.http import FunnelResolver, require_admin_key
+from funnel.privacy import delete_lead_by_email
+from funnel.schemas.common import ErrorResponse
+from funnel.schemas.leads_admin import (
+    DeleteLeadRequest,
+    LeadDeleted,
+    RemovedCounts,
+    UnsubscribeLinkCreated,
+    UnsubscribeLinkRequest,
+)
+from funnel.unsubscribe import unsubscribe_link
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver(guards=[require_admin_key])
+
+_ERRORS: dict[int, OpenAPIResponse] = {
+    400: {"description": "Not JSON, or empty", "content": {"application/json": {"model": ErrorResponse}}},
+    401: {
+        "description": "Missing or wrong x-admin-key",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+    422: {
+        "description": "Invalid email or unknown field",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+    503: {
+        "description": "Database unavailable or admin key not configured; retry",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+}
+
+
+def _request_id() -> str:
+    return app.current_event.request_context.request_id
+
+
+@app.post(
+    "/v1/leads/delete",
+    summary="Delete everything held about an email address",
+    tags=["leads"],
+    responses={
+        200: {
+            "description": "Deleted, or no lead had this address (deleted: false)",
+            "content": {"application/json": {"schema": LeadDeleted.model_json_schema()}},
+        },
+        **_ERRORS,
+    },
+)
+def delete_lead(request: Annotated[DeleteLeadRequest, Body()]) -> dict[str, Any]:
+    deletion = delete_lead_by_email(app.runtime(), request.email, request_id=_request_id())
+    metrics.add_metric(name="LeadsDeleted", unit=MetricUnit.Count, value=int(deletion.found))
+    removed = RemovedCounts.model_validate(deletion.removed) if deletion.found else None
+    answer = LeadDeleted(deleted=deletion.found, removed=removed)
+    return answer.model_dump(mode="json", exclude_none=True)
+
+
+@app.post(
+    "/v1/leads/unsubscribe-link",
+    summary="The signed unsubscribe link of a lead",
+    tags=["leads"],
+    responses={
+        200: {
+            "description": "The link, for List-Unsubscribe and the email footer",
+            "content": {"application/json": {"schema": UnsubscribeLinkCreated.model_json_schema()}},
+        },
+        404: {
+            "description": "No lead has this address",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        **_ERRORS,
+    },
+)
+def create_unsubscribe_link(request: Annotated[UnsubscribeLinkRequest, Body()]) -> dict[str, Any]:
+    link = unsubscribe_link(app.runtime(), request.email, request_id=_request_id())
+    metrics.add_metric(name="UnsubscribeLinksIssued", unit=MetricUnit.Count, value=1)
+    return UnsubscribeLinkCreated(url=link.url, expiresOn=link.expires_on).model_dump(mode="json")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

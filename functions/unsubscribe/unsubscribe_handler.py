@@ -1,0 +1,75 @@
+"""The public unsubscribe link (CASL, RFC 8058): ``GET /v1/unsubscribe?token=`` shows a
+confirmation page and changes nothing; ``POST /v1/unsubscribe`` (the page's form, or a
+mail client's one-click request) withdraws consent. Answers are HTML pages, one-click
+answers short text; a bad or expired link gets a page with status 400 or 410."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
+from funnel.schemas.leads_admin import UnsubscribeForm
+from funnel.unsubscribe import show_confirmation, submit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver(accept=frozenset({FORM, MULTIPART, JSON, TEXT}))
+
+_PAGE: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    "text/html": {"schema": {"type": "string"}}
+}
+Token = Annotated[str | None, Query(description="the signed token of the link")]
+
+
+@app.get(
+    "/v1/unsubscribe",
+    summary="Unsubscribe confirmation page (changes nothing)",
+    tags=["unsubscribe"],
+    responses={
+        200: {"description": "The confirmation page, with its button", "content": _PAGE},
+        400: {"description": "The link is not valid", "content": _PAGE},
+        410: {"description": "The link has expired", "content": _PAGE},
+    },
+)
+def confirmation(token: Token = None) -> Response[str]:
+    page = show_confirmation(app.runtime(), token)
+    metrics.add_metric(name="UnsubscribePagesShown", unit=MetricUnit.Count, value=1)
+    return page.response()
+
+
+@app.post(
+    "/v1/unsubscribe",
+    summary="Unsubscribe: the confirmation form, or an RFC 8058 one-click request",
+    tags=["unsubscribe"],
+    responses={
+        200: {"description": "Unsubscribed (also when already unsubscribed)", "content": _PAGE},
+        400: {"description": "The link is not valid, or the body is empty", "content": _PAGE},
+        410: {"description": "The link has expired", "content": _PAGE},
+        503: {"description": "Database unavailable; try again", "content": _PAGE},
+    },
+)
+def unsubscribe(form: Annotated[UnsubscribeForm, Body()], token: Token = None) -> Response[str]:
+    page = submit(
+        app.runtime(), form, query_token=token, request_id=app.current_event.request_context.request_id
+    )
+    metrics.add_metric(
+        name="Unsubscribes" if page.status == 200 else "UnsubscribesRefused", unit=MetricUnit.Count, value=1
+    )
+    return page.response()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,93 @@
+"""The public collection endpoints' work, between the handler and the domain modules:
+build what the request tells, run the domain function in one transaction, and count
+rejections for ingest accounting."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qsl
+
+from funnel import accounting
+from funnel.accounting import Kind, Outcome
+from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
+from funnel.errors import FunnelError
+from funnel.http import FORM, RawRequest, media_type
+from funnel.identity import Client, DailySalts
+from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
+from funnel.runtime import Runtime
+from funnel.schemas.capture import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
+
+LEADS_PATH = "/v1/leads/capture"
+_PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+
+
+def client_of(request: RawRequest) -> Client:
+    return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
+
+
+def receive_events(
+    runtime: Runtime, events: list[BeaconEvent], request: RawRequest, salts: DailySalts
+) -> EventsAccepted:
+    beacon = BeaconRequest(
+        received_at=runtime.clock(),
+        client=client_of(request),
+        headers=request.headers,
+        site_hosts=site_hosts(runtime.settings.http.allowed_origins, request.headers.get("origin")),
+    )
+
+    return runtime.database.run(lambda conn: ingest_beacons(conn, events, beacon, salts))
+
+
+def receive_lead(
+    runtime: Runtime, capture: LeadCapture, request: RawRequest, salts: DailySalts
+) -> str | None:
+    """Store a capture; returns where a form post should send the browser (or None)."""
+    redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
+    captured = CaptureRequest(
+        received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
+    )
+    runtime.database.run(lambda conn: capture_lead(conn, capture, captured, salts))
+    return redirect
+
+
+def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> None:
+    """Count a refused request's events or lead, by error code, for its property.
+
+    Only client errors count (a 5xx is ours, and may mean the database is away); the
+    property is read from the body when it can be, ``default`` when the body names none
+    and ``unknown`` when it cannot be read.
+    """
+    if exc.status >= 500:
+        return
+    kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
+    property_id, count = _claimed_property_and_count(request)
+    runtime.database.run(
+        lambda conn: accounting.add(
+            conn,
+            property_id=property_id,
+            day=runtime.clock().date(),
+            kind=kind,
+            outcome=Outcome.REJECTED,
+            count=count,
+            code=exc.code[:64],
+        )
+    )
+
+
+def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
+    try:
+        text = request.body.decode("utf-8")
+        document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        return "unknown", 1
+    first: object = document
+    count = 1
+    if isinstance(document, dict) and isinstance(document.get("events"), list) and document["events"]:
+        events = document["events"]
+        count = min(len(events), MAX_BATCH)
+        first = events[0]
+    if not isinstance(first, dict):
+        return "unknown", count
+    claimed = first.get("propertyId", "default")
+    return (claimed if isinstance(claimed, str) and _PROPERTY.match(claimed) else "unknown"), count
