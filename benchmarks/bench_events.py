@@ -12,11 +12,7 @@ of 100, divided by ``executemany`` INSERTs per second of the same rows into ``ev
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import os
-import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,26 +21,12 @@ from typing import Any
 
 import psycopg
 
-from funnel.migrate import migrate_database
-from funnel.runtime import reset_runtime
-from funnel_local.postgres import create_database, database
+from benchmarks.common import LambdaContext, alternate, bench_database, quiet, report
 
 BATCH = 100
 TEMPLATE = json.loads(
     (Path(__file__).resolve().parent.parent / "events" / "collect" / "beacon_batch.json").read_text()
 )
-
-
-class _Context:
-    function_name = "bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 def make_batches(count: int, tag: str, now: datetime) -> list[list[dict[str, Any]]]:
@@ -80,19 +62,20 @@ def make_batches(count: int, tag: str, now: datetime) -> list[list[dict[str, Any
 def run_handler(batches: list[list[dict[str, Any]]]) -> float:
     import collect_handler
 
-    context = _Context()
-    sink = io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(sink):
-        for events in batches:
-            event = json.loads(json.dumps(TEMPLATE))
-            event["body"] = json.dumps({"events": events})
+    context = LambdaContext()
+    requests = []
+    for events in batches:
+        event = json.loads(json.dumps(TEMPLATE))
+        event["body"] = json.dumps({"events": events})
+        requests.append(event)
+    with quiet():
+        start = time.perf_counter()
+        for event in requests:
             response = collect_handler.lambda_handler(event, context)
             if response["statusCode"] != 202 or json.loads(response["body"])["accepted"] != BATCH:
                 raise RuntimeError(f"batch not stored: {response}")
-            sink.seek(0)
-            sink.truncate()
-    return len(batches) * BATCH / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+    return len(batches) * BATCH / elapsed
 
 
 def run_executemany(conninfo: str, batches: list[list[dict[str, Any]]]) -> float:
@@ -141,39 +124,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     args = parser.parse_args()
 
-    with database(None, persistent=False) as server:
-        conninfo = create_database(server, f"funnel_bench_{uuid.uuid4().hex[:8]}")
-        migrate_database(conninfo)
-        os.environ.update(
-            DATABASE_URL=conninfo,
-            ALLOWED_ORIGINS="https://www.example.com",
-            POWERTOOLS_TRACE_DISABLED="true",
-            POWERTOOLS_LOG_LEVEL="WARNING",
-            POWERTOOLS_METRICS_NAMESPACE="FunnelBench",
-        )
-        reset_runtime()
+    with bench_database({"ALLOWED_ORIGINS": "https://www.example.com"}) as conninfo:
         now = datetime.now(UTC)
         run_handler(make_batches(5, "warmup", now))
-        handler_rates, plain_rates = [], []
-        for round_number in range(args.rounds):
-            plain_rates.append(
-                run_executemany(conninfo, make_batches(args.batches, f"plain{round_number}", now))
-            )
-            handler_rates.append(run_handler(make_batches(args.batches, f"hook{round_number}", now)))
-        reset_runtime()
-
-    handler, plain = statistics.median(handler_rates), statistics.median(plain_rates)
-    print(
-        f"events/s through POST /v1/events (batches of {BATCH}): {handler:,.0f}  (rounds: "
-        + ", ".join(f"{r:,.0f}" for r in handler_rates)
-        + ")"
+        plain, handler = alternate(
+            args.rounds,
+            lambda n: run_executemany(conninfo, make_batches(args.batches, f"plain{n}", now)),
+            lambda n: run_handler(make_batches(args.batches, f"hook{n}", now)),
+        )
+    report(
+        f"events/s through POST /v1/events (batches of {BATCH})",
+        handler,
+        "executemany INSERTs/s of the same rows",
+        plain,
+        target=0.3,
     )
-    print(
-        f"executemany INSERTs/s of the same rows:           {plain:,.0f}  (rounds: "
-        + ", ".join(f"{r:,.0f}" for r in plain_rates)
-        + ")"
-    )
-    print(f"ratio (handler / executemany): {handler / plain:.2f}  (target >= 0.3)")
 
 
 if __name__ == "__main__":

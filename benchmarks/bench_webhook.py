@@ -13,11 +13,7 @@ sides see the same machine noise; medians are reported.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import os
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -26,28 +22,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from funnel.migrate import migrate_database
-from funnel.runtime import reset_runtime
+from benchmarks.common import LambdaContext, alternate, bench_database, quiet, report
 from funnel.signatures import sign
-from funnel_local.postgres import create_database, database
 
 ADMIN_KEY = "bench-admin-key"
 SECRET = "whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0LTAwMQ=="
 TEMPLATE = json.loads(
     (Path(__file__).resolve().parent.parent / "events" / "webhook_ingest" / "scan_completed.json").read_text()
 )
-
-
-class _Context:
-    function_name = "bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 def make_documents(count: int, round_id: str) -> list[dict[str, Any]]:
@@ -85,17 +67,15 @@ def signed_events(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_handler(events: list[dict[str, Any]]) -> float:
     import webhook_handler
 
-    context = _Context()
-    sink = io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(sink):
+    context = LambdaContext()
+    with quiet():
+        start = time.perf_counter()
         for event in events:
             response = webhook_handler.lambda_handler(event, context)
             if response["statusCode"] != 200:
                 raise RuntimeError(f"delivery failed: {response}")
-            sink.seek(0)
-            sink.truncate()
-    return len(events) / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+    return len(events) / elapsed
 
 
 def run_inserts(conninfo: str, documents: list[dict[str, Any]]) -> float:
@@ -118,45 +98,25 @@ def run_inserts(conninfo: str, documents: list[dict[str, Any]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=2000, help="deliveries per round (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     args = parser.parse_args()
 
-    with database(None, persistent=False) as server:
-        conninfo = create_database(server, f"funnel_bench_{uuid.uuid4().hex[:8]}")
-        migrate_database(conninfo)
-        os.environ.update(
-            DATABASE_URL=conninfo,
-            ADMIN_API_KEY=ADMIN_KEY,
-            WEBHOOK_SIGNING_SECRETS=SECRET,
-            POWERTOOLS_TRACE_DISABLED="true",
-            POWERTOOLS_LOG_LEVEL="WARNING",
-            POWERTOOLS_METRICS_NAMESPACE="FunnelBench",
-        )
-        reset_runtime()
+    with bench_database({"ADMIN_API_KEY": ADMIN_KEY, "WEBHOOK_SIGNING_SECRETS": SECRET}) as conninfo:
         run_handler(signed_events(make_documents(200, "warmup")))
-
-        handler_rates, insert_rates = [], []
-        for round_number in range(args.rounds):
-            insert_rates.append(run_inserts(conninfo, make_documents(args.events, f"plain{round_number}")))
-            handler_rates.append(
-                run_handler(signed_events(make_documents(args.events, f"hook{round_number}")))
-            )
-        reset_runtime()
-
-    handler, plain = statistics.median(handler_rates), statistics.median(insert_rates)
-    print(
-        f"webhook deliveries/s through the handler: {handler:,.0f}  (rounds: "
-        + ", ".join(f"{r:,.0f}" for r in handler_rates)
-        + ")"
+        plain, handler = alternate(
+            args.rounds,
+            lambda n: run_inserts(conninfo, make_documents(args.events, f"plain{n}")),
+            lambda n: run_handler(signed_events(make_documents(args.events, f"hook{n}"))),
+        )
+    report(
+        "webhook deliveries/s through the handler",
+        handler,
+        "plain single-row autocommit INSERTs/s",
+        plain,
+        target=0.5,
     )
-    print(
-        f"plain single-row autocommit INSERTs/s:    {plain:,.0f}  (rounds: "
-        + ", ".join(f"{r:,.0f}" for r in insert_rates)
-        + ")"
-    )
-    print(f"ratio (handler / plain insert): {handler / plain:.2f}  (target >= 0.5)")
 
 
 if __name__ == "__main__":
