@@ -30,7 +30,7 @@ ISSUED = datetime(2026, 2, 13, 23, 59, tzinfo=UTC)
 
 
 def verify(token: str | None, *, now: datetime = ISSUED, key: bytes = KEY, days: int = 180) -> UUID:
-    return verify_token(token, key=key, now=now, valid_days=days)
+    return verify_token(token, keys=[key], now=now, valid_days=days)
 
 
 def b64(raw: bytes) -> str:
@@ -67,7 +67,7 @@ class TestIssueAndVerify:
 
     def test_the_payload_carries_the_issue_day(self):
         token = issue_token(LEAD, key=KEY, now=ISSUED)
-        assert read_token(token, key=KEY, now=ISSUED).issued_on == date(2026, 2, 13)
+        assert read_token(token, keys=[KEY], now=ISSUED).issued_on == date(2026, 2, 13)
 
     def test_link_url_carries_the_token_under_the_base_url(self):
         token = issue_token(LEAD, key=KEY, now=ISSUED)
@@ -210,3 +210,19 @@ class TestPages:
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert headers["Cache-Control"] == "no-store"
         assert headers["Referrer-Policy"] == "no-referrer"
+
+
+class TestKeyRotation:
+    OLD = b"the-key-links-were-signed-with"
+    NEW = b"the-key-that-replaced-it-0001"
+
+    def test_a_link_signed_with_a_rotated_out_key_still_works_while_that_key_is_listed(self):
+        # Given a link sent before the key was rotated
+        token = issue_token(LEAD, key=self.OLD, now=ISSUED)
+        # Then it is honoured while the old key is still configured after the new one
+        assert verify_token(token, keys=[self.NEW, self.OLD], now=ISSUED, valid_days=180) == LEAD
+
+    def test_once_the_old_key_is_removed_its_links_stop_working(self):
+        token = issue_token(LEAD, key=self.OLD, now=ISSUED)
+        with pytest.raises(InvalidUnsubscribeToken):
+            verify_token(token, keys=[self.NEW], now=ISSUED, valid_days=180)

@@ -35,8 +35,10 @@ class Runtime:
             return security.admin_api_key.get_secret_value() or None
         return None
 
-    def unsubscribe_secret(self) -> bytes:
-        """The key that signs unsubscribe links.
+    def unsubscribe_keys(self) -> tuple[bytes, ...]:
+        """The keys of unsubscribe links: the first signs new links, any verifies (so a
+        rotated key keeps already-sent links working). Whitespace-separated, each at
+        least 16 characters.
 
         Raises
         ------
@@ -45,14 +47,15 @@ class Runtime:
         """
         privacy = self.settings.privacy
         if privacy.unsubscribe_secret_arn:
-            value = self.secrets.get(privacy.unsubscribe_secret_arn).strip()
+            raw = self.secrets.get(privacy.unsubscribe_secret_arn)
         elif privacy.unsubscribe_secret is not None:
-            value = privacy.unsubscribe_secret.get_secret_value()
+            raw = privacy.unsubscribe_secret.get_secret_value()
         else:
-            value = ""
-        if len(value) < 16:
-            raise ConfigurationError("no unsubscribe secret of at least 16 characters is configured")
-        return value.encode()
+            raw = ""
+        keys = tuple(key.encode() for key in raw.split())
+        if not keys or any(len(key) < 16 for key in keys):
+            raise ConfigurationError("unsubscribe keys must be configured, each at least 16 characters")
+        return keys
 
     def webhook_signing_secrets(self) -> list[str]:
         """Every valid signing secret; empty means signatures are not required."""

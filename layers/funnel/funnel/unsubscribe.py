@@ -7,7 +7,7 @@ Token format (version 1)::
     payload = 0x01 | lead id (16 bytes) | issue day (4 bytes, big-endian days since 1970-01-01 UTC)
     mac     = HMAC-SHA256(key, "funnel-unsubscribe" 0x00 | payload)[:16]
 
-The key is ``Runtime.unsubscribe_secret()``. A token cannot be guessed or forged without
+The keys are ``Runtime.unsubscribe_keys()`` (the first signs). A token cannot be guessed or forged without
 the key (a 128-bit MAC), names no email, and is checked in constant time. It is valid
 through ``issue day + UNSUBSCRIBE_LINK_DAYS`` (180 by default, never under 60: CASL wants
 an unsubscribe mechanism to work for at least 60 days after the message is sent). Links
@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -107,8 +108,12 @@ def issue_token(lead_id: UUID, *, key: bytes, now: datetime) -> str:
     return f"{_b64(payload)}.{_mac(key, payload)}"
 
 
-def read_token(token: str | None, *, key: bytes, now: datetime) -> TokenClaims:
+def read_token(token: str | None, *, keys: Sequence[bytes], now: datetime) -> TokenClaims:
     """Check a token's form and signature (in constant time) and return what it says.
+
+    Any of ``keys`` may have signed it: the first signs new links, the others are older
+    keys still honoured while links they signed are valid (rotation without breaking
+    links already sent).
 
     Raises
     ------
@@ -121,7 +126,7 @@ def read_token(token: str | None, *, key: bytes, now: datetime) -> TokenClaims:
         raise InvalidUnsubscribeToken("malformed")
     encoded_payload, given_mac = match.groups()
     payload = base64.urlsafe_b64decode(encoded_payload)  # 28 characters: exactly 21 bytes
-    if not hmac.compare_digest(_mac(key, payload), given_mac):
+    if not any(hmac.compare_digest(_mac(key, payload), given_mac) for key in keys):
         raise InvalidUnsubscribeToken("bad_signature")
     if payload[0] != TOKEN_VERSION:
         raise InvalidUnsubscribeToken("unknown_version")
@@ -136,7 +141,7 @@ def expires_on(issued_on: date, valid_days: int) -> date:
     return issued_on + timedelta(days=valid_days)
 
 
-def verify_token(token: str | None, *, key: bytes, now: datetime, valid_days: int) -> UUID:
+def verify_token(token: str | None, *, keys: Sequence[bytes], now: datetime, valid_days: int) -> UUID:
     """The lead id of a valid, unexpired token.
 
     Raises
@@ -146,7 +151,7 @@ def verify_token(token: str | None, *, key: bytes, now: datetime, valid_days: in
     ExpiredUnsubscribeToken
         It is genuine but was issued more than ``valid_days`` days before ``now``'s day.
     """
-    claims = read_token(token, key=key, now=now)
+    claims = read_token(token, keys=keys, now=now)
     if now.date() > expires_on(claims.issued_on, valid_days):
         raise ExpiredUnsubscribeToken("expired")
     return claims.lead_id
@@ -171,7 +176,7 @@ def unsubscribe_link(runtime: Runtime, email_normalized: str, *, request_id: str
     NotFound
         ``lead_not_found``: no lead has this address (nothing is written).
     """
-    key = runtime.unsubscribe_secret()
+    key = runtime.unsubscribe_keys()[0]
     now = runtime.clock()
 
     def find_and_audit(conn: psycopg.Connection) -> UUID:
@@ -208,7 +213,7 @@ def withdraw(runtime: Runtime, token: str | None, *, source: Source, request_id:
     now = runtime.clock()
     lead_id = verify_token(
         token,
-        key=runtime.unsubscribe_secret(),
+        keys=runtime.unsubscribe_keys(),
         now=now,
         valid_days=runtime.settings.privacy.unsubscribe_link_days,
     )
@@ -362,7 +367,7 @@ def show_confirmation(runtime: Runtime, token: str | None) -> Page:
     try:
         verify_token(
             token,
-            key=runtime.unsubscribe_secret(),
+            keys=runtime.unsubscribe_keys(),
             now=runtime.clock(),
             valid_days=runtime.settings.privacy.unsubscribe_link_days,
         )
