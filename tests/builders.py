@@ -7,6 +7,7 @@ import copy
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from funnel.signatures import sign
 from tests.conftest import ADMIN_KEY, load_event
@@ -69,20 +70,18 @@ def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-def api_event(
-    sample: str,
+def with_changes(
+    event: dict[str, Any],
     *,
-    body: Any = None,
-    raw_body: str | None = None,
+    body: str | None = None,
     headers: dict[str, str | None] | None = None,
-    query: str | None = None,
+    query: str | dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A sample API event (``events/<sample>.json``) with its body, headers or query changed."""
-    event = copy.deepcopy(load_event(f"{sample}.json"))
+    """A copy of an API event with its raw body, headers (``None`` removes one) or query
+    string (a dict is urlencoded) changed."""
+    event = copy.deepcopy(event)
     if body is not None:
-        raw_body = json.dumps(body, separators=(",", ":"))
-    if raw_body is not None:
-        event["body"] = raw_body
+        event["body"] = body
         event["isBase64Encoded"] = False
     for name, value in (headers or {}).items():
         if value is None:
@@ -90,11 +89,24 @@ def api_event(
         else:
             event["headers"][name] = value
     if query is not None:
-        event["rawQueryString"] = query
-        event["queryStringParameters"] = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "") for pair in query.split("&") if pair
-        )
+        pairs = dict(parse_qsl(query, keep_blank_values=True)) if isinstance(query, str) else query
+        event["rawQueryString"] = query if isinstance(query, str) else urlencode(query)
+        event["queryStringParameters"] = pairs
     return event
+
+
+def api_event(
+    sample: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    headers: dict[str, str | None] | None = None,
+    query: str | dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A sample API event (``events/<sample>.json``) with its body, headers or query changed."""
+    if body is not None:
+        raw_body = json.dumps(body, separators=(",", ":"))
+    return with_changes(load_event(f"{sample}.json"), body=raw_body, headers=headers, query=query)
 
 
 def sample_body(sample: str) -> Any:

@@ -3,7 +3,6 @@ reaches every row, detaches usage data, audits without the address, and is idemp
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from datetime import UTC, datetime
@@ -14,8 +13,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 import leads_admin_handler
-from tests.builders import response_json
-from tests.conftest import ADMIN_KEY, load_event
+from tests.builders import api_event, response_json
+from tests.conftest import ADMIN_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +27,12 @@ def delete_event(
     *, body: Any = None, raw_body: str | None = None, headers: dict[str, str | None] | None = None
 ) -> dict[str, Any]:
     """``events/leads_admin/delete_lead.json`` with the test admin key, and changes."""
-    event = copy.deepcopy(load_event("leads_admin/delete_lead.json"))
-    event["headers"]["x-admin-key"] = ADMIN_KEY
-    if body is not None:
-        raw_body = json.dumps(body)
-    if raw_body is not None:
-        event["body"] = raw_body
-    for name, value in (headers or {}).items():
-        if value is None:
-            event["headers"].pop(name, None)
-        else:
-            event["headers"][name] = value
-    return event
+    return api_event(
+        "leads_admin/delete_lead",
+        body=body,
+        raw_body=raw_body,
+        headers={"x-admin-key": ADMIN_KEY, **(headers or {})},
+    )
 
 
 def invoke(event, context):  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ import leads_admin_handler
 import unsubscribe_handler
 from funnel.runtime import get_runtime, reset_runtime
 from funnel.unsubscribe import issue_token
-from tests.builders import response_json
+from tests.builders import response_json, with_changes
 from tests.conftest import ADMIN_KEY, load_event
 
 pytestmark = pytest.mark.integration
@@ -61,28 +61,6 @@ def withdrawals(db: psycopg.Connection) -> list[tuple]:
     return db.execute(
         "SELECT lead_id, status, source, wording_version FROM consent_records ORDER BY occurred_at"
     ).fetchall()
-
-
-def with_changes(
-    event: dict[str, Any],
-    *,
-    body: str | None = None,
-    query: dict[str, str] | None = None,
-    headers: dict[str, str | None] | None = None,
-) -> dict[str, Any]:
-    """A copy of a sample API event with its (raw) body, query string or headers changed."""
-    event = copy.deepcopy(event)
-    if body is not None:
-        event["body"] = body
-    if query is not None:
-        event["rawQueryString"] = urlencode(query)
-        event["queryStringParameters"] = query
-    for name, value in (headers or {}).items():
-        if value is None:
-            event["headers"].pop(name, None)
-        else:
-            event["headers"][name] = value
-    return event
 
 
 def page_event(token: str | None) -> dict[str, Any]:

@@ -109,22 +109,15 @@ def ingest_beacons(
         stored[property_id] += added
         duplicates[property_id] += repeated
     for property_id in sorted(set(stored) | set(duplicates)):
-        accounting.add(
-            conn,
-            property_id=property_id,
-            day=day,
-            kind=Kind.EVENT,
-            outcome=Outcome.ACCEPTED,
-            count=stored[property_id],
-        )
-        accounting.add(
-            conn,
-            property_id=property_id,
-            day=day,
-            kind=Kind.EVENT,
-            outcome=Outcome.DUPLICATE,
-            count=duplicates[property_id],
-        )
+        for outcome, counts in ((Outcome.ACCEPTED, stored), (Outcome.DUPLICATE, duplicates)):
+            accounting.add(
+                conn,
+                property_id=property_id,
+                day=day,
+                kind=Kind.EVENT,
+                outcome=outcome,
+                count=counts[property_id],
+            )
     return EventsAccepted(accepted=sum(stored.values()), duplicates=sum(duplicates.values()), ignored=0)
 
 
