@@ -29,7 +29,6 @@ CREATE TABLE tenant_events (
 CREATE INDEX tenant_events_tenant_occurred_idx ON tenant_events (tenant_id, occurred_at);
 CREATE INDEX tenant_events_type_occurred_idx ON tenant_events (event_type, occurred_at);
 CREATE INDEX tenant_events_lead_idx ON tenant_events (lead_id) WHERE lead_id IS NOT NULL;
-CREATE INDEX tenant_events_received_idx ON tenant_events (received_at);
 
 -- One row per webhook-id: a redelivery answers with the event it first produced.
 -- Deleted with that event when raw events expire.
