@@ -1,11 +1,10 @@
 """Deploy-time schema migrations, as the ``Custom::FunnelMigrations`` resource (or
 invoked directly by an operator)."""
 
-from __future__ import annotations
-
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.operations import handle_migration_resource
@@ -13,9 +12,18 @@ from funnel.runtime import get_runtime
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
+
+
+def migrate(event: dict[str, Any]) -> dict[str, Any]:
+    result = handle_migration_resource(get_runtime(), event)
+    failed = result.get("status") == "FAILED"
+    metrics.add_metric(name="MigrationsFailed", unit=MetricUnit.Count, value=int(failed))
+    return result
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_migration_resource(get_runtime(), event)
+    return migrate(event)
