@@ -56,7 +56,7 @@ def _request_id() -> str:
     responses={
         200: {
             "description": "Deleted, or no lead had this address (deleted: false)",
-            "content": {"application/json": {"schema": LeadDeleted.model_json_schema()}},
+            "content": {"application/json": {"model": LeadDeleted}},
         },
         **_ERRORS,
     },
@@ -76,7 +76,7 @@ def delete_lead(request: Annotated[DeleteLeadRequest, Body()]) -> dict[str, Any]
     responses={
         200: {
             "description": "The link, for List-Unsubscribe and the email footer",
-            "content": {"application/json": {"schema": UnsubscribeLinkCreated.model_json_schema()}},
+            "content": {"application/json": {"model": UnsubscribeLinkCreated}},
         },
         404: {
             "description": "No lead has this address",

@@ -27,7 +27,7 @@ app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
     responses={
         200: {
             "description": "Stored, or a redelivery of a stored event",
-            "content": {"application/json": {"schema": WebhookAccepted.model_json_schema()}},
+            "content": {"application/json": {"model": WebhookAccepted}},
         },
         400: {"description": "Not JSON", "content": {"application/json": {"model": ErrorResponse}}},
         401: {

@@ -36,6 +36,10 @@ TABLES = [
     "sessions",
     "visitors",
     "ingest_counters",
+    "daily_metric_rollups",
+    "daily_ingest_rollups",
+    "service_usage_rollups",
+    "rollup_runs",
     "audit_log",
     "visitor_salts",
 ]
@@ -125,6 +129,21 @@ def add_counter(db: psycopg.Connection, day: date) -> None:
     )
 
 
+def add_rollups(db: psycopg.Connection, day: date) -> None:
+    """A day's row in each rollup table."""
+    db.execute("INSERT INTO daily_metric_rollups (property_id, day) VALUES ('default', %s)", (day,))
+    db.execute("INSERT INTO daily_ingest_rollups (property_id, day) VALUES ('default', %s)", (day,))
+    db.execute("INSERT INTO service_usage_rollups (tenant_id, day) VALUES ('tenant-1', %s)", (day,))
+
+
+def add_rollup_run(db: psycopg.Connection, started: datetime, finished: datetime | None) -> None:
+    db.execute(
+        "INSERT INTO rollup_runs (trigger, from_day, to_day, status, started_at, finished_at) "
+        "VALUES ('schedule', %s, %s, %s, %s, %s)",
+        (started.date(), started.date(), "running" if finished is None else "succeeded", started, finished),
+    )
+
+
 def add_audit(db: psycopg.Connection, at: datetime) -> None:
     db.execute(
         "INSERT INTO audit_log (occurred_at, actor, action) VALUES (%s, 'admin', 'lead.delete')", (at,)
@@ -169,6 +188,10 @@ def add_edges(db: psycopg.Connection) -> None:
     add_tenant_event(db, RAW)
     add_counter(db, ROLLUP.date() - timedelta(days=1))
     add_counter(db, ROLLUP.date())
+    add_rollups(db, ROLLUP.date() - timedelta(days=1))
+    add_rollups(db, ROLLUP.date())
+    add_rollup_run(db, ROLLUP - timedelta(minutes=5), ROLLUP - JUST)  # finished before: goes
+    add_rollup_run(db, ROLLUP - timedelta(minutes=5), ROLLUP)  # finished on the first kept day: stays
     add_audit(db, ROLLUP - JUST)
     add_audit(db, ROLLUP)
     for day in (SALT - timedelta(days=2), SALT - timedelta(days=1), SALT, NOW.date()):
@@ -182,6 +205,10 @@ EDGE_REPORT = {
     "sessions": 1,
     "visitors": 1,
     "ingest_counters": 1,
+    "daily_metric_rollups": 1,
+    "daily_ingest_rollups": 1,
+    "service_usage_rollups": 1,
+    "rollup_runs": 1,
     "audit_log": 1,
     "visitor_salts": 2,
 }
@@ -215,6 +242,9 @@ def test_rows_just_outside_the_cutoffs_go_and_rows_just_inside_stay(runtime, db)
     assert [row[0] for row in db.execute("SELECT last_seen_at FROM visitors")] == [RAW]
     assert [row[0] for row in db.execute("SELECT occurred_at FROM tenant_events")] == [RAW]
     assert [row[0] for row in db.execute("SELECT day FROM ingest_counters")] == [ROLLUP.date()]
+    for table in ("daily_metric_rollups", "daily_ingest_rollups", "service_usage_rollups"):
+        assert [row[0] for row in db.execute(f"SELECT day FROM {table}")] == [ROLLUP.date()]
+    assert [row[0] for row in db.execute("SELECT finished_at FROM rollup_runs")] == [ROLLUP]
     # (the purge's own audit entry is the newest)
     oldest_audit = db.execute("SELECT occurred_at FROM audit_log ORDER BY id LIMIT 1").fetchone()[0]
     assert oldest_audit == ROLLUP
@@ -236,6 +266,19 @@ def test_a_stray_old_page_view_is_purged_on_its_own(runtime, db):
     assert report.rows["web_traffic_logs"] == 1
     assert db.execute("SELECT count(*) FROM web_traffic_logs").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_a_rollup_run_that_never_finished_goes_by_its_start(runtime, db):
+    # Given runs that died while running, one on each side of the rollup cutoff
+    add_rollup_run(db, ROLLUP - JUST, None)
+    add_rollup_run(db, ROLLUP, None)
+
+    # When the purge runs
+    report = purge(runtime)
+
+    # Then the older one went
+    assert report.rows["rollup_runs"] == 1
+    assert [row[0] for row in db.execute("SELECT started_at FROM rollup_runs")] == [ROLLUP]
 
 
 # --------------------------------------------------------------------------- orphans (G4)
@@ -394,7 +437,7 @@ class TestBatches:
         }
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
         # events 2+2+1, sessions 2+2+0, salts 2+1, and one short batch for each other table
-        assert len(batches) == 3 + 3 + 2 + 5
+        assert len(batches) == 3 + 3 + 2 + 9
 
     def test_a_run_out_of_time_stops_between_batches_and_the_next_one_finishes(self, tiny_batches, db):
         # Given 5 expired events and a caller with time for two batches

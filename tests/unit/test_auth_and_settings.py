@@ -78,6 +78,20 @@ def test_an_invalid_setting_is_a_configuration_error_naming_it(clean_env):
         get_settings()
 
 
+def test_the_rollup_batch_days_default_to_a_week_and_follow_the_template(clean_env):
+    clean_env.delenv("ROLLUP_BATCH_DAYS", raising=False)
+    clean_env.delenv("ROLLUP_WORK_MEM_MB", raising=False)
+    assert get_settings().rollup.rollup_batch_days == 7
+    assert get_settings().rollup.rollup_work_mem_mb == 64
+    get_settings.cache_clear()
+    clean_env.setenv("ROLLUP_BATCH_DAYS", "3")
+    assert get_settings().rollup.rollup_batch_days == 3
+    get_settings.cache_clear()
+    clean_env.setenv("ROLLUP_BATCH_DAYS", "-1")
+    with pytest.raises(ConfigurationError, match="rollup_batch_days"):
+        get_settings()
+
+
 def test_settings_are_read_once(clean_env):
     clean_env.setenv("STAGE", "dev")
     first = get_settings()

@@ -37,3 +37,20 @@ def test_every_sample_api_event_matches_a_route_of_the_template():
         event = json.loads(path.read_text())
         if "routeKey" in event:
             assert event["routeKey"] in routes, path
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version.strip()
+    return pins
+
+
+def test_the_layer_ships_the_versions_the_tests_run_and_no_boto():
+    layer = _pins(REPO / "layers" / "funnel" / "requirements.txt")
+    development = _pins(REPO / "requirements-dev.txt")
+    assert {name: development.get(name) for name in layer} == layer
+    assert not {"boto3", "botocore", "s3transfer"} & set(layer)

@@ -1,4 +1,4 @@
-"""Command line of the local runner: ``python -m funnel_local {serve,invoke,routes}``.
+"""Command line of the local runner: ``python -m funnel_local {serve,invoke,routes,openapi}``.
 
 ``serve``
     Start PostgreSQL (``DATABASE_URL``, or the embedded server in ``.pgdata``), apply the
@@ -8,6 +8,9 @@
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
 ``routes``
     Print the route table of the template.
+``openapi``
+    Write the OpenAPI document of every route (``openapi.json``, generated from the
+    handlers' models); ``--check`` exits 1 when the file differs from what the code makes.
 
 Every function gets the same local values: ``DATABASE_URL``, ``ADMIN_API_KEY`` and
 ``WEBHOOK_SIGNING_SECRETS`` (fixed local defaults unless set in the environment).
@@ -35,6 +38,7 @@ from typing import Any, Final
 from funnel.migrate import migrate_database
 from funnel.signatures import sign
 from funnel_local.gateway import RunningGateway, start_gateway
+from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, is_current, render
 from funnel_local.postgres import REPO_ROOT, database
 from funnel_local.template import SamTemplate, TemplateError, load_template
 from funnel_local.workers import FunctionPool, Outcome, log_function_error
@@ -269,13 +273,35 @@ def _routes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    template = load_template(args.template, _parameter_overrides(args.parameter_overrides))
+    try:
+        document = build_document(template)
+    except OpenApiError as exc:
+        logger.error("cannot document the API: %s", exc)
+        return 2
+    output: Path = args.output
+    if args.check:
+        if is_current(document, output):
+            logger.info("OpenAPI document is current", extra={"path": str(output)})
+            return 0
+        logger.error(
+            "OpenAPI document differs from what the code generates; run `make openapi`",
+            extra={"path": str(output)},
+        )
+        return 1
+    output.write_text(render(document), encoding="utf-8")
+    logger.info("OpenAPI document written", extra={"path": str(output), "paths": len(document["paths"])})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``funnel_local`` argument parser.
 
     Returns
     -------
     argparse.ArgumentParser
-        With the ``serve``, ``invoke`` and ``routes`` subcommands.
+        With the ``serve``, ``invoke``, ``routes`` and ``openapi`` subcommands.
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -318,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     routes = commands.add_parser("routes", parents=[common], help="print the route table of the template")
     routes.set_defaults(run=_routes)
+
+    openapi = commands.add_parser(
+        "openapi", parents=[common], help="write (or --check) the OpenAPI document of every route"
+    )
+    openapi.add_argument(
+        "--output", type=Path, default=DOCUMENT_PATH, help="the document's file (default: %(default)s)"
+    )
+    openapi.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when the file is not what the code makes"
+    )
+    openapi.set_defaults(run=_openapi)
     return parser
 
 
@@ -332,8 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 1 when an invoked function failed, 2 on a usage or
-        template error.
+        The exit status: 0 on success, 1 when an invoked function failed or the OpenAPI
+        document is out of date, 2 on a usage or template error.
     """
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)

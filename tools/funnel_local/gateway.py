@@ -21,6 +21,9 @@ Many Requests`` when a route's token bucket (its template throttling) is empty, 
 ``Internal Server Error`` when the function raises, times out or returns a malformed
 response, and 503 ``Service Unavailable`` when the integration timeout (``TimeoutInMillis``,
 30 s at most) runs out first.
+
+Beyond the template's routes, and only here, ``GET /openapi.json`` and ``GET /swagger``
+document every route (:class:`funnel_local.openapi.LocalDocs`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from funnel_local.openapi import LocalDocs
 from funnel_local.template import PSEUDO_PARAMETERS, HttpRoute, SamTemplate, ThrottleSettings, load_template
 from funnel_local.workers import DEFAULT_MAX_WORKERS, FunctionPool, Invocation, Outcome, log_function_error
 
@@ -334,11 +338,16 @@ class HttpApiGateway:
         The routes to serve.
     pools
         A worker pool for each function the routes name, by logical id.
+    docs
+        The local documentation pages, answered for requests no route matches.
     """
 
-    def __init__(self, routes: Sequence[HttpRoute], pools: Mapping[str, FunctionPool]) -> None:
+    def __init__(
+        self, routes: Sequence[HttpRoute], pools: Mapping[str, FunctionPool], docs: LocalDocs | None = None
+    ) -> None:
         self._routes = RouteTable(routes)
         self._pools = pools
+        self._docs = docs
         self._buckets = {
             (route.api_id, route.route_key): TokenBucket(route.throttle)
             for route in routes
@@ -372,7 +381,8 @@ class HttpApiGateway:
     def _respond(self, request: Request, request_id: str) -> Response:
         match = self._routes.match(request.method, request.path)
         if match is None:
-            return _message(404, "Not Found")
+            page = self._docs.respond(request) if self._docs is not None else None
+            return page if page is not None else _message(404, "Not Found")
         route, path_parameters = match
         bucket = self._buckets.get((route.api_id, route.route_key))
         if bucket is not None and not bucket.try_take():
@@ -480,7 +490,7 @@ def start_gateway(
         )
         for function_id in sorted(routed)
     }
-    app = HttpApiGateway(template.routes, pools)
+    app = HttpApiGateway(template.routes, pools, docs=LocalDocs(template))
     server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
     thread.start()

@@ -265,6 +265,12 @@ class FunnelResolver(APIGatewayHttpResolver):
         self.not_found()(self._not_found)
 
     @property
+    def guards(self) -> tuple[Guard, ...]:
+        """The checks every request of this function passes before routing (for the
+        OpenAPI document's security requirements)."""
+        return self._guards
+
+    @property
     def raw_request(self) -> RawRequest:
         """The request as received (before any form or text conversion)."""
         request = self.context.get("raw_request")
@@ -394,7 +400,9 @@ class FunnelResolver(APIGatewayHttpResolver):
         )
 
     def _validation_error(self, exc: RequestValidationError) -> Response:
-        if not self.raw_request.body.strip():
+        # An empty body explains only the body's errors; a bad query string stays a 422.
+        about_body = any(error.get("loc", ("",))[:1] == ("body",) for error in exc.errors())
+        if about_body and not self.raw_request.body.strip():
             return self._funnel_error(MalformedRequest("empty_body", details="the body is empty"))
         return self._funnel_error(from_validation_error(exc))
 

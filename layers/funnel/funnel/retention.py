@@ -1,10 +1,11 @@
 """The retention purge (PIPEDA: keep personal data no longer than needed; DESIGN §6).
 
 Raw data (events and their page views, tenant events, then the sessions and visitors
-they leave orphaned, G4) goes after ``RAW_RETENTION_DAYS`` (90); ingest counters and the
-audit log after ``ROLLUP_RETENTION_MONTHS`` (24); visitor salts after 48 hours. Leads,
-consent records, form submissions and tenant milestones are never purged by age: they go
-only by delete-by-email.
+they leave orphaned, G4) goes after ``RAW_RETENTION_DAYS`` (90); ingest counters, the
+daily rollups with the ledger of their runs, and the audit log after
+``ROLLUP_RETENTION_MONTHS`` (24); visitor salts after 48 hours. Leads, consent records,
+form submissions and tenant milestones are never purged by age: they go only by
+delete-by-email.
 
 Every cutoff is the start (00:00 UTC) of the first kept day, so whole UTC days are kept
 and a rollup of any kept day can still be recomputed from complete data. Each step
@@ -54,7 +55,7 @@ class PurgeStep:
 
 
 # In order: raw rows first, then what they leave orphaned. A new table with a retention
-# (the rollups, when they exist) is one more line here and one more SQL file.
+# is one more line here and one more SQL file.
 STEPS: tuple[PurgeStep, ...] = (
     PurgeStep("events", Horizon.RAW, query("retention/purge_events")),
     PurgeStep("web_traffic_logs", Horizon.RAW, query("retention/purge_web_traffic_logs")),
@@ -62,6 +63,10 @@ STEPS: tuple[PurgeStep, ...] = (
     PurgeStep("sessions", Horizon.RAW, query("retention/purge_orphan_sessions")),
     PurgeStep("visitors", Horizon.RAW, query("retention/purge_orphan_visitors")),
     PurgeStep("ingest_counters", Horizon.ROLLUP, query("retention/purge_ingest_counters")),
+    PurgeStep("daily_metric_rollups", Horizon.ROLLUP, query("retention/purge_daily_metric_rollups")),
+    PurgeStep("daily_ingest_rollups", Horizon.ROLLUP, query("retention/purge_daily_ingest_rollups")),
+    PurgeStep("service_usage_rollups", Horizon.ROLLUP, query("retention/purge_service_usage_rollups")),
+    PurgeStep("rollup_runs", Horizon.ROLLUP, query("retention/purge_rollup_runs")),
     PurgeStep("audit_log", Horizon.ROLLUP, query("retention/purge_audit_log")),
     PurgeStep("visitor_salts", Horizon.SALT, query("retention/purge_visitor_salts")),
 )

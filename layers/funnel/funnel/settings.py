@@ -72,6 +72,16 @@ class PrivacySettings(BaseSettings):
     purge_batch_size: int = Field(default=5000, ge=1)
 
 
+class RollupSettings(BaseSettings):
+    model_config = _ENV
+
+    # Days before today that every scheduled rollup recomputes, so late events land (a
+    # beacon may arrive up to 24 hours late, a webhook later still).
+    rollup_batch_days: int = Field(default=7, ge=0, le=365)
+    # Sort and hash memory of a day's rollup transaction (PostgreSQL's work_mem).
+    rollup_work_mem_mb: int = Field(default=64, ge=4, le=2048)
+
+
 class Settings(BaseModel):
     model_config = {"frozen": True}
 
@@ -81,6 +91,7 @@ class Settings(BaseModel):
     security: SecuritySettings
     http: HttpSettings
     privacy: PrivacySettings
+    rollup: RollupSettings
 
 
 class _Identity(BaseSettings):
@@ -108,6 +119,7 @@ def get_settings() -> Settings:
             security=SecuritySettings(),
             http=HttpSettings(),
             privacy=PrivacySettings(),
+            rollup=RollupSettings(),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})

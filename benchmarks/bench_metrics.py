@@ -1,0 +1,354 @@
+"""Latency of the metrics summary, and how it grows with the raw data, in one run.
+
+Prints the p50 and p95 latency of ``GET /v1/metrics/summary`` over 90 days with
+``compareTo`` and ``includeFunnel``, through the Lambda handler in process on the same
+PostgreSQL, for two generated read models, and the ratio of their p95s (aim: at most 1.3).
+The warm container's cache is bypassed (it keeps nothing), so every request pays what a
+first request pays: the version check and the whole report.
+
+What "10x the raw data" means for an API that reads rollups: the site has ten times the
+visitors and page views (so ten times the visitors in each daily sketch, which for large
+sites are full HyperLogLog arrays rather than short lists), ten times the leads, ten times
+the tenants (milestones) and so ten times the service-usage rows. The number of properties
+(3) and days (two years) stays, so the daily marketing and ingest rollups keep their row
+count: that is the point of reading rollups. At 1x: 3 properties with 320, 140 and 70
+visitors a day, 2 % of them becoming leads, 300 tenants created over the two years.
+
+    make bench-metrics                 # embedded PostgreSQL
+    DATABASE_URL=... make bench-metrics
+    python -m benchmarks.bench_metrics --requests 300 --rounds 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import bisect
+import json
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from benchmarks.common import LambdaContext, quiet
+from funnel.migrate import migrate_database
+from funnel.runtime import reset_runtime
+from funnel.sketch import visitors_sketch
+from funnel_local.postgres import create_database, database
+
+ADMIN_KEY = "bench-admin-key"
+DAYS = 730
+PROPERTIES = {"www": 320, "docs": 140, "blog": 70}
+SOURCES = ("direct", "organic_search", "paid_search", "social", "email", "referral")
+SOURCE_WEIGHTS = (30, 35, 10, 12, 5, 8)
+LEAD_SHARE = 0.02
+TENANTS = 300
+
+
+@dataclass(frozen=True)
+class Lead:
+    id: uuid.UUID
+    captured_at: datetime
+    property_id: str
+
+
+@dataclass(frozen=True)
+class Volume:
+    scale: int
+    tenants: int
+    leads: int
+    usage_rows: int
+    metric_rows: int
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, day_time.min, UTC)
+
+
+def _copy(conn: psycopg.Connection, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with conn.cursor() as cursor, cursor.copy(statement.encode()) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _marketing(
+    rng: random.Random, scale: int, days: list[date], leads: list[Lead]
+) -> Iterator[tuple[Any, ...]]:
+    """Daily metric rollups of each property; the leads they capture are added to ``leads``."""
+    for property_id, daily in PROPERTIES.items():
+        for day in days:
+            visitors = [f"{property_id}-{day}-{n}" for n in range(int(daily * scale * rng.uniform(0.7, 1.3)))]
+            sources = rng.choices(SOURCES, SOURCE_WEIGHTS, k=len(visitors))
+            by_source: dict[str, list[str]] = {}
+            for visitor, source in zip(visitors, sources, strict=True):
+                by_source.setdefault(source, []).append(visitor)
+            views = {source: len(ids) * 3 for source, ids in by_source.items()}
+            captured = [
+                Lead(uuid.uuid4(), _day_start(day) + timedelta(seconds=rng.randrange(86_400)), property_id)
+                for _ in range(round(len(visitors) * LEAD_SHARE))
+            ]
+            leads.extend(captured)
+            yield (
+                property_id,
+                day,
+                len(visitors),
+                len(visitors) // 4,
+                visitors_sketch(visitors),
+                Jsonb(
+                    {
+                        source: base64.b64encode(visitors_sketch(ids)).decode()
+                        for source, ids in by_source.items()
+                    }
+                ),
+                sum(views.values()),
+                len(visitors),
+                len(visitors),
+                len(visitors),
+                len(captured),
+                len(visitors) // 10,
+                len(captured),
+                len(captured),
+                len(captured) * 36_000_000,
+                len(captured),
+                Jsonb(views),
+            )
+
+
+def _tenants(
+    rng: random.Random, scale: int, days: list[date], leads: list[Lead]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Milestones of the tenants (60 % from an earlier lead) and their daily usage rows."""
+    end = days[-1] + timedelta(days=1)
+    by_time = sorted(leads, key=lambda lead: lead.captured_at)
+    times = [lead.captured_at for lead in by_time]
+    milestones, usage = [], []
+    for number in range(TENANTS * scale):
+        tenant_id = f"tenant-{number}"
+        created = _day_start(days[0]) + timedelta(seconds=rng.randrange(DAYS * 86_400))
+        earlier = by_time[
+            max(0, bisect.bisect_left(times, created) - 200) : bisect.bisect_left(times, created)
+        ]
+        lead_id = rng.choice(earlier).id if earlier and rng.random() < 0.6 else None
+        api_key = created + timedelta(hours=rng.uniform(0, 96)) if rng.random() < 0.8 else None
+        first_scan = created + timedelta(hours=rng.uniform(1, 240)) if rng.random() < 0.7 else None
+        scan_days = []
+        day = first_scan.date() if first_scan is not None else end
+        while day < end:
+            scan_days.append(day)
+            day += timedelta(days=rng.choice((1, 2, 3, 5, 8)))
+        milestones.append(
+            (
+                tenant_id,
+                created,
+                lead_id,
+                api_key,
+                first_scan if scan_days else None,
+                _day_start(scan_days[-1]) if scan_days else None,
+            )
+        )
+        for day in scan_days:
+            done = rng.randrange(1, 6)
+            usage.append(
+                (
+                    day,
+                    tenant_id,
+                    done,
+                    rng.randrange(2),
+                    done * 20,
+                    done * 5,
+                    rng.randrange(3),
+                    done * 2,
+                    done,
+                    done * 3000,
+                    done,
+                )
+            )
+    return milestones, usage
+
+
+def generate(conninfo: str, scale: int, today: date, seed: int = 7) -> Volume:
+    """Write two years of rollups, leads, milestones and rollup runs at ``scale``."""
+    rng = random.Random(seed)
+    days = [today - timedelta(days=DAYS - n) for n in range(DAYS)]
+    leads: list[Lead] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        metric_rows = _copy(
+            conn,
+            "COPY daily_metric_rollups (property_id, day, unique_visitors, returning_visitors, "
+            "visitors_sketch, source_visitor_sketches, total_page_views, total_sessions, total_entrances, "
+            "total_exits, total_conversions, form_starts, form_submits, new_leads, "
+            "time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown) FROM STDIN",
+            _marketing(rng, scale, days, leads),
+        )
+        _copy(
+            conn,
+            "COPY daily_ingest_rollups (property_id, day, events_accepted, events_rejected, p95_ttfb_ms, "
+            "ttfb_samples) FROM STDIN",
+            (
+                (
+                    property_id,
+                    day,
+                    daily * scale * 6,
+                    rng.randrange(10),
+                    rng.randrange(40, 400),
+                    daily * scale * 2,
+                )
+                for property_id, daily in PROPERTIES.items()
+                for day in days
+            ),
+        )
+        sources = rng.choices(SOURCES, SOURCE_WEIGHTS, k=len(leads))
+        _copy(
+            conn,
+            "COPY leads (id, email_normalized, property_id, first_touch_source, first_touch_utm_source, "
+            "first_touch_utm_campaign, first_captured_at, last_captured_at) FROM STDIN",
+            (
+                (
+                    lead.id,
+                    f"{lead.id}@bench.example",
+                    lead.property_id,
+                    source,
+                    f"utm-{source}",
+                    f"campaign-{rng.randrange(20)}",
+                    lead.captured_at,
+                    lead.captured_at,
+                )
+                for lead, source in zip(leads, sources, strict=True)
+            ),
+        )
+        milestones, usage = _tenants(rng, scale, days, leads)
+        _copy(
+            conn,
+            "COPY tenant_milestones (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, "
+            "last_scan_at) FROM STDIN",
+            milestones,
+        )
+        usage_rows = _copy(
+            conn,
+            "COPY service_usage_rollups (day, tenant_id, scans_completed, scans_failed, media_processed, "
+            "identities_detected, clusters_created, suggestions_generated, suggestions_resolved, "
+            "scan_duration_sum_ms, scan_duration_count) FROM STDIN",
+            usage,
+        )
+        # The ledger of a month of hourly runs (its size follows time, not traffic).
+        hours = [_day_start(today) - timedelta(hours=n) for n in range(24 * 30, 0, -1)]
+        _copy(
+            conn,
+            "COPY rollup_runs (trigger, from_day, to_day, status, started_at, finished_at) FROM STDIN",
+            (
+                (
+                    "schedule",
+                    at.date() - timedelta(days=7),
+                    at.date(),
+                    "succeeded",
+                    at,
+                    at + timedelta(minutes=2),
+                )
+                for at in hours
+            ),
+        )
+        conn.execute("ANALYZE")
+    return Volume(
+        scale, tenants=len(milestones), leads=len(leads), usage_rows=usage_rows, metric_rows=metric_rows
+    )
+
+
+def summary_event(today: date) -> dict[str, Any]:
+    path = os.path.join(os.path.dirname(__file__), "..", "events", "metrics", "summary_compare_funnel.json")
+    with open(path, encoding="utf-8") as sample:
+        event: dict[str, Any] = json.load(sample)
+    query = {
+        "from": str(today - timedelta(days=90)),
+        "to": str(today - timedelta(days=1)),
+        "compareTo": "true",
+        "includeFunnel": "true",
+    }
+    event["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
+    event["queryStringParameters"] = query
+    event["headers"]["x-admin-key"] = ADMIN_KEY
+    return event
+
+
+def measure(conninfo: str, event: dict[str, Any], requests: int) -> list[float]:
+    """Latencies (ms) of ``requests`` summaries through the handler on ``conninfo``'s database."""
+    import metrics_handler
+    from funnel.metrics import ReportCache
+
+    os.environ["DATABASE_URL"] = conninfo
+    reset_runtime()
+    # A cache that keeps nothing: every request checks the version and computes the report.
+    metrics_handler.cache = ReportCache(max_entries=0)
+    context = LambdaContext()
+    latencies = []
+    with quiet():
+        for _ in range(requests + 1):
+            start = time.perf_counter()
+            response = metrics_handler.lambda_handler(event, context)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if response["statusCode"] != 200:
+                raise RuntimeError(f"summary failed: {response}")
+    return latencies[1:]  # the first opened the connection
+
+
+def percentile(values: list[float], share: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--requests", type=int, default=100, help="summaries per round and scale (default 100)"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
+    args = parser.parse_args()
+
+    today = datetime.now(UTC).date()
+    event = summary_event(today)
+    os.environ.update(
+        ADMIN_API_KEY=ADMIN_KEY,
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_NAMESPACE="FunnelBench",
+    )
+    with database(None, persistent=False) as server:
+        volumes, databases = [], []
+        for scale in (1, 10):
+            conninfo = create_database(server, f"funnel_bench_metrics_{scale}x_{uuid.uuid4().hex[:6]}")
+            migrate_database(conninfo)
+            started = time.perf_counter()
+            volumes.append(generate(conninfo, scale, today))
+            print(f"generated {scale}x in {time.perf_counter() - started:.0f} s", flush=True)
+            databases.append(conninfo)
+        latencies: list[list[float]] = [[], []]
+        for _ in range(args.rounds):
+            for index, conninfo in enumerate(databases):
+                latencies[index] += measure(conninfo, event, args.requests)
+        reset_runtime()
+
+    print("\n90-day GET /v1/metrics/summary?compareTo=true&includeFunnel=true, in process, cache bypassed")
+    columns = ("tenants", "leads", "usage rows", "metric rows", "p50 ms", "p95 ms")
+    print(f"{'data':<5} " + " ".join(f"{column:>11}" for column in columns))
+    p95s = []
+    for volume, values in zip(volumes, latencies, strict=True):
+        p95s.append(percentile(values, 0.95))
+        print(
+            f"{f'{volume.scale}x':<5} {volume.tenants:>11,} {volume.leads:>11,} {volume.usage_rows:>11,} "
+            f"{volume.metric_rows:>11,} {statistics.median(values):>11.2f} {p95s[-1]:>11.2f}"
+        )
+    print(f"p95 ratio 10x/1x: {p95s[1] / p95s[0]:.2f}  (aim <= 1.3; {len(latencies[0])} requests per scale)")
+
+
+if __name__ == "__main__":
+    main()

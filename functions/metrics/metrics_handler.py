@@ -1,0 +1,121 @@
+"""Admin metrics (x-admin-key), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
+ingest and the acquisition funnel of a window, seed 002) and ``GET /v1/metrics/service-usage``
+(description-service usage and the funnel, by first-touch channel on request, seed 001)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from funnel.http import FunnelResolver, require_admin_key
+from funnel.metrics import ReportCache, service_usage, summary
+from funnel.schemas.common import ErrorResponse, Identifier
+from funnel.schemas.metrics import (
+    Day,
+    GroupBy,
+    ServiceUsageQuery,
+    ServiceUsageResponse,
+    SummaryQuery,
+    SummaryResponse,
+)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = FunnelResolver(guards=[require_admin_key])
+cache = ReportCache()
+
+From = Annotated[
+    Day | None,
+    Query(alias="from", description="first UTC day (YYYY-MM-DD); default: 29 days before `to`"),
+]
+To = Annotated[
+    Day | None,
+    Query(
+        alias="to",
+        description="last UTC day, inclusive (YYYY-MM-DD, at most today); default: yesterday. "
+        "At most 366 days from `from`",
+    ),
+]
+CompareTo = Annotated[
+    bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
+]
+_ERRORS: dict[int, OpenAPIResponse] = {
+    status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+    for status, description in [
+        (401, "Missing or wrong x-admin-key"),
+        (422, "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future"),
+        (503, "Database unavailable or admin key not configured; retry"),
+    ]
+}
+
+
+@app.get(
+    "/v1/metrics/summary",
+    summary="Traffic, ingest and funnel metrics of a window, with deltas",
+    tags=["metrics"],
+    responses={
+        200: {"description": "The summary", "content": {"application/json": {"model": SummaryResponse}}},
+        **_ERRORS,
+    },
+)
+def get_summary(
+    start: From = None,
+    end: To = None,
+    property_id: Annotated[
+        Identifier | None, Query(alias="propertyId", description="one property; default: every property")
+    ] = None,
+    compare_to: CompareTo = False,
+    include_funnel: Annotated[
+        bool, Query(alias="includeFunnel", description="add the acquisition funnel")
+    ] = False,
+) -> dict[str, Any]:
+    request = SummaryQuery(
+        start=start, end=end, property_id=property_id, compare_to=compare_to, include_funnel=include_funnel
+    )
+    answer = summary(app.runtime(), request, cache)
+    metrics.add_metric(name="MetricsSummariesServed", unit=MetricUnit.Count, value=1)
+    return answer.body()
+
+
+@app.get(
+    "/v1/metrics/service-usage",
+    summary="Description-service usage and the acquisition funnel of a window",
+    tags=["metrics"],
+    responses={
+        200: {
+            "description": "Usage, funnel and trend",
+            "content": {"application/json": {"model": ServiceUsageResponse}},
+        },
+        **_ERRORS,
+    },
+)
+def get_service_usage(
+    start: From = None,
+    end: To = None,
+    tenant_id: Annotated[
+        Identifier | None, Query(alias="tenantId", description="one tenant; default: every tenant")
+    ] = None,
+    compare_to: CompareTo = False,
+    group_by: Annotated[
+        GroupBy | None,
+        Query(alias="groupBy", description="also the funnel of each first touch of the tenants' leads"),
+    ] = None,
+) -> dict[str, Any]:
+    request = ServiceUsageQuery(
+        start=start, end=end, tenant_id=tenant_id, compare_to=compare_to, group_by=group_by
+    )
+    answer = service_usage(app.runtime(), request, cache)
+    metrics.add_metric(name="MetricsServiceUsageServed", unit=MetricUnit.Count, value=1)
+    return answer.body()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,533 @@
+"""The admin metrics API, served from the read model: the daily rollups, the tenant
+milestones and the leads (for lead counts and first touch), never raw events, so the cost
+of an answer follows the number of days, properties and tenants, not the traffic.
+
+``summary`` answers ``GET /v1/metrics/summary`` (seed 002) and ``service_usage``
+``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
+
+* resolve the window (inclusive UTC days; by default the last 30 complete days) against
+  the runtime's clock and refuse impossible ones with 422;
+* read everything of one answer from one snapshot (``REPEATABLE READ, READ ONLY``);
+* keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
+  data version: the newest ``generated_at`` of the rollups and the newest successful
+  rollup run. Checking that version is one statement of index probes, so a new rollup is
+  visible to the very next request. Between rollups, the answer stays what it was when
+  first computed: lead and tenant counts are as of that request, at most one rollup
+  interval old.
+"""
+
+from __future__ import annotations
+
+import time as timer
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from aws_lambda_powertools import Logger
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from funnel.errors import ValidationFailed
+from funnel.rollups import freshness
+from funnel.runtime import Runtime
+from funnel.schemas.metrics import (
+    NOT_SET,
+    UNATTRIBUTED,
+    Freshness,
+    Funnel,
+    FunnelGroups,
+    GroupBy,
+    Ingest,
+    Metric,
+    ServiceUsageQuery,
+    ServiceUsageResponse,
+    SummaryMetrics,
+    SummaryQuery,
+    SummaryResponse,
+    TimeToFirstScan,
+    TrafficDay,
+    UsageDay,
+    UsageMetrics,
+    Window,
+)
+from funnel.sketch import union_estimate
+from funnel.sql import query
+
+logger = Logger(child=True)
+
+MAX_WINDOW_DAYS = 366
+DEFAULT_WINDOW_DAYS = 30
+# "Active": a completed scan in the 30 days ending with the window (DESIGN, "Funnel cohort").
+ACTIVE_DAYS = 30
+MS_PER_HOUR = 3_600_000
+CACHE_ENTRIES = 128
+
+Number = int | float
+Report = TypeVar("Report", bound=BaseModel)
+
+
+# --- windows and formulas -------------------------------------------------------------
+
+
+def _problem(field: str, message: str, kind: str) -> dict[str, str]:
+    return {"loc": field, "msg": message, "type": kind}
+
+
+def resolve_window(start: date | None, end: date | None, today: date) -> Window:
+    """The window a request asks for, with defaults filled in.
+
+    Without ``to`` the window ends yesterday (the last complete UTC day), or on ``from``
+    when that is today; without ``from`` it starts 29 days before its end (30 days).
+
+    Raises
+    ------
+    ValidationFailed
+        When a day is after today, ``from`` is after ``to``, or the window is longer than
+        ``MAX_WINDOW_DAYS`` days; ``details`` lists each problem by parameter.
+    """
+    yesterday = today - timedelta(days=1)
+    if end is None:
+        end = min(today, max(yesterday, start)) if start is not None else yesterday
+    if start is None:
+        start = end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    problems = []
+    if start > today:
+        problems.append(_problem("from", "must not be after today (UTC)", "date_in_future"))
+    if end > today:
+        problems.append(_problem("to", "must not be after today (UTC)", "date_in_future"))
+    if start > end:
+        problems.append(_problem("from", "must not be after to", "window_reversed"))
+    elif (end - start).days + 1 > MAX_WINDOW_DAYS:
+        problems.append(
+            _problem("to", f"the window must not be longer than {MAX_WINDOW_DAYS} days", "window_too_long")
+        )
+    if problems:
+        raise ValidationFailed(details=problems)
+    return Window(start=start, end=end)
+
+
+def comparison_window(window: Window) -> Window:
+    """The window of equal length that ends the day before ``window`` starts."""
+    return Window(start=window.start - timedelta(days=window.days), end=window.start - timedelta(days=1))
+
+
+def ratio(numerator: Number, denominator: Number) -> float | None:
+    """``numerator / denominator``, or None when the denominator is zero."""
+    return numerator / denominator if denominator else None
+
+
+def delta(current: Number | None, comparison: Number | None) -> float | None:
+    """``(current - comparison) / comparison``, or None when either is None or comparison is 0."""
+    if current is None or comparison is None or comparison == 0:
+        return None
+    return (current - comparison) / comparison
+
+
+def _compared(
+    current: Mapping[str, Number | None], comparison: Mapping[str, Number | None] | None
+) -> dict[str, Metric]:
+    return {
+        name: Metric(value=value, delta=None if comparison is None else delta(value, comparison[name]))
+        for name, value in current.items()
+    }
+
+
+def _window_params(window: Window) -> dict[str, Any]:
+    return {
+        "from_day": window.start,
+        "to_day": window.end,
+        "start_at": datetime.combine(window.start, time.min, UTC),
+        "end_at": datetime.combine(window.end + timedelta(days=1), time.min, UTC),
+    }
+
+
+def _rows(
+    conn: psycopg.Connection, statement: LiteralString, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    # Binary results: the visitor sketches are most of the bytes, and text would send each
+    # twice over (hex) and decode it again.
+    return conn.cursor(row_factory=dict_row, binary=True).execute(statement, params).fetchall()
+
+
+def _row(conn: psycopg.Connection, statement: LiteralString, params: Mapping[str, Any]) -> dict[str, Any]:
+    (row,) = _rows(conn, statement, params)
+    return row
+
+
+# --- reading the read model -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A window's marketing rollups, summed (``queries/metrics/summarize_traffic.sql``)."""
+
+    unique_visitors: int
+    row: Mapping[str, Any]
+
+    def values(self) -> dict[str, Number | None]:
+        """The summary's metric values (seed 002 formulas, as window ratios)."""
+        row = self.row
+        return {
+            "uniqueVisitors": self.unique_visitors,
+            "returningVisitorsPct": ratio(row["returning_visitor_days"], row["unique_visitor_days"]),
+            "totalPageViews": row["page_views"],
+            "leadCaptureRate": ratio(row["new_leads"], self.unique_visitors),
+            "formCompletionRate": ratio(row["form_submits"], row["form_starts"]),
+            "landingPageConversionRate": ratio(row["conversions"], row["entrances"]),
+            "avgTimeToFirstCaptureHrs": ratio(
+                row["time_to_first_capture_sum_ms"], row["time_to_first_capture_count"] * MS_PER_HOUR
+            ),
+        }
+
+    def source_mix(self) -> dict[str, float]:
+        """Each traffic source's share of page views, largest first; {} without page views."""
+        page_views: Mapping[str, int] = self.row["source_page_views"]
+        total = sum(page_views.values())
+        if not total:
+            return {}
+        ranked = sorted(page_views.items(), key=lambda item: (-item[1], item[0]))
+        return {source: count / total for source, count in ranked if count}
+
+
+def read_traffic(conn: psycopg.Connection, window: Window, property_id: str | None) -> Traffic:
+    """Sum a window's marketing rollups and merge its daily visitor sketches."""
+    row = _row(
+        conn, query("metrics/summarize_traffic"), {**_window_params(window), "property_id": property_id}
+    )
+    return Traffic(unique_visitors=union_estimate(row["sketches"]), row=row)
+
+
+def read_ingest(conn: psycopg.Connection, window: Window, property_id: str | None) -> Ingest:
+    row = _row(
+        conn, query("metrics/summarize_ingest"), {**_window_params(window), "property_id": property_id}
+    )
+    accepted, rejected = row["events_accepted"], row["events_rejected"]
+    return Ingest(
+        successPct=ratio(accepted, accepted + rejected),
+        p95TtfbMs=ratio(row["ttfb_weighted_sum"], row["ttfb_samples"]),
+        totalEventsAccepted=accepted,
+        totalEventsRejected=rejected,
+    )
+
+
+def read_usage(conn: psycopg.Connection, window: Window, tenant_id: str | None) -> dict[str, Number | None]:
+    """The eight usage metric values of a window (seed 001 §6, §7 formulas)."""
+    row = _row(conn, query("metrics/summarize_usage"), {**_window_params(window), "tenant_id": tenant_id})
+    completed, failed = row["scans_completed"], row["scans_failed"]
+    return {
+        "totalScansCompleted": completed,
+        "totalScansFailed": failed,
+        "scanSuccessRate": ratio(completed, completed + failed),
+        "totalMediaProcessed": row["media_processed"],
+        "totalIdentitiesDetected": row["identities_detected"],
+        "avgScanDurationMs": ratio(row["scan_duration_sum_ms"], row["scan_duration_count"]),
+        "totalClustersCreated": row["clusters_created"],
+        "suggestionResolutionRate": ratio(row["suggestions_resolved"], row["suggestions_generated"]),
+    }
+
+
+def read_freshness(conn: psycopg.Connection, today: date) -> Freshness:
+    """How current the rollups are (``funnel.rollups.freshness``, from the run ledger)."""
+    through, lag_days, generated_at = freshness(conn, today)
+    return Freshness(rolledUpThrough=through, lagDays=lag_days, generatedAt=generated_at)
+
+
+_NO_TENANTS: Mapping[str, Any] = {
+    "tenants_created": 0,
+    "tenants_with_lead": 0,
+    "tenants_with_api_key": 0,
+    "tenants_with_first_scan": 0,
+    "tenants_active": 0,
+    "median_hours_to_first_scan": None,
+    "mean_hours_to_first_scan": None,
+}
+
+
+def _funnel(visitors: int | None, leads: int, cohort: Mapping[str, Any]) -> Funnel:
+    created = cohort["tenants_created"]
+    return Funnel(
+        marketingVisitors=visitors,
+        leadsCaptured=leads,
+        tenantsCreated=created,
+        tenantsWithApiKey=cohort["tenants_with_api_key"],
+        tenantsWithFirstScan=cohort["tenants_with_first_scan"],
+        tenantsActive30d=cohort["tenants_active"],
+        leadToTenantConversionRate=ratio(cohort["tenants_with_lead"], leads),
+        activationRate=ratio(cohort["tenants_with_first_scan"], created),
+        apiKeyCreationRate=ratio(cohort["tenants_with_api_key"], created),
+        timeToFirstScanHours=TimeToFirstScan(
+            median=cohort["median_hours_to_first_scan"], mean=cohort["mean_hours_to_first_scan"]
+        ),
+    )
+
+
+def _split(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A grouping-sets result as (its total row, its rows by group)."""
+    total = next(row for row in rows if row["is_total"])
+    return total, {row["grp"]: row for row in rows if not row["is_total"]}
+
+
+def channel_visitors(conn: psycopg.Connection, window: Window) -> dict[str, int]:
+    """Unique visitors of each traffic source over a window (every property)."""
+    sketches: defaultdict[str, list[bytes]] = defaultdict(list)
+    for row in _rows(conn, query("metrics/list_source_sketches"), _window_params(window)):
+        sketches[row["source"]].append(row["sketch"])
+    return {source: union_estimate(days) for source, days in sketches.items()}
+
+
+def read_funnel(
+    conn: psycopg.Connection,
+    window: Window,
+    *,
+    visitors: int,
+    property_id: str | None = None,
+    tenant_id: str | None = None,
+    group_by: GroupBy | None = None,
+) -> tuple[Funnel, FunnelGroups | None]:
+    """The window's funnel, and with ``group_by`` the funnel of each first-touch group.
+
+    Parameters
+    ----------
+    visitors
+        The window's unique visitors (the funnel's first stage).
+    property_id
+        Count only this property's leads (visitors are the caller's).
+    tenant_id
+        Follow only this tenant through the tenant stages.
+    group_by
+        ``channel``, ``utm_source`` or ``utm_campaign`` of the leads' first touch. Visitors
+        per group exist only for channels (the rollups keep a visitor sketch per traffic
+        source, none per UTM value), so they are None for UTM groups and for the
+        ``unattributed`` and ``(not set)`` groups.
+    """
+    params = {
+        **_window_params(window),
+        "active_from": window.end - timedelta(days=ACTIVE_DAYS - 1),
+        "property_id": property_id,
+        "tenant_id": tenant_id,
+        "group_by": group_by,
+    }
+    cohort, cohort_groups = _split(_rows(conn, query("metrics/summarize_tenant_cohort"), params))
+    leads, lead_groups = _split(_rows(conn, query("metrics/count_leads_captured"), params))
+    total = _funnel(visitors, leads["leads"], cohort)
+    if group_by is None:
+        return total, None
+    by_channel = channel_visitors(conn, window) if group_by == "channel" else {}
+    names = sorted(set(cohort_groups) | set(lead_groups) | set(by_channel))
+    groups = {
+        name: _funnel(
+            None if group_by != "channel" or name in (UNATTRIBUTED, NOT_SET) else by_channel.get(name, 0),
+            lead_groups[name]["leads"] if name in lead_groups else 0,
+            cohort_groups.get(name, _NO_TENANTS),
+        )
+        for name in names
+    }
+    return total, FunnelGroups(groupBy=group_by, groups=groups)
+
+
+# --- the two answers ------------------------------------------------------------------
+
+
+def build_summary(
+    conn: psycopg.Connection, request: SummaryQuery, window: Window, today: date
+) -> SummaryResponse:
+    """Compute ``GET /v1/metrics/summary`` for a resolved window on ``conn``."""
+    comparison = comparison_window(window) if request.compare_to else None
+    current = read_traffic(conn, window, request.property_id)
+    previous = read_traffic(conn, comparison, request.property_id) if comparison else None
+    trend = _rows(
+        conn,
+        query("metrics/list_traffic_trend"),
+        {**_window_params(window), "property_id": request.property_id},
+    )
+    funnel = (
+        read_funnel(conn, window, visitors=current.unique_visitors, property_id=request.property_id)[0]
+        if request.include_funnel
+        else None
+    )
+    return SummaryResponse(
+        window=window,
+        compareTo=comparison,
+        freshness=read_freshness(conn, today),
+        metrics=SummaryMetrics(
+            **_compared(current.values(), previous.values() if previous else None),
+            trafficSourceMix=current.source_mix(),
+        ),
+        ingest=read_ingest(conn, window, request.property_id),
+        trend=[
+            TrafficDay(
+                day=row["day"],
+                uniqueVisitors=row["unique_visitors"],
+                pageViews=row["page_views"],
+                newLeads=row["new_leads"],
+            )
+            for row in trend
+        ],
+        funnel=funnel,
+    )
+
+
+def build_service_usage(
+    conn: psycopg.Connection, request: ServiceUsageQuery, window: Window, today: date
+) -> ServiceUsageResponse:
+    """Compute ``GET /v1/metrics/service-usage`` for a resolved window on ``conn``."""
+    comparison = comparison_window(window) if request.compare_to else None
+    usage = read_usage(conn, window, request.tenant_id)
+    previous = read_usage(conn, comparison, request.tenant_id) if comparison else None
+    funnel, groups = read_funnel(
+        conn,
+        window,
+        visitors=read_traffic(conn, window, None).unique_visitors,
+        tenant_id=request.tenant_id,
+        group_by=request.group_by,
+    )
+    trend = _rows(
+        conn, query("metrics/list_usage_trend"), {**_window_params(window), "tenant_id": request.tenant_id}
+    )
+    return ServiceUsageResponse(
+        window=window,
+        compareTo=comparison,
+        freshness=read_freshness(conn, today),
+        usage=UsageMetrics(**_compared(usage, previous)),
+        funnel=funnel,
+        funnelByGroup=groups,
+        trend=[
+            UsageDay(
+                day=row["day"],
+                scansCompleted=row["scans_completed"],
+                mediaProcessed=row["media_processed"],
+                identitiesDetected=row["identities_detected"],
+            )
+            for row in trend
+        ],
+    )
+
+
+# --- serving: snapshot, cache, clock --------------------------------------------------
+
+
+class ReportCache:
+    """Answers kept by a warm container, each valid for one data version.
+
+    Parameters
+    ----------
+    max_entries
+        How many answers to keep; the least recently used goes first.
+    """
+
+    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[Hashable, tuple[datetime | None, BaseModel]] = OrderedDict()
+
+    def get(self, key: Hashable, version: datetime | None) -> BaseModel | None:
+        """The answer stored for ``key`` if it was computed at ``version``."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: Hashable, version: datetime | None, answer: BaseModel) -> None:
+        self._entries[key] = (version, answer)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+def data_version(conn: psycopg.Connection) -> datetime | None:
+    """The newest rollup write or successful rollup run (``find_data_version.sql``)."""
+    version: datetime | None = _row(conn, query("metrics/find_data_version"), {})["version"]
+    return version
+
+
+def _serve(
+    runtime: Runtime,
+    cache: ReportCache | None,
+    key: tuple[Hashable, ...],
+    build: Callable[[psycopg.Connection], Report],
+    kind: type[Report],
+) -> Report:
+    started = timer.perf_counter()
+    version = runtime.database.run(data_version, transaction=False) if cache is not None else None
+    cached = cache.get(key, version) if cache is not None else None
+    if isinstance(cached, kind):
+        report, outcome = cached, "hit"
+    else:
+
+        def compute(conn: psycopg.Connection) -> Report:
+            conn.execute(query("metrics/set_snapshot"))
+            return build(conn)
+
+        # Computed at least as new as `version`: if a rollup landed in between, the next
+        # request sees a newer version and recomputes, so nothing stale outlives it.
+        report = runtime.database.run(compute)
+        outcome = "miss" if cache is not None else "off"
+        if cache is not None:
+            cache.put(key, version, report)
+    logger.info(
+        "metrics report",
+        extra={
+            "report": key[0],
+            "cache": outcome,
+            "data_version": version,
+            "duration_ms": round((timer.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return report
+
+
+def _today(runtime: Runtime) -> date:
+    return runtime.clock().astimezone(UTC).date()
+
+
+def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None = None) -> SummaryResponse:
+    """``GET /v1/metrics/summary``: traffic, ingest and (on request) funnel of a window.
+
+    Parameters
+    ----------
+    runtime
+        The database and the clock ("today" is the clock's UTC day).
+    request
+        The validated query string.
+    cache
+        The warm container's answers; None computes every time (benchmarks, backfills).
+
+    Raises
+    ------
+    ValidationFailed
+        For an impossible window (see ``resolve_window``).
+    """
+    today = _today(runtime)
+    window = resolve_window(request.start, request.end, today)
+    return _serve(
+        runtime,
+        cache,
+        ("summary", request, window, today),
+        lambda conn: build_summary(conn, request, window, today),
+        SummaryResponse,
+    )
+
+
+def service_usage(
+    runtime: Runtime, request: ServiceUsageQuery, cache: ReportCache | None = None
+) -> ServiceUsageResponse:
+    """``GET /v1/metrics/service-usage``: description-service usage and the acquisition
+    funnel of a window, optionally by first-touch group (see ``summary`` for the parameters).
+
+    Raises
+    ------
+    ValidationFailed
+        For an impossible window (see ``resolve_window``).
+    """
+    today = _today(runtime)
+    window = resolve_window(request.start, request.end, today)
+    return _serve(
+        runtime,
+        cache,
+        ("service_usage", request, window, today),
+        lambda conn: build_service_usage(conn, request, window, today),
+        ServiceUsageResponse,
+    )

@@ -1,0 +1,48 @@
+-- The tenant stages of the funnel (DESIGN, "Funnel cohort"): the tenants created in
+-- [start_at, end_at) (one tenant when tenant_id is given), and how many of them had a
+-- lead, an API key and a completed scan by end_at, and a completed scan on a day of
+-- active_from..to_day (service_usage_rollups, which outlive raw events); with the median
+-- and mean hours from creation to first scan over those that scanned by end_at.
+--
+-- group_by (NULL, 'channel', 'utm_source' or 'utm_campaign') groups the cohort by the first
+-- touch of each tenant's lead: 'unattributed' without a lead, '(not set)' for a lead
+-- without that value. One row per group and a total row (is_total), also when the cohort
+-- is empty.
+WITH cohort AS (
+    SELECT m.tenant_id,
+           m.lead_id,
+           m.first_api_key_at < %(end_at)s::timestamptz AS has_api_key,
+           m.first_scan_at < %(end_at)s::timestamptz    AS has_first_scan,
+           (extract(epoch FROM m.first_scan_at - m.tenant_created_at) / 3600)::float8 AS hours_to_first_scan,
+           EXISTS (
+               SELECT 1
+                 FROM service_usage_rollups u
+                WHERE u.tenant_id = m.tenant_id
+                  AND u.day BETWEEN %(active_from)s::date AND %(to_day)s::date
+                  AND u.scans_completed > 0
+           ) AS is_active,
+           CASE WHEN m.lead_id IS NULL THEN 'unattributed'
+                ELSE coalesce(CASE %(group_by)s::text
+                                   WHEN 'channel'      THEN l.first_touch_source
+                                   WHEN 'utm_source'   THEN l.first_touch_utm_source
+                                   WHEN 'utm_campaign' THEN l.first_touch_utm_campaign
+                              END, '(not set)')
+           END AS grp
+      FROM tenant_milestones m
+      LEFT JOIN leads l ON l.id = m.lead_id
+     WHERE m.tenant_created_at >= %(start_at)s::timestamptz
+       AND m.tenant_created_at < %(end_at)s::timestamptz
+       AND (%(tenant_id)s::text IS NULL OR m.tenant_id = %(tenant_id)s::text)
+)
+SELECT GROUPING(grp) = 1                                  AS is_total,
+       grp,
+       count(*)                                           AS tenants_created,
+       count(lead_id)                                     AS tenants_with_lead,
+       count(*) FILTER (WHERE has_api_key)                AS tenants_with_api_key,
+       count(*) FILTER (WHERE has_first_scan)             AS tenants_with_first_scan,
+       count(*) FILTER (WHERE is_active)                  AS tenants_active,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY hours_to_first_scan)
+           FILTER (WHERE has_first_scan)                  AS median_hours_to_first_scan,
+       avg(hours_to_first_scan) FILTER (WHERE has_first_scan) AS mean_hours_to_first_scan
+  FROM cohort
+ GROUP BY GROUPING SETS ((), (grp))

@@ -1,0 +1,127 @@
+"""The OpenAPI document: generated from the handlers' models for every route of
+template.yaml, valid OpenAPI 3.1, with the admin key's security on admin routes, and
+committed as openapi.json exactly as the code generates it."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from funnel_local.cli import main
+from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
+from funnel_local.template import SamTemplate, load_template
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template() -> SamTemplate:
+    return load_template(REPO / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def document(template: SamTemplate) -> dict[str, Any]:
+    return build_document(template)
+
+
+def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{method.upper()} {path}": operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_the_committed_document_is_what_the_code_generates(document):
+    # `python -m funnel_local openapi` writes it; CI runs --check too
+    assert DOCUMENT_PATH.read_text(encoding="utf-8") == render(document)
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+
+
+def test_every_route_of_the_template_is_documented(template, document):
+    assert set(operations(document)) == {route.route_key for route in template.routes}
+
+
+def test_admin_routes_require_the_admin_key_and_public_routes_nothing(template, document):
+    security = {key: operation.get("security") for key, operation in operations(document).items()}
+    assert document["components"]["securitySchemes"]["adminKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-admin-key",
+        "description": "The admin API key (ADMIN_API_KEY, or the AdminApiKeySecret output's secret).",
+    }
+    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage", "POST /v1/leads/delete"):
+        assert security[route] == [{"adminKey": []}]
+    assert security["POST /v1/webhooks/description-service"] == [{"adminKey": [], "webhookSignature": []}]
+    for route in ("POST /v1/events", "POST /v1/leads/capture", "GET /v1/unsubscribe", "GET /v1/health"):
+        assert security[route] is None
+
+
+def test_the_metrics_query_strings_are_documented_with_their_types(document):
+    summary = operations(document)["GET /v1/metrics/summary"]
+    parameters = {parameter["name"]: parameter for parameter in summary["parameters"]}
+    assert list(parameters) == ["from", "to", "propertyId", "compareTo", "includeFunnel"]
+    assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
+    assert {"type": "string", "format": "date"} in parameters["from"]["schema"]["anyOf"]
+    assert parameters["compareTo"]["schema"]["type"] == "boolean"
+    usage = operations(document)["GET /v1/metrics/service-usage"]
+    group_by = next(parameter for parameter in usage["parameters"] if parameter["name"] == "groupBy")
+    enum = {"type": "string", "enum": ["channel", "utm_source", "utm_campaign"]}
+    assert enum in group_by["schema"]["anyOf"]
+    assert summary["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SummaryResponse"
+    }
+
+
+def test_validation_errors_are_documented_as_the_error_shape_sent(document):
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for key, operation in operations(document).items():
+        if "422" in operation["responses"]:
+            assert operation["responses"]["422"]["content"]["application/json"]["schema"] == error, key
+    # An operation without input never answers 422
+    assert "422" not in operations(document)["GET /v1/health"]["responses"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_a_template_route_its_function_does_not_serve_is_an_error(tmp_path):
+    # Given a template routing a path the health function's app does not serve
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              HealthFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Runtime: python3.11
+                  CodeUri: {REPO / "functions" / "health"}
+                  Handler: health_handler.lambda_handler
+                  Events:
+                    Status:
+                      Type: HttpApi
+                      Properties: {{Path: /v1/status, Method: GET}}
+            """
+        )
+    )
+    with pytest.raises(OpenApiError, match=r"serves GET /v1/health, not routed by template\.yaml"):
+        build_document(load_template(path))
+
+
+def test_the_command_writes_the_document_and_checks_it(tmp_path):
+    output = tmp_path / "openapi.json"
+    assert main(["openapi", "--check", "--output", str(output)]) == 1
+    assert main(["openapi", "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["info"]["title"] == "Funnel API"
+    assert main(["openapi", "--check", "--output", str(output)]) == 0
+    output.write_text(output.read_text().replace("Funnel API", "Funnel"))
+    assert main(["openapi", "--check", "--output", str(output)]) == 1

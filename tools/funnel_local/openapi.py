@@ -1,0 +1,283 @@
+"""One OpenAPI document for every route of ``template.yaml``, generated from the code.
+
+Each function with ``HttpApi`` routes names its handler module in the template; that
+module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
+document from the same pydantic models that validate requests and shape answers. The parts
+are merged into one document and checked against the template: a route the template
+declares must be served by its function's ``app``, and the reverse. CORS preflights, which
+the resolver answers before routing, are described here. Each operation gets the security
+requirements of its function's guards (the ``x-admin-key`` header, the Standard Webhooks
+signature), and validation errors are described with the error shape the resolver
+actually answers (Powertools' default ``HTTPValidationError`` is never sent).
+
+``python -m funnel_local openapi`` writes the document to ``openapi.json`` at the
+repository's root; ``--check`` fails when that file is not what the code generates. The
+local gateway serves it live at ``/openapi.json`` and as a Swagger page at ``/swagger``
+(:class:`LocalDocs`); those routes exist only locally, never in a deployed API.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import tomllib
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from werkzeug.wrappers import Request, Response
+
+from funnel.http import FunnelResolver, Guard, require_admin_key, require_webhook_signature
+from funnel_local.postgres import REPO_ROOT
+from funnel_local.template import SamTemplate
+
+DOCUMENT_PATH: Final = REPO_ROOT / "openapi.json"
+TITLE: Final = "Funnel API"
+DESCRIPTION: Final = (
+    "Funnel analytics: marketing-site beacons and leads, signed description-service webhooks, "
+    "and admin metrics served from daily rollups. Every error is "
+    '`{"ok": false, "error": "<code>", "details": ...}`.'
+)
+SERVERS: Final[list[dict[str, Any]]] = [
+    {"url": "http://127.0.0.1:3000", "description": "make run (local gateway)"},
+    {
+        "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
+        "description": "A deployed stack (see its ApiUrl output)",
+        "variables": {"apiId": {"default": "apiId"}, "region": {"default": "us-east-1"}},
+    },
+]
+SECURITY_SCHEMES: Final[dict[str, dict[str, Any]]] = {
+    "adminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-admin-key",
+        "description": "The admin API key (ADMIN_API_KEY, or the AdminApiKeySecret output's secret).",
+    },
+    "webhookSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-signature",
+        "description": "Standard Webhooks: `webhook-id`, `webhook-timestamp` (Unix seconds, within "
+        "300 s) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), "
+        "whenever signing secrets are configured.",
+    },
+}
+GUARD_SCHEMES: Final[Mapping[Guard, str]] = {
+    require_admin_key: "adminKey",
+    require_webhook_signature: "webhookSignature",
+}
+_VALIDATION_ERROR_REF: Final = "#/components/schemas/HTTPValidationError"
+_ERROR_REF: Final = "#/components/schemas/ErrorResponse"
+_REF_PREFIX: Final = "#/components/schemas/"
+
+
+class OpenApiError(ValueError):
+    """The code and the template disagree, or two functions define a schema differently."""
+
+
+def api_version() -> str:
+    """The project's version (``pyproject.toml``), the document's ``info.version``."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    version: str = project["version"]
+    return version
+
+
+def _resolver(module_name: str, function_id: str) -> FunnelResolver:
+    module = importlib.import_module(module_name)
+    app = getattr(module, "app", None)
+    if not isinstance(app, FunnelResolver):
+        raise OpenApiError(f"{function_id}: {module_name} has no module-level FunnelResolver named app")
+    return app
+
+
+def _preflight(path: str) -> dict[str, Any]:
+    return {
+        "tags": ["collection"],
+        "summary": "CORS preflight (answered for ALLOWED_ORIGINS before routing)",
+        "operationId": "preflight" + path.replace("/", "_").replace("-", "_"),
+        "parameters": [{"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "204": {"description": "The origin is allowed; the Access-Control-Allow-* headers say what"},
+            "403": {
+                "description": "The origin is not allowed",
+                "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+            },
+        },
+    }
+
+
+def _answer_validation_errors_as_sent(operation: dict[str, Any]) -> None:
+    if "parameters" not in operation and "requestBody" not in operation:
+        # Powertools gives every operation a 422; one that takes no input never sends it.
+        operation.get("responses", {}).pop("422", None)
+    for response in operation.get("responses", {}).values():
+        for media in response.get("content", {}).values():
+            if media.get("schema") == {"$ref": _VALIDATION_ERROR_REF}:
+                media["schema"] = {"$ref": _ERROR_REF}
+
+
+def _references(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        reference = value.get("$ref")
+        if isinstance(reference, str) and reference.startswith(_REF_PREFIX):
+            yield reference.removeprefix(_REF_PREFIX)
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _used_schemas(paths: Mapping[str, Any], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    """The schemas the paths reference, directly or through other schemas."""
+    used: set[str] = set()
+    pending = list(_references(paths))
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            if name not in schemas:
+                raise OpenApiError(f"no function's app defines the schema {name}")
+            used.add(name)
+            pending.extend(_references(schemas[name]))
+    return {name: schemas[name] for name in sorted(used)}
+
+
+def _merge_schema(schemas: dict[str, Any], name: str, definition: Any, function_id: str) -> None:
+    if name in schemas and schemas[name] != definition:
+        raise OpenApiError(f"{function_id} defines schema {name} differently from another function")
+    schemas[name] = definition
+
+
+def _function_part(
+    function_id: str, module_name: str, declared: set[str], paths: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Add one function's operations to ``paths``; return its component schemas."""
+    app = _resolver(module_name, function_id)
+    part = app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
+    schemes: dict[str, list[str]] = {GUARD_SCHEMES[g]: [] for g in app.guards if g in GUARD_SCHEMES}
+    served = set()
+    for path, item in part.get("paths", {}).items():
+        for method, operation in item.items():
+            route_key = f"{method.upper()} {path}"
+            if route_key not in declared:
+                raise OpenApiError(f"{function_id} serves {route_key}, not routed by template.yaml")
+            served.add(route_key)
+            _answer_validation_errors_as_sent(operation)
+            if schemes:
+                operation["security"] = [schemes]
+            paths.setdefault(path, {})[method] = operation
+    for route_key in sorted(declared - served):
+        method, _, path = route_key.partition(" ")
+        if method != "OPTIONS":
+            raise OpenApiError(f"{function_id}: template.yaml routes {route_key}, not served by its app")
+        paths.setdefault(path, {})["options"] = _preflight(path)
+    schemas: dict[str, Any] = part.get("components", {}).get("schemas", {})
+    return schemas
+
+
+def build_document(template: SamTemplate) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every ``HttpApi`` route of ``template``.
+
+    Raises
+    ------
+    OpenApiError
+        When a function's handler module has no ``FunnelResolver`` ``app``, a template
+        route is not served by it (preflights aside) or it serves a route the template does
+        not declare, two functions define one schema name differently, or a referenced
+        schema is defined by none (validation errors refer to ``ErrorResponse``).
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    for function_id, spec in sorted(template.functions.items()):
+        declared = {route.route_key for route in template.routes if route.function_id == function_id}
+        if declared:
+            part = _function_part(function_id, spec.handler_module, declared, paths)
+            for name, definition in part.items():
+                _merge_schema(schemas, name, definition, function_id)
+    ordered_paths = {path: dict(sorted(paths[path].items())) for path in sorted(paths)}
+    operations = [operation for item in paths.values() for operation in item.values()]
+    tags = {tag for operation in operations for tag in operation.get("tags", [])}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": api_version(), "description": DESCRIPTION},
+        "servers": SERVERS,
+        "tags": [{"name": tag} for tag in sorted(tags)],
+        "paths": ordered_paths,
+        "components": {
+            "schemas": _used_schemas(ordered_paths, schemas),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+
+
+def render(document: Mapping[str, Any]) -> str:
+    """The document as it is committed: indented JSON with a final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def is_current(document: Mapping[str, Any], path: Path = DOCUMENT_PATH) -> bool:
+    """Whether ``path`` holds exactly ``document``."""
+    return path.is_file() and path.read_text(encoding="utf-8") == render(document)
+
+
+SWAGGER_PATH: Final = "/swagger"
+LIVE_DOCUMENT_PATH: Final = "/openapi.json"
+# Swagger UI as Powertools bundles it, served from the package: the page needs no CDN.
+_SWAGGER_ASSETS: Final = {
+    f"{SWAGGER_PATH}/swagger-ui.min.css": ("swagger-ui.min.css", "text/css; charset=utf-8"),
+    f"{SWAGGER_PATH}/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "text/javascript"),
+}
+
+
+class LocalDocs:
+    """The local gateway's documentation pages: ``GET /openapi.json`` (the document, with
+    the gateway as its server) and ``GET /swagger`` (Swagger UI on it; ``?format=json``
+    gives the document too, as Powertools' page asks). Generated on first request from the
+    running code, so the page shows the models as they are now.
+
+    Parameters
+    ----------
+    template
+        The template the gateway serves.
+    """
+
+    def __init__(self, template: SamTemplate) -> None:
+        self._template = template
+        self._document: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _local_document(self, request: Request) -> dict[str, Any]:
+        with self._lock:
+            if self._document is None:
+                self._document = build_document(self._template)
+        server = {"url": request.host_url.rstrip("/"), "description": "this local gateway"}
+        return {**self._document, "servers": [server]}
+
+    def respond(self, request: Request) -> Response | None:
+        """The page for a documentation request, or None for any other request."""
+        if request.method != "GET":
+            return None
+        wants_document = request.path == LIVE_DOCUMENT_PATH or (
+            request.path == SWAGGER_PATH and request.args.get("format") == "json"
+        )
+        if wants_document:
+            return Response(render(self._local_document(request)), content_type="application/json")
+        if request.path == SWAGGER_PATH:
+            page = generate_swagger_html(
+                spec=json.dumps(self._local_document(request)),
+                swagger_js=f"{SWAGGER_PATH}/swagger-ui-bundle.min.js",
+                swagger_css=f"{SWAGGER_PATH}/swagger-ui.min.css",
+                swagger_base_url=SWAGGER_PATH,
+                oauth2_config=None,
+                persist_authorization=True,
+            )
+            return Response(page, content_type="text/html; charset=utf-8")
+        asset = _SWAGGER_ASSETS.get(request.path)
+        if asset is None:
+            return None
+        name, content_type = asset
+        files = resources.files("aws_lambda_powertools.event_handler.openapi.swagger_ui")
+        return Response(files.joinpath(name).read_bytes(), content_type=content_type)
