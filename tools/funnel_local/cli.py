@@ -203,7 +203,9 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
             "Try:",
             f"  curl -s {gateway.url}/v1/health",
             f"  {emitter}",
-            f"  curl -s -H 'content-type: text/plain' {gateway.url}/v1/events -d "
+            # curl's own user agent is a bot's, which is counted and not stored.
+            f"  curl -s -A 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0' "
+            f"-H 'content-type: text/plain' {gateway.url}/v1/events -d "
             """'{"type": "page_view", "eventId": "evt_demo_0000001", "path": "/pricing?utm_source=demo"}'""",
             f"  curl -s -H 'content-type: application/json' {gateway.url}/v1/leads/capture -d "
             """'{"email": "ada@example.com", "consent": true, "consentWordingVersion": "v1"}'""",
@@ -373,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         document is out of date, 2 on a usage or template error.
     """
     args = build_parser().parse_args(argv)
+    # The layer's loggers (migrations run in this process) are named after the service.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "funnel")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=args.log_level, handlers=[handler], force=True)
