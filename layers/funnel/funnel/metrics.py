@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import time as timer
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, LiteralString, TypeVar
+from uuid import UUID
 
 import psycopg
 from aws_lambda_powertools import Logger
@@ -53,7 +54,7 @@ from funnel.schemas.metrics import (
     UsageMetrics,
     Window,
 )
-from funnel.sketch import union_estimate
+from funnel.sketch import SketchMemo, decode, union_decoded
 from funnel.sql import query
 
 logger = Logger(child=True)
@@ -67,6 +68,13 @@ CACHE_ENTRIES = 128
 
 Number = int | float
 Report = TypeVar("Report", bound=BaseModel)
+# The version of a rollup row's sketches: its id and generated_at. Rows are replaced whole
+# by a re-roll, which always writes a new generated_at (and a re-inserted day has a new id).
+RowVersion = tuple[UUID, datetime]
+
+# The decoded daily sketches of the warm container, by what they are and their row's
+# version: a request fetches and deserialises only the sketches of rows it has not seen.
+decoded_sketches: SketchMemo[Any] = SketchMemo()
 
 
 # --- windows and formulas -------------------------------------------------------------
@@ -197,7 +205,45 @@ def read_traffic(conn: psycopg.Connection, window: Window, property_id: str | No
     row = _row(
         conn, query("metrics/summarize_traffic"), {**_window_params(window), "property_id": property_id}
     )
-    return Traffic(unique_visitors=union_estimate(row["sketches"]), row=row)
+    versions = list(zip(row.pop("sketch_ids"), row.pop("sketch_versions"), strict=True))
+    sketches = _decoded(conn, "visitors", versions, query("metrics/list_visitor_sketches"), _decode_visitors)
+    return Traffic(unique_visitors=union_decoded(sketches), row=row)
+
+
+def _decode_visitors(rows: list[dict[str, Any]]) -> dict[RowVersion, tuple[Any, int]]:
+    return {(row["id"], row["generated_at"]): (decode(row["sketch"]), len(row["sketch"])) for row in rows}
+
+
+def _decode_sources(rows: list[dict[str, Any]]) -> dict[RowVersion, tuple[Any, int]]:
+    by_row: dict[RowVersion, tuple[dict[str, Any], int]] = {}
+    for row in rows:
+        sketches, size = by_row.get((row["id"], row["generated_at"]), ({}, 0))
+        sketches[row["source"]] = decode(row["sketch"])
+        by_row[(row["id"], row["generated_at"])] = (sketches, size + len(row["sketch"]))
+    return dict(by_row)
+
+
+def _decoded(
+    conn: psycopg.Connection,
+    kind: str,
+    versions: Sequence[RowVersion],
+    statement: LiteralString,
+    decode_rows: Callable[[list[dict[str, Any]]], dict[RowVersion, tuple[Any, int]]],
+) -> list[Any]:
+    """The decoded sketches of the rows ``versions``, in their order: those of the warm
+    container's memo, and the others fetched by id with ``statement`` (in the same
+    snapshot, so at the version asked for), decoded with ``decode_rows`` and memoised."""
+    found = {version: decoded_sketches.get((kind, *version)) for version in versions}
+    missing = [version[0] for version, sketch in found.items() if sketch is None]
+    if missing:
+        for version, (sketch, size) in decode_rows(_rows(conn, statement, {"ids": missing})).items():
+            if version in found:
+                decoded_sketches.put((kind, *version), sketch, size)
+                found[version] = sketch
+    unread = [version for version, sketch in found.items() if sketch is None]
+    if unread:
+        raise LookupError(f"{kind} sketches of rollup rows {unread} changed within the snapshot")
+    return [found[version] for version in versions]
 
 
 def read_ingest(conn: psycopg.Connection, window: Window, property_id: str | None) -> Ingest:
@@ -272,10 +318,17 @@ def _split(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[s
 
 def channel_visitors(conn: psycopg.Connection, window: Window) -> dict[str, int]:
     """Unique visitors of each traffic source over a window (every property)."""
-    sketches: defaultdict[str, list[bytes]] = defaultdict(list)
-    for row in _rows(conn, query("metrics/list_source_sketches"), _window_params(window)):
-        sketches[row["source"]].append(row["sketch"])
-    return {source: union_estimate(days) for source, days in sketches.items()}
+    versions = [
+        (row["id"], row["generated_at"])
+        for row in _rows(conn, query("metrics/list_source_sketch_rows"), _window_params(window))
+    ]
+    sketches: defaultdict[str, list[Any]] = defaultdict(list)
+    for by_source in _decoded(
+        conn, "sources", versions, query("metrics/list_source_sketches"), _decode_sources
+    ):
+        for source, sketch in by_source.items():
+            sketches[source].append(sketch)
+    return {source: union_decoded(days) for source, days in sketches.items()}
 
 
 def read_funnel(
@@ -311,7 +364,9 @@ def read_funnel(
         "group_by": group_by,
     }
     cohort, cohort_groups = _split(_rows(conn, query("metrics/summarize_tenant_cohort"), params))
-    leads, lead_groups = _split(_rows(conn, query("metrics/count_leads_captured"), params))
+    # Without groups, only the total: no grouping of every lead of the window.
+    counted = query("metrics/count_leads_captured") if group_by else query("metrics/count_leads_total")
+    leads, lead_groups = _split(_rows(conn, counted, params))
     total = _funnel(visitors, leads["leads"], cohort)
     if group_by is None:
         return total, None
