@@ -346,6 +346,7 @@ class FunnelResolver(APIGatewayHttpResolver):
     def _preflight(self, origin: str | None) -> dict[str, Any]:
         if not origin or origin not in self.runtime().settings.http.allowed_origins:
             return self._reject(Forbidden("origin_not_allowed"), None)
+        metrics.add_metric(name="CorsPreflightsAllowed", unit=MetricUnit.Count, value=1)
         return {
             "statusCode": 204,
             "headers": {
