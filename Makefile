@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
-        migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage \
+        migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
         openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -69,6 +69,9 @@ rollups-backfill: $(STAMP) ## make rollups-backfill FROM=2026-01-01 TO=2026-01-3
 
 rollups-status: $(STAMP) ## freshness, the latest rollup runs and the discrepancies they found
 	$(BIN)/python -m funnel rollups-status
+
+rollups-blocks: $(STAMP) ## rebuild the pre-merged visitor sketches of stored days: make rollups-blocks FROM=... TO=...
+	$(BIN)/python -m funnel rollups-blocks --from $(FROM) --to $(TO)
 
 rollups-service-usage: $(STAMP) ## service usage only: make rollups-service-usage [FROM=... TO=...] [DRY_RUN=1]
 	$(BIN)/python -m funnel rollups-service-usage $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \

@@ -40,6 +40,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks.common import LambdaContext, quiet
+from funnel import sketch_blocks
 from funnel.migrate import migrate_database
 from funnel.runtime import reset_runtime
 from funnel.sketch import visitors_sketch
@@ -192,6 +193,9 @@ def generate(conninfo: str, scale: int, today: date, seed: int = 7) -> Volume:
             "time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown) FROM STDIN",
             _marketing(rng, scale, days, leads),
         )
+        # The pre-merged sketches the rollups keep alongside the days.
+        with conn.transaction():
+            sketch_blocks.rebuild(conn, days[0], days[-1], property_id=None, generated_at=datetime.now(UTC))
         _copy(
             conn,
             "COPY daily_ingest_rollups (property_id, day, events_accepted, events_rejected, p95_ttfb_ms, "

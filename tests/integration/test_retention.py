@@ -37,6 +37,7 @@ TABLES = [
     "visitors",
     "ingest_counters",
     "daily_metric_rollups",
+    "visitor_sketch_blocks",
     "daily_ingest_rollups",
     "service_usage_rollups",
     "rollup_runs",
@@ -130,8 +131,15 @@ def add_counter(db: psycopg.Connection, day: date) -> None:
 
 
 def add_rollups(db: psycopg.Connection, day: date) -> None:
-    """A day's row in each rollup table."""
-    db.execute("INSERT INTO daily_metric_rollups (property_id, day) VALUES ('default', %s)", (day,))
+    """A day's row in each rollup table, and a sketch block starting that day."""
+    (row_id,) = db.execute(
+        "INSERT INTO daily_metric_rollups (property_id, day) VALUES ('default', %s) RETURNING id", (day,)
+    ).fetchone()
+    db.execute(
+        "INSERT INTO visitor_sketch_blocks (level, first_day, property_id, last_day, day_rows, day_versions, "
+        "generated_at) VALUES (1, %s, 'default', %s, ARRAY[%s::uuid], ARRAY[now()], now())",
+        (day, day + timedelta(days=1), row_id),
+    )
     db.execute("INSERT INTO daily_ingest_rollups (property_id, day) VALUES ('default', %s)", (day,))
     db.execute("INSERT INTO service_usage_rollups (tenant_id, day) VALUES ('tenant-1', %s)", (day,))
 
@@ -206,6 +214,7 @@ EDGE_REPORT = {
     "visitors": 1,
     "ingest_counters": 1,
     "daily_metric_rollups": 1,
+    "visitor_sketch_blocks": 1,
     "daily_ingest_rollups": 1,
     "service_usage_rollups": 1,
     "rollup_runs": 1,
@@ -244,6 +253,7 @@ def test_rows_just_outside_the_cutoffs_go_and_rows_just_inside_stay(runtime, db)
     assert [row[0] for row in db.execute("SELECT day FROM ingest_counters")] == [ROLLUP.date()]
     for table in ("daily_metric_rollups", "daily_ingest_rollups", "service_usage_rollups"):
         assert [row[0] for row in db.execute(f"SELECT day FROM {table}")] == [ROLLUP.date()]
+    assert [row[0] for row in db.execute("SELECT first_day FROM visitor_sketch_blocks")] == [ROLLUP.date()]
     assert [row[0] for row in db.execute("SELECT finished_at FROM rollup_runs")] == [ROLLUP]
     # (the purge's own audit entry is the newest)
     oldest_audit = db.execute("SELECT occurred_at FROM audit_log ORDER BY id LIMIT 1").fetchone()[0]
@@ -437,7 +447,7 @@ class TestBatches:
         }
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
         # events 2+2+1, sessions 2+2+0, salts 2+1, and one short batch for each other table
-        assert len(batches) == 3 + 3 + 2 + 9
+        assert len(batches) == 3 + 3 + 2 + 10
 
     def test_a_run_out_of_time_stops_between_batches_and_the_next_one_finishes(self, tiny_batches, db):
         # Given 5 expired events and a caller with time for two batches

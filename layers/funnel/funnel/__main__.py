@@ -1,6 +1,7 @@
 """Operator commands: ``python -m funnel migrate`` applies pending migrations;
 ``python -m funnel purge [--dry-run]`` runs (or counts) the retention purge; the
-``rollups-*`` commands run, backfill and inspect the daily rollups.
+``rollups-*`` commands run, backfill and inspect the daily rollups, and rebuild their
+pre-merged visitor sketches (``rollups-blocks``).
 
 Settings come from the environment exactly as in Lambda (``DATABASE_URL`` or
 ``DB_SECRET_ARN``...), and each command calls the same code as its function.
@@ -32,6 +33,7 @@ from funnel.rollups import (
 )
 from funnel.runtime import Runtime, get_runtime
 from funnel.schemas.rollups import RollupRange
+from funnel.sketch_blocks import rebuild_stored
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (with --to)")
     usage.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (with --from)")
     usage.add_argument("--dry-run", action="store_true", help="compute and report; write nothing")
+    blocks = commands.add_parser(
+        "rollups-blocks", help="rebuild the pre-merged visitor sketches of stored rollup days, of any age"
+    )
+    blocks.add_argument(
+        "--from", dest="from_day", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD"
+    )
+    blocks.add_argument("--to", dest="to_day", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -66,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(report.as_dict()))
         elif args.command == "rollups-status":
             print(render_status(rollup_status(get_runtime(), runs=args.runs)))
+        elif args.command == "rollups-blocks":
+            if args.from_day > args.to_day:
+                print("error: --from must not be after --to", file=sys.stderr)
+                return 2
+            changed = rebuild_stored(get_runtime(), args.from_day, args.to_day)
+            print(json.dumps({"from": str(args.from_day), "to": str(args.to_day), "blocks": changed}))
         else:
             return _rollups(args)
     except (ConfigurationError, FunnelError) as exc:

@@ -31,6 +31,7 @@ from aws_lambda_powertools import Logger
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
+from funnel import sketch_blocks
 from funnel.errors import ValidationFailed
 from funnel.rollups import freshness
 from funnel.runtime import Runtime
@@ -201,13 +202,34 @@ class Traffic:
 
 
 def read_traffic(conn: psycopg.Connection, window: Window, property_id: str | None) -> Traffic:
-    """Sum a window's marketing rollups and merge its daily visitor sketches."""
+    """Sum a window's marketing rollups and merge its visitor sketches."""
     row = _row(
         conn, query("metrics/summarize_traffic"), {**_window_params(window), "property_id": property_id}
     )
-    versions = list(zip(row.pop("sketch_ids"), row.pop("sketch_versions"), strict=True))
-    sketches = _decoded(conn, "visitors", versions, query("metrics/list_visitor_sketches"), _decode_visitors)
+    days, blocks = _window_sketches(conn, window, property_id)
+    sketches = _decoded(conn, "visitors", days, query("metrics/list_visitor_sketches"), _decode_visitors)
+    sketches += _decoded(
+        conn, "visitor-blocks", blocks, query("metrics/list_block_visitor_sketches"), _decode_visitors
+    )
     return Traffic(unique_visitors=union_decoded(sketches), row=row)
+
+
+def _window_sketches(
+    conn: psycopg.Connection, window: Window, property_id: str | None
+) -> tuple[list[RowVersion], list[RowVersion]]:
+    """The daily rows and the pre-merged blocks whose sketches together hold the window's
+    visitors (of one property, or every property), each by its version
+    (``list_window_sketches.sql``, ``funnel.sketch_blocks``)."""
+    params = {
+        **_window_params(window),
+        **sketch_blocks.stored_pieces(window.start, window.end),
+        "property_id": property_id,
+    }
+    days: list[RowVersion] = []
+    blocks: list[RowVersion] = []
+    for is_block, row_id, generated_at in conn.execute(query("metrics/list_window_sketches"), params):
+        (blocks if is_block else days).append((row_id, generated_at))
+    return days, blocks
 
 
 def _decode_visitors(rows: list[dict[str, Any]]) -> dict[RowVersion, tuple[Any, int]]:
@@ -218,8 +240,10 @@ def _decode_sources(rows: list[dict[str, Any]]) -> dict[RowVersion, tuple[Any, i
     by_row: dict[RowVersion, tuple[dict[str, Any], int]] = {}
     for row in rows:
         sketches, size = by_row.get((row["id"], row["generated_at"]), ({}, 0))
-        sketches[row["source"]] = decode(row["sketch"])
-        by_row[(row["id"], row["generated_at"])] = (sketches, size + len(row["sketch"]))
+        if row["source"] is not None:
+            sketches[row["source"]] = decode(row["sketch"])
+            size += len(row["sketch"])
+        by_row[(row["id"], row["generated_at"])] = (sketches, size)
     return dict(by_row)
 
 
@@ -242,7 +266,7 @@ def _decoded(
                 found[version] = sketch
     unread = [version for version, sketch in found.items() if sketch is None]
     if unread:
-        raise LookupError(f"{kind} sketches of rollup rows {unread} changed within the snapshot")
+        raise LookupError(f"{kind} sketches of rows {unread} changed within the snapshot")
     return [found[version] for version in versions]
 
 
@@ -318,14 +342,11 @@ def _split(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[s
 
 def channel_visitors(conn: psycopg.Connection, window: Window) -> dict[str, int]:
     """Unique visitors of each traffic source over a window (every property)."""
-    versions = [
-        (row["id"], row["generated_at"])
-        for row in _rows(conn, query("metrics/list_source_sketch_rows"), _window_params(window))
-    ]
+    days, blocks = _window_sketches(conn, window, None)
     sketches: defaultdict[str, list[Any]] = defaultdict(list)
     for by_source in _decoded(
-        conn, "sources", versions, query("metrics/list_source_sketches"), _decode_sources
-    ):
+        conn, "sources", days, query("metrics/list_source_sketches"), _decode_sources
+    ) + _decoded(conn, "source-blocks", blocks, query("metrics/list_block_source_sketches"), _decode_sources):
         for source, sketch in by_source.items():
             sketches[source].append(sketch)
     return {source: union_decoded(days) for source, days in sketches.items()}

@@ -9,7 +9,8 @@ in the next run's numbers. Per UTC day:
 
 - ``daily_metric_rollups`` per property: seed 002's MVP metrics, with HyperLogLog
   sketches of the day's visitors (all, and per traffic source) so a window's unique
-  visitors are a union of days (``funnel.sketch``);
+  visitors are a union of days (``funnel.sketch``), and the pre-merged sketches of the
+  aligned runs of days that contain the day (``funnel.sketch_blocks``);
 - ``daily_ingest_rollups`` per property: the ingest counters, and the day's discrete TTFB
   p95 (as ``percentile_disc(0.95)``: a value some page view had) with its sample count,
   the weight of an event-weighted window p95;
@@ -48,7 +49,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from funnel import sketch
+from funnel import sketch, sketch_blocks
 from funnel.beacons import MAX_CLIENT_DELAY
 from funnel.errors import DatabaseUnavailable
 from funnel.retention import Horizon, first_kept_days
@@ -322,6 +323,8 @@ def rollup_day(
         )
         replaced.append((_USAGE, [{**row, "tenant_ids": row["tenant_id"]} for row in usage]))
     written = {target.table: _replace(conn, target, rows, write) for target, rows in replaced}
+    if scope.marketing:
+        sketch_blocks.rebuild(conn, day, day, property_id=property_id, generated_at=generated_at)
     return DayResult(
         day=day,
         upserted={table: counts[0] for table, counts in written.items()},

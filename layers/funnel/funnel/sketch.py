@@ -37,12 +37,22 @@ def decode(serialized: bytes) -> Any:
     return datasketches.hll_sketch.deserialize(bytes(serialized))
 
 
-def union_decoded(sketches: Iterable[Any]) -> int:
-    """Distinct visitors across several days' decoded sketches (``decode``)."""
+def _union(sketches: Iterable[Any]) -> Any:
     union = datasketches.hll_union(LG_K)
     for sketch in sketches:
         union.update(sketch)
-    return round(union.get_result().get_estimate())
+    return union
+
+
+def union_decoded(sketches: Iterable[Any]) -> int:
+    """Distinct visitors across several days' decoded sketches (``decode``)."""
+    return round(_union(sketches).get_estimate())
+
+
+def merge(sketches: Iterable[Any]) -> bytes:
+    """The compact serialised union of decoded sketches: a sketch of every visitor of
+    any of them, which merges with others like a day's (``funnel.sketch_blocks``)."""
+    return bytes(_union(sketches).get_result(datasketches.tgt_hll_type.HLL_8).serialize_compact())
 
 
 def union_estimate(sketches: Iterable[bytes | None]) -> int:

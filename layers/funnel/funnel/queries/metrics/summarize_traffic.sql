@@ -1,9 +1,7 @@
 -- The marketing rollups of the days from_day..to_day (inclusive) of one property, or of
--- every property when property_id is NULL: sums of every counter, the id and generated_at
--- of each row with a visitor sketch (the version of its sketch: the caller fetches only the
--- sketches it has not decoded yet, list_visitor_sketches.sql, and merges them into the
--- window's unique visitors) and the page views per traffic source. One row, zeros (and
--- empty arrays and object) when nothing was rolled up.
+-- every property when property_id is NULL: sums of every counter and the page views per
+-- traffic source (the window's unique visitors are merged from sketches: see
+-- list_sketch_days.sql). One row, zeros (and an empty object) when nothing was rolled up.
 WITH days AS (
     SELECT *
       FROM daily_metric_rollups
@@ -24,8 +22,5 @@ SELECT coalesce(sum(unique_visitors), 0)              AS unique_visitor_days,
        coalesce(sum(new_leads), 0)                    AS new_leads,
        coalesce(sum(time_to_first_capture_sum_ms), 0)::bigint AS time_to_first_capture_sum_ms,
        coalesce(sum(time_to_first_capture_count), 0)  AS time_to_first_capture_count,
-       -- (one aggregation of the same rows: the two arrays are in the same order)
-       coalesce(array_agg(id) FILTER (WHERE visitors_sketch IS NOT NULL), '{}') AS sketch_ids,
-       coalesce(array_agg(generated_at) FILTER (WHERE visitors_sketch IS NOT NULL), '{}') AS sketch_versions,
        (SELECT coalesce(jsonb_object_agg(key, page_views), '{}') FROM sources) AS source_page_views
   FROM days
