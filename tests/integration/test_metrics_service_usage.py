@@ -4,7 +4,7 @@ the funnel and its §7 rates, the tenant filter and each groupBy, all computed b
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import psycopg
@@ -266,6 +266,16 @@ def test_an_empty_window_is_zeros_and_null_rates(api, february, context):
     assert len(body["trend"]) == 30
 
 
+def scanned(db: psycopg.Connection, tenant_id: str, day: date) -> None:
+    """A completed scan on ``day``, as the webhook and the rollups record it: the tenant's
+    last scan moves forward and the day's usage row counts it."""
+    db.execute(
+        "UPDATE tenant_milestones SET last_scan_at = GREATEST(last_scan_at, %s) WHERE tenant_id = %s",
+        (datetime.combine(day, time(12), UTC), tenant_id),
+    )
+    usage_day(db, day, tenant_id, completed=1)
+
+
 def test_active_means_a_completed_scan_in_the_30_days_ending_with_the_window(api, february, db, context):
     # Given a tenant of the cohort whose only scan came the day before those 30 days
     tenant(db, "T7", at(1, 2, 0), first_scan_at=at(1, 8, 12))
@@ -274,6 +284,23 @@ def test_active_means_a_completed_scan_in_the_30_days_ending_with_the_window(api
     # Then it is not active (T1, T2, T6 and T4 are)
     assert get_usage(context, window)["funnel"]["tenantsActive30d"] == 4
 
-    # And a scan on the first of those days, 01-09, makes it active
-    usage_day(db, date(2026, 1, 9), "T7", completed=1)
+    # And a scan after the window does not make it active
+    scanned(db, "T7", date(2026, 2, 20))
+    assert get_usage(context, window)["funnel"]["tenantsActive30d"] == 4
+
+    # But a scan on the first of those days, 01-09, does
+    scanned(db, "T7", date(2026, 1, 9))
     assert get_usage(context, window)["funnel"]["tenantsActive30d"] == 5
+
+
+def test_a_tenant_whose_last_scan_is_in_the_30_days_is_active(api, february, db, context):
+    ending_07, ending_06 = "from=2026-01-01&to=2026-02-07", "from=2026-01-01&to=2026-02-06"
+    before = {w: get_usage(context, w)["funnel"]["tenantsActive30d"] for w in (ending_07, ending_06)}
+    # Given a tenant of the cohort that scanned on 01-05 and on 02-07, and not since
+    tenant(db, "T7", at(1, 2, 0), first_scan_at=at(1, 5, 12))
+    usage_day(db, date(2026, 1, 5), "T7", completed=1)
+    scanned(db, "T7", date(2026, 2, 7))
+    # Then it is active in the window that ends with that last scan
+    assert get_usage(context, ending_07)["funnel"]["tenantsActive30d"] == before[ending_07] + 1
+    # And not in the one that ends the day before (its 30 days, 01-08..02-06, have no scan)
+    assert get_usage(context, ending_06)["funnel"]["tenantsActive30d"] == before[ending_06]

@@ -1,8 +1,13 @@
 -- The tenant stages of the funnel (DESIGN, "Funnel cohort"): the tenants created in
 -- [start_at, end_at) (one tenant when tenant_id is given), and how many of them had a
 -- lead, an API key and a completed scan by end_at, and a completed scan on a day of
--- active_from..to_day (service_usage_rollups, which outlive raw events); with the median
--- and mean hours from creation to first scan over those that scanned by end_at.
+-- active_from..to_day; with the median and mean hours from creation to first scan over
+-- those that scanned by end_at.
+--
+-- Active is read from the milestone's last completed scan when that settles it (none
+-- since active_from: not active; the last one before end_at: active), and otherwise, for a
+-- tenant that also scanned after the window, from service_usage_rollups (which outlive raw
+-- events): so the usual window, ending yesterday or today, reads no usage row at all.
 --
 -- group_by (NULL, 'channel', 'utm_source' or 'utm_campaign') groups the cohort by the first
 -- touch of each tenant's lead: 'unattributed' without a lead, '(not set)' for a lead
@@ -14,13 +19,20 @@ WITH cohort AS (
            m.first_api_key_at < %(end_at)s::timestamptz AS has_api_key,
            m.first_scan_at < %(end_at)s::timestamptz    AS has_first_scan,
            (extract(epoch FROM m.first_scan_at - m.tenant_created_at) / 3600)::float8 AS hours_to_first_scan,
-           EXISTS (
-               SELECT 1
-                 FROM service_usage_rollups u
-                WHERE u.tenant_id = m.tenant_id
-                  AND u.day BETWEEN %(active_from)s::date AND %(to_day)s::date
-                  AND u.scans_completed > 0
-           ) AS is_active,
+           CASE
+               -- no completed scan since the 30 days began (last_scan_at is the latest)
+               WHEN m.last_scan_at IS NULL
+                 OR m.last_scan_at < (%(active_from)s::date)::timestamp AT TIME ZONE 'UTC' THEN false
+               -- the latest completed scan is within the 30 days
+               WHEN m.last_scan_at < %(end_at)s::timestamptz THEN true
+               -- it scanned after the window too: look for a scan in the 30 days
+               ELSE EXISTS (
+                   SELECT 1
+                     FROM service_usage_rollups u
+                    WHERE u.tenant_id = m.tenant_id
+                      AND u.day BETWEEN %(active_from)s::date AND %(to_day)s::date
+                      AND u.scans_completed > 0)
+           END AS is_active,
            CASE WHEN m.lead_id IS NULL THEN 'unattributed'
                 ELSE coalesce(CASE %(group_by)s::text
                                    WHEN 'channel'      THEN l.first_touch_source
