@@ -33,6 +33,7 @@ TABLES = [
     "events",
     "web_traffic_logs",
     "tenant_events",
+    "form_submissions",
     "sessions",
     "visitors",
     "ingest_counters",
@@ -122,6 +123,14 @@ def add_tenant_event(db: psycopg.Connection, occurred_at: datetime) -> uuid.UUID
     return event_id
 
 
+def add_form_submission(db: psycopg.Connection, at: datetime) -> None:
+    db.execute(
+        "INSERT INTO form_submissions (id, property_id, form_id, payload, submitted_at) "
+        "VALUES (%s, 'default', 'contact', '{\"company\": \"Acme\"}', %s)",
+        (uuid.uuid4(), at),
+    )
+
+
 def add_counter(db: psycopg.Connection, day: date) -> None:
     db.execute(
         "INSERT INTO ingest_counters (property_id, day, kind, outcome, count) "
@@ -163,7 +172,8 @@ def add_salt(db: psycopg.Connection, day: date) -> None:
 
 
 def add_old_lead(db: psycopg.Connection, visitor_id: uuid.UUID, session_id: uuid.UUID) -> uuid.UUID:
-    """A lead captured long ago, with everything that is never purged by age."""
+    """A lead captured long ago, with everything that is never purged by age, and the form
+    submission of its capture (which is)."""
     lead_id = db.execute(
         "INSERT INTO leads (email_normalized, visitor_id, first_captured_at, last_captured_at, created_at, "
         "consent_status) VALUES ('old@example.org', %s, %s, %s, %s, 'granted') RETURNING id",
@@ -194,6 +204,8 @@ def add_edges(db: psycopg.Connection) -> None:
     add_visit(db, RAW)  # all kept
     add_tenant_event(db, RAW - JUST)
     add_tenant_event(db, RAW)
+    add_form_submission(db, RAW - JUST)
+    add_form_submission(db, RAW)
     add_counter(db, ROLLUP.date() - timedelta(days=1))
     add_counter(db, ROLLUP.date())
     add_rollups(db, ROLLUP.date() - timedelta(days=1))
@@ -210,6 +222,7 @@ EDGE_REPORT = {
     "events": 1,
     "web_traffic_logs": 0,  # the expired page view went with its event
     "tenant_events": 1,
+    "form_submissions": 1,
     "sessions": 1,
     "visitors": 1,
     "ingest_counters": 1,
@@ -250,6 +263,7 @@ def test_rows_just_outside_the_cutoffs_go_and_rows_just_inside_stay(runtime, db)
     assert [row[0] for row in db.execute("SELECT last_seen_at FROM sessions")] == [RAW]
     assert [row[0] for row in db.execute("SELECT last_seen_at FROM visitors")] == [RAW]
     assert [row[0] for row in db.execute("SELECT occurred_at FROM tenant_events")] == [RAW]
+    assert [row[0] for row in db.execute("SELECT submitted_at FROM form_submissions")] == [RAW]
     assert [row[0] for row in db.execute("SELECT day FROM ingest_counters")] == [ROLLUP.date()]
     for table in ("daily_metric_rollups", "daily_ingest_rollups", "service_usage_rollups"):
         assert [row[0] for row in db.execute(f"SELECT day FROM {table}")] == [ROLLUP.date()]
@@ -332,7 +346,7 @@ def test_visitors_go_only_when_old_and_left_without_sessions(runtime, db):
     assert old_alone not in ids(db, "visitors") and old_expiring not in ids(db, "visitors")
 
 
-def test_leads_consent_submissions_and_milestones_are_never_purged_by_age(runtime, db):
+def test_leads_consent_and_milestones_are_never_purged_by_age(runtime, db):
     # Given a lead captured years ago from a visitor whose data has all expired
     visitor_id, session_id = add_visit(db, LONG_AGO)
     lead_id = add_old_lead(db, visitor_id, session_id)
@@ -340,14 +354,12 @@ def test_leads_consent_submissions_and_milestones_are_never_purged_by_age(runtim
     # When the purge runs
     report = purge(runtime)
 
-    # Then the raw data went
+    # Then the raw data went, with the form submission (its other fields) of the capture
     assert report.rows["visitors"] == 1 and report.rows["sessions"] == 1 and report.rows["events"] == 1
-    # And the lead, its consent history, its form submission and the tenant's milestones stay
+    assert report.rows["form_submissions"] == 1
+    # And the lead, its consent history and the tenant's milestones stay
     assert ids(db, "leads") == {lead_id}
     assert db.execute("SELECT lead_id, status FROM consent_records").fetchall() == [(lead_id, "granted")]
-    assert db.execute("SELECT lead_id, visitor_id, session_id FROM form_submissions").fetchall() == [
-        (lead_id, None, None)
-    ]
     assert db.execute("SELECT lead_id, first_scan_at FROM tenant_milestones").fetchall() == [
         (lead_id, LONG_AGO)
     ]
@@ -376,7 +388,7 @@ def test_a_dry_run_counts_what_a_run_deletes_and_writes_nothing(runtime, db, row
     # And a real run deletes exactly what it counted
     real = purge(runtime)
     assert real.rows == dry.rows
-    assert dry.rows == {**EDGE_REPORT, "events": 4, "sessions": 3, "visitors": 3}
+    assert dry.rows == {**EDGE_REPORT, "events": 4, "sessions": 3, "visitors": 3, "form_submissions": 2}
 
 
 def test_a_second_run_removes_nothing(runtime, db, row_counts):
@@ -447,7 +459,7 @@ class TestBatches:
         }
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
         # events 2+2+1, sessions 2+2+0, salts 2+1, and one short batch for each other table
-        assert len(batches) == 3 + 3 + 2 + 10
+        assert len(batches) == 3 + 3 + 2 + 11
 
     def test_a_run_out_of_time_stops_between_batches_and_the_next_one_finishes(self, tiny_batches, db):
         # Given 5 expired events and a caller with time for two batches

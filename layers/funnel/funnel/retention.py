@@ -60,6 +60,7 @@ STEPS: tuple[PurgeStep, ...] = (
     PurgeStep("events", Horizon.RAW, query("retention/purge_events")),
     PurgeStep("web_traffic_logs", Horizon.RAW, query("retention/purge_web_traffic_logs")),
     PurgeStep("tenant_events", Horizon.RAW, query("retention/purge_tenant_events")),
+    PurgeStep("form_submissions", Horizon.RAW, query("retention/purge_form_submissions")),
     PurgeStep("sessions", Horizon.RAW, query("retention/purge_orphan_sessions")),
     PurgeStep("visitors", Horizon.RAW, query("retention/purge_orphan_visitors")),
     PurgeStep("ingest_counters", Horizon.ROLLUP, query("retention/purge_ingest_counters")),
