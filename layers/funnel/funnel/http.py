@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware, openapi_validation
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -59,8 +61,11 @@ class RawRequest:
     request_id: str | None = None
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> RawRequest:
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    def from_event(cls, event: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> RawRequest:
+        """The request of an HTTP API event; ``headers``, when given, are its headers already
+        lower-cased (the resolver reads them before it builds the request)."""
+        if headers is None:
+            headers = lower_cased_headers(event)
         context = event.get("requestContext") or {}
         http = context.get("http") or {}
         raw = event.get("body") or ""
@@ -78,6 +83,11 @@ class RawRequest:
             source_ip=http.get("sourceIp"),
             request_id=context.get("requestId"),
         )
+
+
+def lower_cased_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """An HTTP API event's headers with lower-cased names."""
+    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
 
 
 Guard = Callable[[RawRequest, Runtime], None]
@@ -157,6 +167,8 @@ TEXT = "text/plain"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 MAX_FORM_FIELDS = 200
+# Where Powertools keeps a route's validated arguments in the resolver's context.
+_ROUTE_ARGS = "_route_args"
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
 
 
@@ -217,6 +229,10 @@ def multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _method(event: Mapping[str, Any]) -> str:
+    return str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
+
+
 def media_type(headers: Mapping[str, str]) -> str:
     """The media type of ``content-type`` without parameters, lower-cased ("" when absent)."""
     return headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -253,6 +269,8 @@ class FunnelResolver(APIGatewayHttpResolver):
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
         super().__init__(enable_validation=True, serializer=_json)
+        _memoize_body_shape_check()
+        self.use([_unprintable_route_arguments])
         self._guards = tuple(guards)
         self._accept = accept
         self._cors_for_site = cors
@@ -286,14 +304,13 @@ class FunnelResolver(APIGatewayHttpResolver):
         return bool(self.context.get("form_post"))
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        headers = lower_cased_headers(event)
         origin = headers.get("origin")
-        method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
-        if self._cors_for_site and method == "OPTIONS":
+        if self._cors_for_site and _method(event) == "OPTIONS":
             return self._preflight(origin)
         request: RawRequest | None = None
         try:
-            request = RawRequest.from_event(event)
+            request = RawRequest.from_event(event, headers)
             self._admit(request)
             prepared = self._as_json(event, request)
         except FunnelError as exc:
@@ -416,3 +433,47 @@ class FunnelResolver(APIGatewayHttpResolver):
 
     def _not_found(self, exc: Exception) -> Response:
         return self._funnel_error(NotFound())
+
+
+class _RouteArguments(dict[str, Any]):
+    """A route's validated arguments, printed by name only.
+
+    Powertools formats the arguments into a debug message before every route call, at any
+    log level; printed in full they would cost a walk of every model on every request
+    (about 15 µs for a webhook) and would put request bodies, emails among them, into that
+    message.
+    """
+
+    def __repr__(self) -> str:
+        return f"<validated arguments: {', '.join(self)}>"
+
+
+def _unprintable_route_arguments(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Middleware (after validation, before the route): see :class:`_RouteArguments`."""
+    app.context[_ROUTE_ARGS] = _RouteArguments(app.context.get(_ROUTE_ARGS) or {})
+    return next_middleware(app)
+
+
+def _memoize_body_shape_check() -> None:
+    """Ask Powertools' "is this body annotation a sequence?" once per annotation.
+
+    Its request validation walks the body's annotation on every request to decide whether
+    a form's list values must be unwrapped; for a discriminated union of six models that
+    walk is a few dozen ``issubclass`` calls, about a third of the resolver's own time.
+    The answer depends only on the annotation (a type, immutable once a model is built),
+    so it is remembered; an annotation that cannot be hashed is walked as before.
+    """
+    check = openapi_validation._is_or_contains_sequence
+    if getattr(check, "memoized", False):
+        return
+    remembered = functools.lru_cache(maxsize=256)(check)
+
+    @functools.wraps(check)
+    def is_or_contains_sequence(annotation: Any) -> bool:
+        try:
+            return remembered(annotation)
+        except TypeError:
+            return check(annotation)
+
+    is_or_contains_sequence.memoized = True  # type: ignore[attr-defined]
+    openapi_validation._is_or_contains_sequence = is_or_contains_sequence

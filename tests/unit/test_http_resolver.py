@@ -1,0 +1,78 @@
+"""Per-request work the resolver spares Powertools: printing a request's values into its
+debug messages, and walking the body's annotation on every request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import pytest
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import openapi_validation
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import RootModel
+
+from funnel.http import FunnelResolver
+from funnel.runtime import build_runtime
+from funnel.schemas.webhooks import TenantCreated, WebhookDelivery
+from funnel.settings import get_settings
+from tests.builders import webhook_event
+
+WEBHOOK_PATH = "/v1/webhooks/description-service"
+
+
+@pytest.fixture
+def app() -> FunnelResolver:
+    """A resolver without guards (no secret, no database is read) on the webhook's path."""
+    settings = get_settings()
+    return FunnelResolver(runtime=lambda: build_runtime(settings))
+
+
+def test_powertools_debug_messages_never_carry_a_requests_values(app, caplog):
+    # Given Powertools' own logger at DEBUG (what POWERTOOLS_DEBUG turns on), and a route
+    seen: list[WebhookDelivery] = []
+
+    @app.post(WEBHOOK_PATH)
+    def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
+        seen.append(delivery)
+        return Response(200, content_types.APPLICATION_JSON, "{}")
+
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_powertools")
+
+    # When a tenant.created carrying an email is routed
+    response = app.resolve(webhook_event("tenant_created"), None)
+
+    # Then the route gets the validated event, and no message holds the email
+    assert response["statusCode"] == 200
+    assert isinstance(seen[0].root, TenantCreated) and seen[0].root.payload.email
+    assert "lovelace" not in caplog.text.lower()
+    assert "<validated arguments: delivery>" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        WebhookDelivery,
+        list[int],
+        int | list[str],
+        RootModel[list[int]],
+        dict[str, int],
+        # An annotation that cannot be hashed is walked every time, as before.
+        Annotated[list[int], {"unhashable": "metadata"}],
+    ],
+)
+def test_the_body_shape_check_is_remembered_and_answers_as_powertools_does(app, annotation):
+    # Given a resolver (which installs the memo once per container)
+    check = openapi_validation._is_or_contains_sequence
+    assert getattr(check, "memoized", False)
+
+    # Then it answers as Powertools' own walk, the first time and from memory
+    expected = check.__wrapped__(annotation)
+    assert check(annotation) is expected
+    assert check(annotation) is expected
+
+
+def test_a_discriminated_union_body_is_not_a_sequence(app):
+    # The webhook's body: a RootModel of six models, none of them a list
+    assert openapi_validation._is_or_contains_sequence(WebhookDelivery) is False
+    assert openapi_validation._is_or_contains_sequence(RootModel[list[int]]) is True
