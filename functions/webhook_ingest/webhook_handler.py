@@ -4,12 +4,13 @@ description service, authenticated by the admin key and a Standard Webhooks sign
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FunnelResolver, RawRequest, require_admin_key, require_webhook_signature
+from funnel.http import FunnelResolver, require_admin_key, require_webhook_signature
 from funnel.schemas.common import ErrorResponse
 from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
 from funnel.webhooks import receive_webhook
@@ -46,14 +47,12 @@ app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
         },
     },
 )
-def receive(delivery: Annotated[WebhookDelivery, Body()]) -> dict[str, Any]:
-    accepted = receive_webhook(
-        app.runtime(), delivery.root, RawRequest.from_event(app.current_event.raw_event)
-    )
+def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
+    accepted = receive_webhook(app.runtime(), delivery.root, app.raw_request)
     metrics.add_metric(
         name="WebhookDuplicates" if accepted.duplicate else "WebhooksStored", unit=MetricUnit.Count, value=1
     )
-    return accepted.model_dump(mode="json", exclude_none=True)
+    return Response(200, content_types.APPLICATION_JSON, accepted.model_dump_json(exclude_none=True))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -167,6 +167,35 @@ def test_the_same_event_under_a_new_webhook_id_is_a_duplicate(lambda_env, db, co
     assert response_json(invoke(again, context))["eventId"] == first["eventId"]
 
 
+def test_a_reused_webhook_id_carrying_another_stored_event_is_a_conflict(lambda_env, db, context, row_counts):
+    # Given two stored events, each under its own webhook-id
+    for sample, webhook_id in (("scan_completed", "msg_a"), ("scan_failed", "msg_b")):
+        assert invoke(webhook_event(sample, headers={"webhook-id": webhook_id}), context)["statusCode"] == 200
+    before = row_counts()
+
+    # When the first id arrives again carrying the second event (a duplicate of a stored one)
+    response = invoke(webhook_event("scan_failed", headers={"webhook-id": "msg_a"}), context)
+
+    # Then the reuse wins over the duplicate rule: 409, and nothing is written
+    assert response["statusCode"] == 409
+    assert response_json(response)["error"] == "webhook_id_reused"
+    assert row_counts() == before
+
+
+def test_a_duplicate_under_a_new_id_keeps_its_tenants_milestones(lambda_env, db, context):
+    # Given a stored scan, then the same scan under a new webhook-id
+    assert invoke(webhook_event("scan_completed"), context)["statusCode"] == 200
+    milestones = db.execute("SELECT * FROM tenant_milestones").fetchall()
+    resent = webhook_event("scan_completed", headers={"webhook-id": "msg_resent"})
+
+    # When it is answered as a duplicate
+    assert response_json(invoke(resent, context))["duplicate"] is True
+
+    # Then the failed attempt to store it left the milestones untouched
+    assert db.execute("SELECT * FROM tenant_milestones").fetchall() == milestones
+    assert db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] == 2
+
+
 def test_two_jobs_finishing_in_the_same_second_are_two_events(lambda_env, db, context):
     # Given two scans of one tenant completed at the same timestamp
     for job in ("job-a", "job-b"):

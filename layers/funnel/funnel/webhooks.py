@@ -28,6 +28,8 @@ MAX_CLOCK_SKEW = timedelta(hours=1)
 # The description service did not exist before this; older stamps are broken clocks.
 EARLIEST_EVENT = datetime(2020, 1, 1, tzinfo=UTC)
 MAX_WEBHOOK_ID_LENGTH = 255
+# The unique key of the duplicate rule (tenant, type, occurredAt, subject).
+DUPLICATE_RULE_KEY = "tenant_events_dedup_key"
 
 
 @dataclass(frozen=True)
@@ -45,21 +47,16 @@ def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) 
     ):
         raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
 
-    def store(conn: psycopg.Connection) -> IngestResult:
-        try:
-            return ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
-        except psycopg.errors.ForeignKeyViolation:
-            # A new webhook-id carrying an event that is already stored: its claim must
-            # point at that event, which takes more than one statement, so one transaction.
-            with conn.transaction():
-                return ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body)
-
-    result = runtime.database.run(store, transaction=False)
+    result = runtime.database.run(
+        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body),
+        transaction=False,
+    )
     logger.info(
         "webhook stored",
         extra={
             "event_type": event.eventType,
-            "event_id": str(result.event_id),
+            # The formatter turns the UUID into text, and only for a line it emits.
+            "event_id": result.event_id,
             "webhook_id": delivery_id,
             "duplicate": result.duplicate,
         },
@@ -86,16 +83,16 @@ def ingest_webhook(
     """Store ``event`` exactly once.
 
     The common case, a new event, is one statement (``tenant_events/store_event``), atomic
-    on its own; the follow-up queries run only for duplicates and conflicts. In autocommit
-    a new webhook-id carrying an already stored event fails that statement with
-    ``ForeignKeyViolation`` (its claim would point at no event), writing nothing: the
-    caller then repeats the call inside a transaction, where the claim is pointed at the
-    stored event before the deferred check at commit.
+    on its own; the follow-up queries run only for duplicates and conflicts. An event that
+    duplicates a stored one fails that statement on the duplicate rule's unique key,
+    writing nothing; ``webhook_deliveries/claim_duplicate`` then points the delivery's
+    webhook-id at the stored event, in one statement too.
 
     Parameters
     ----------
     conn
-        An autocommit connection, or one inside ``conn.transaction()``.
+        An autocommit connection: each statement commits on its own, and a failed one
+        leaves the connection usable for the next.
     event
         The validated webhook.
     delivery_id
@@ -112,41 +109,53 @@ def ingest_webhook(
     event_id = uuid4()
     digest = hashlib.sha256(body).digest()
     payload = event.payload
-    key = {
+    at = event.occurredAt
+    params: dict[str, object] = {
+        "id": event_id,
+        "webhook_id": delivery_id,
+        "body_sha256": digest,
         "tenant_id": event.tenantId,
         "event_type": event.eventType,
-        "occurred_at": event.occurredAt,
+        "occurred_at": at,
         "subject_id": payload.subject_id(),
+        "payload": Jsonb(payload.stored()),
+        # Used for this lookup only; never stored.
+        "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
+        "updates_milestones": isinstance(event, TenantCreated | ApiKeyCreated | ScanCompleted),
+        "tenant_created_at": at if isinstance(event, TenantCreated) else None,
+        "api_key_at": at if isinstance(event, ApiKeyCreated) else None,
+        "scan_at": at if isinstance(event, ScanCompleted) else None,
     }
-    row = conn.execute(
-        query("tenant_events/store_event"),
-        {
-            **key,
-            **_milestone_params(event),
-            "id": event_id,
-            "webhook_id": delivery_id,
-            "body_sha256": digest,
-            "payload": Jsonb(payload.stored()),
-            # Used for this lookup only; never stored.
-            "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
-        },
-    ).fetchone()
-    claimed, stored_id = row if row else (0, None)
-    if stored_id is not None:
-        return IngestResult(stored_id, duplicate=False)
-    if delivery_id is not None and not claimed:
-        return _redelivery(conn, delivery_id, digest)
+    try:
+        # Prepared from the first delivery of a warm container, not after a few.
+        stored = conn.execute(query("tenant_events/store_event"), params, prepare=True).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != DUPLICATE_RULE_KEY:
+            raise
+        return _duplicate(conn, params, delivery_id, digest)
+    if stored and stored[0]:
+        return IngestResult(event_id, duplicate=False)
+    if delivery_id is None:
+        # Without a webhook-id the statement stores the event or fails on the duplicate
+        # rule; the database answered neither.
+        raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
+    # Nothing stored and no error: the webhook-id was claimed already.
+    return _redelivery(conn, delivery_id, digest)
 
-    existing = conn.execute(query("tenant_events/find_duplicate"), key).fetchone()
+
+def _duplicate(
+    conn: psycopg.Connection, params: dict[str, object], delivery_id: str | None, digest: bytes
+) -> IngestResult:
+    row = conn.execute(query("webhook_deliveries/claim_duplicate"), params).fetchone()
+    existing, claimed = row if row else (None, False)
     if existing is None:
         # The matching row vanished between the two statements (a purge): let the sender
         # retry rather than guess.
         raise ServiceUnavailable("event_store_busy", retry_after_seconds=1)
-    if delivery_id is not None:
-        conn.execute(
-            query("webhook_deliveries/point_delivery"), {"webhook_id": delivery_id, "event_id": existing[0]}
-        )
-    return IngestResult(existing[0], duplicate=True)
+    if delivery_id is not None and not claimed:
+        # Another delivery claimed this webhook-id between the two statements.
+        return _redelivery(conn, delivery_id, digest)
+    return IngestResult(existing, duplicate=True)
 
 
 def _redelivery(conn: psycopg.Connection, delivery_id: str, digest: bytes) -> IngestResult:
@@ -157,13 +166,3 @@ def _redelivery(conn: psycopg.Connection, delivery_id: str, digest: bytes) -> In
     if bytes(stored_digest) != digest:
         raise Conflict("webhook_id_reused", details={"webhookId": delivery_id})
     return IngestResult(stored_event_id, duplicate=True)
-
-
-def _milestone_params(event: WebhookEvent) -> dict[str, object]:
-    at = event.occurredAt
-    return {
-        "updates_milestones": isinstance(event, TenantCreated | ApiKeyCreated | ScanCompleted),
-        "tenant_created_at": at if isinstance(event, TenantCreated) else None,
-        "api_key_at": at if isinstance(event, ApiKeyCreated) else None,
-        "scan_at": at if isinstance(event, ScanCompleted) else None,
-    }

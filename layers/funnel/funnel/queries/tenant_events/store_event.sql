@@ -2,28 +2,29 @@
 -- insert the event only if the claim succeeded, attribute it to the lead with the given
 -- normalised email, and fold it into its tenant's milestones.
 --
--- Returns claimed (1 when the webhook-id was new) and stored_id (the new event's id, NULL
--- when the id was already claimed or the event duplicates a stored one: same tenant,
--- type, occurredAt and subject). Conflicting concurrent inserts wait for each other, so
--- the outcome is the same under any interleaving. LEAST and GREATEST ignore NULLs, so
--- milestones accept events in any order.
+-- Returns stored: true when the event was stored, false when its webhook-id was already
+-- claimed (a redelivery, or the id reused for another body). An event that duplicates a
+-- stored one (same tenant, type, occurredAt and subject) fails the statement on
+-- tenant_events_dedup_key and writes nothing; webhook_deliveries/claim_duplicate answers
+-- it. The event's INSERT has no ON CONFLICT clause on purpose: new events are the common
+-- case, and a plain insert spares each of them the speculative insertion that clause
+-- costs. Conflicting concurrent inserts wait for each other, so the outcome is the same
+-- under any interleaving. LEAST and GREATEST ignore NULLs, so milestones accept events in
+-- any order.
 WITH claim AS (
     INSERT INTO webhook_deliveries (webhook_id, body_sha256, event_id)
     SELECT %(webhook_id)s::text, %(body_sha256)s::bytea, %(id)s::uuid
      WHERE %(webhook_id)s::text IS NOT NULL
     ON CONFLICT (webhook_id) DO NOTHING
     RETURNING event_id
-), lead AS (
-    SELECT id
-      FROM leads
-     WHERE email_normalized = %(email_normalized)s::text
 ), stored AS (
     INSERT INTO tenant_events (id, tenant_id, event_type, subject_id, payload, lead_id, occurred_at)
     SELECT %(id)s::uuid, %(tenant_id)s::text, %(event_type)s::text, %(subject_id)s::text,
-           %(payload)s::jsonb, (SELECT id FROM lead), %(occurred_at)s::timestamptz
+           %(payload)s::jsonb,
+           (SELECT id FROM leads WHERE email_normalized = %(email_normalized)s::text),
+           %(occurred_at)s::timestamptz
      WHERE %(webhook_id)s::text IS NULL OR EXISTS (SELECT 1 FROM claim)
-    ON CONFLICT ON CONSTRAINT tenant_events_dedup_key DO NOTHING
-    RETURNING id, lead_id
+    RETURNING lead_id
 ), milestones AS (
     INSERT INTO tenant_milestones AS m
            (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, last_scan_at)
@@ -39,5 +40,4 @@ WITH claim AS (
            last_scan_at      = GREATEST(m.last_scan_at, EXCLUDED.last_scan_at),
            updated_at        = now()
 )
-SELECT (SELECT count(*) FROM claim) AS claimed,
-       (SELECT id FROM stored)      AS stored_id
+SELECT EXISTS (SELECT 1 FROM stored) AS stored
