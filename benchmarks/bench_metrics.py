@@ -195,7 +195,7 @@ def generate(conninfo: str, scale: int, today: date, seed: int = 7) -> Volume:
         )
         # The pre-merged sketches the rollups keep alongside the days.
         with conn.transaction():
-            sketch_blocks.rebuild(conn, days[0], days[-1], property_id=None, generated_at=datetime.now(UTC))
+            sketch_blocks.rebuild(conn, days[0], days[-1], property_id=None)
         _copy(
             conn,
             "COPY daily_ingest_rollups (property_id, day, events_accepted, events_rejected, p95_ttfb_ms, "

@@ -62,6 +62,38 @@ def counts(db: psycopg.Connection, window: Window = WINDOW) -> tuple[int, dict[s
         return read_traffic(db, window, None).unique_visitors, channel_visitors(db, window)
 
 
+def add_visit(db: psycopg.Connection, visitor_id: uuid.UUID, at: datetime, source: str) -> None:
+    """One page view (with its session and event) of a known visitor."""
+    visit = {"id": uuid.uuid4(), "visitor": visitor_id, "at": at, "source": source}
+    db.execute(
+        "INSERT INTO sessions (id, property_id, visitor_id, started_at, last_seen_at, traffic_source, "
+        "device_type) VALUES (%(id)s, 'default', %(visitor)s, %(at)s, %(at)s, %(source)s, 'desktop')",
+        visit,
+    )
+    db.execute(
+        "INSERT INTO events (id, property_id, visitor_id, session_id, event_type, client_event_id, path, "
+        "occurred_at) "
+        "VALUES (%(id)s, 'default', %(visitor)s, %(id)s, 'page_view', %(id)s::text, '/', %(at)s)",
+        visit,
+    )
+    db.execute(
+        "INSERT INTO web_traffic_logs (id, event_id, property_id, visitor_id, session_id, occurred_at, path, "
+        "traffic_source, device_type, is_entrance) "
+        "VALUES (%(id)s, %(id)s, 'default', %(visitor)s, %(id)s, %(at)s, '/', %(source)s, 'desktop', true)",
+        visit,
+    )
+
+
+def add_visitor(db: psycopg.Connection, at: datetime) -> uuid.UUID:
+    visitor_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO visitors (id, property_id, visitor_key, first_seen_at, last_seen_at) "
+        "VALUES (%s, 'default', %s, %s, %s)",
+        (visitor_id, f"v:{visitor_id}", at, at),
+    )
+    return visitor_id
+
+
 def test_the_rollups_keep_every_block_of_their_days_and_each_names_its_days(runtime, db):
     # Given a month of traffic rolled up day by day
     with db.transaction():
@@ -132,30 +164,7 @@ def test_a_late_visit_rolled_up_again_is_in_the_blocks_and_the_window(runtime, d
 
     # When a new visitor's page view of mid-month arrives late and that day is rolled up again
     at = datetime.combine(FIRST + timedelta(days=13), datetime.min.time(), UTC) + timedelta(hours=9)
-    newcomer = uuid.uuid4()
-    db.execute(
-        "INSERT INTO visitors (id, property_id, visitor_key, first_seen_at, last_seen_at) "
-        "VALUES (%s, 'default', 'v:late', %s, %s)",
-        (newcomer, at, at),
-    )
-    visit = {"id": uuid.uuid4(), "visitor": newcomer, "at": at}
-    db.execute(
-        "INSERT INTO sessions (id, property_id, visitor_id, started_at, last_seen_at, traffic_source, "
-        "device_type) VALUES (%(id)s, 'default', %(visitor)s, %(at)s, %(at)s, 'email', 'desktop')",
-        visit,
-    )
-    db.execute(
-        "INSERT INTO events (id, property_id, visitor_id, session_id, event_type, client_event_id, path, "
-        "occurred_at) "
-        "VALUES (%(id)s, 'default', %(visitor)s, %(id)s, 'page_view', %(id)s::text, '/', %(at)s)",
-        visit,
-    )
-    db.execute(
-        "INSERT INTO web_traffic_logs (id, event_id, property_id, visitor_id, session_id, occurred_at, path, "
-        "traffic_source, device_type, is_entrance) "
-        "VALUES (%(id)s, %(id)s, 'default', %(visitor)s, %(id)s, %(at)s, '/', 'email', 'desktop', true)",
-        visit,
-    )
+    add_visit(db, add_visitor(db, at), at, "email")
     runtime.clock = lambda: NOW + timedelta(hours=1)
     run_rollups(runtime, from_day=at.date(), to_day=at.date(), trigger=Trigger.CLI)
 
@@ -174,6 +183,29 @@ def test_a_late_visit_rolled_up_again_is_in_the_blocks_and_the_window(runtime, d
     after, by_source = counts(db)
     assert after == before + 1
     assert by_source["email"] == 1
+
+
+def test_a_block_rebuilt_twice_in_one_run_is_never_read_stale_from_memory(runtime, db):
+    # Given a month rolled up but for one day, whose level-1 block holds the day before,
+    # and a warm container that has read the month (and kept its decoded sketches)
+    with db.transaction():
+        generate_month(db, visitors=50, visit_modulus=3)
+    later = next(FIRST + timedelta(days=n) for n in range(1, 30) if (FIRST.toordinal() + n) % 2)
+    run_rollups(runtime, from_day=FIRST, to_day=later - timedelta(days=1), trigger=Trigger.CLI)
+    run_rollups(runtime, from_day=later + timedelta(days=1), to_day=LAST, trigger=Trigger.CLI)
+    before, _ = counts(db)
+
+    # When that day, with a new visitor, is rolled up at the same clock (as the days of one
+    # run are)
+    at = datetime.combine(later, datetime.min.time(), UTC) + timedelta(hours=9)
+    add_visit(db, add_visitor(db, at), at, "email")
+    run_rollups(runtime, from_day=later, to_day=later, trigger=Trigger.CLI)
+
+    # Then the warm container counts the new visitor, as a cold one does
+    warm = counts(db)
+    assert warm[0] == before + 1
+    metrics.decoded_sketches.clear()
+    assert warm == counts(db)
 
 
 def day_by_day(db: psycopg.Connection) -> int:

@@ -324,7 +324,7 @@ def rollup_day(
         replaced.append((_USAGE, [{**row, "tenant_ids": row["tenant_id"]} for row in usage]))
     written = {target.table: _replace(conn, target, rows, write) for target, rows in replaced}
     if scope.marketing:
-        sketch_blocks.rebuild(conn, day, day, property_id=property_id, generated_at=generated_at)
+        sketch_blocks.rebuild(conn, day, day, property_id=property_id)
     return DayResult(
         day=day,
         upserted={table: counts[0] for table, counts in written.items()},

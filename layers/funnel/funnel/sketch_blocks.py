@@ -31,7 +31,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -85,9 +85,7 @@ def _merged_sources(halves: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     }
 
 
-def rebuild(
-    conn: psycopg.Connection, first: date, last: date, *, property_id: str | None, generated_at: datetime
-) -> int:
+def rebuild(conn: psycopg.Connection, first: date, last: date, *, property_id: str | None) -> int:
     """Rebuild every block that contains a day of ``first..last`` (of every property, or
     only ``property_id``) from its halves one level down, smallest level first, so each
     is built from halves already current; call inside the transaction that replaced the
@@ -101,7 +99,7 @@ def rebuild(
     changed = 0
     for level in range(1, MAX_LEVEL + 1):
         for start in range(block_start(first, level).toordinal(), last.toordinal() + 1, 1 << level):
-            changed += _rebuild_block(cursor, level, date.fromordinal(start), property_id, generated_at)
+            changed += _rebuild_block(cursor, level, date.fromordinal(start), property_id)
     return changed
 
 
@@ -110,14 +108,13 @@ def rebuild_stored(runtime: Runtime, first: date, last: date) -> int:
     rows, one 64-day run per transaction (``python -m funnel rollups-blocks``): for days
     whose rollups predate their blocks, and days past raw retention, which the rollups
     never recompute. Returns the blocks written or deleted."""
-    generated_at = runtime.clock()
     changed = 0
     for top_block in range(first.toordinal() >> MAX_LEVEL, (last.toordinal() >> MAX_LEVEL) + 1):
         start = max(first, date.fromordinal(top_block << MAX_LEVEL))
         end = min(last, date.fromordinal(((top_block + 1) << MAX_LEVEL) - 1))
 
         def run(conn: psycopg.Connection, start: date = start, end: date = end) -> int:
-            return rebuild(conn, start, end, property_id=None, generated_at=generated_at)
+            return rebuild(conn, start, end, property_id=None)
 
         changed += runtime.database.run(run)
     return changed
@@ -128,7 +125,6 @@ def _rebuild_block(
     level: int,
     first_day: date,
     property_id: str | None,
-    generated_at: datetime,
 ) -> int:
     params = {
         "level": level,
@@ -154,7 +150,6 @@ def _rebuild_block(
                 "source_visitor_sketches": json.dumps(_merged_sources(halves)),
                 "day_rows": [member for half in halves for member in half["day_rows"]],
                 "day_versions": [version for half in halves for version in half["day_versions"]],
-                "generated_at": generated_at,
             }
         )
     if rebuilt:
