@@ -130,8 +130,10 @@ def _marketing(
 def _tenants(
     rng: random.Random, scale: int, days: list[date], leads: list[Lead]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Milestones of the tenants (60 % from an earlier lead) and their daily usage rows."""
-    end = days[-1] + timedelta(days=1)
+    """Milestones of the tenants (60 % from an earlier lead) and their daily usage rows,
+    today's (partial) day included: a tenant that scans today is one the summary, ending
+    yesterday, must look up in the usage rollups."""
+    end = days[-1] + timedelta(days=2)
     by_time = sorted(leads, key=lambda lead: lead.captured_at)
     times = [lead.captured_at for lead in by_time]
     milestones, usage = [], []

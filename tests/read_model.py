@@ -210,7 +210,9 @@ def february_cohort(db: psycopg.Connection) -> None:
     tenant(db, "T3", at(2, 6, 8), api_key_at=at(2, 6, 9))
     tenant(db, "T5", at(2, 7, 23, 59, 59), lead_id=l2, first_scan_at=at(2, 8, 1))
     tenant(db, "T6", at(2, 1, 0), api_key_at=at(2, 1, 1), first_scan_at=at(2, 1, 6))
-    tenant(db, "T4", at(1, 20, 0), api_key_at=at(1, 20, 1), first_scan_at=at(1, 21, 0))
+    tenant(
+        db, "T4", at(1, 20, 0), api_key_at=at(1, 20, 1), first_scan_at=at(1, 21, 0), last_scan_at=at(2, 2, 9)
+    )
     usage_day(
         db,
         date(2026, 2, 3),
@@ -277,10 +279,12 @@ def tenant(
     lead_id: uuid.UUID | None = None,
     api_key_at: datetime | None = None,
     first_scan_at: datetime | None = None,
+    last_scan_at: datetime | None = None,
 ) -> None:
-    """A ``tenant_milestones`` row."""
+    """A ``tenant_milestones`` row; its last completed scan is its first unless given (the
+    metrics rely on it being the latest scan its usage rows count)."""
     db.execute(
         "INSERT INTO tenant_milestones (tenant_id, tenant_created_at, lead_id, first_api_key_at, "
         "first_scan_at, last_scan_at) VALUES (%s, %s, %s, %s, %s, %s)",
-        (tenant_id, created_at, lead_id, api_key_at, first_scan_at, first_scan_at),
+        (tenant_id, created_at, lead_id, api_key_at, first_scan_at, last_scan_at or first_scan_at),
     )

@@ -5,7 +5,7 @@ and against the days merged one by one, a late visit re-rolled, blocks missing o
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -13,10 +13,11 @@ import pytest
 from funnel import metrics
 from funnel.__main__ import main as cli
 from funnel.metrics import _window_sketches, channel_visitors, read_traffic
+from funnel.retention import Horizon, first_kept_days
 from funnel.rollups import Trigger, run_rollups
 from funnel.runtime import Runtime, get_runtime
 from funnel.schemas.metrics import Window
-from funnel.sketch_blocks import decompose
+from funnel.sketch_blocks import decompose, rebuild
 from tests.integration.test_rollups_window_unique import (
     FIRST,
     LAST,
@@ -25,6 +26,7 @@ from tests.integration.test_rollups_window_unique import (
     generate_month,
     window_estimates,
 )
+from tests.read_model import metric_day
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +271,101 @@ def test_blocks_behind_their_days_are_ignored_and_rollups_blocks_rebuilds_them(r
 def test_rollups_blocks_refuses_a_reversed_range(runtime, capsys):
     assert cli(["rollups-blocks", "--from", str(LAST), "--to", str(FIRST)]) == 2
     assert "--from must not be after --to" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- two properties, by hand
+
+
+def two_properties(db: psycopg.Connection, first: date, days: int) -> dict[str, set[str]]:
+    """``days`` days from ``first`` of two properties, each day with its own visitors (seen
+    on that day only, so a day read twice or not at all changes the count), and one visitor
+    of each property seen on every day; blocks built. Returns the visitors by property."""
+    seen: dict[str, set[str]] = {"www": set(), "docs": set()}
+    for n in range(days):
+        day = first + timedelta(days=n)
+        for property_id, ids in seen.items():
+            visitors = {f"{property_id}-{day}-{k}" for k in range(3)} | {f"{property_id}-regular"}
+            metric_day(
+                db, day, property_id=property_id, visitors=visitors, source_visitors={"direct": visitors}
+            )
+            ids.update(visitors)
+    with db.transaction():
+        rebuild(db, first, first + timedelta(days=days - 1), property_id=None)
+    return seen
+
+
+def coverage(db: psycopg.Connection, window: Window, property_id: str | None) -> dict[str, list[date]]:
+    """The days each property's listed sketches stand for, in order, repeats kept."""
+    with db.transaction():
+        days, blocks = _window_sketches(db, window, property_id)
+    covered: dict[str, list[date]] = {}
+    for row_id, _ in days:
+        property_of, day = db.execute(
+            "SELECT property_id, day FROM daily_metric_rollups WHERE id = %s", (row_id,)
+        ).fetchone()
+        covered.setdefault(property_of, []).append(day)
+    for block_id, _ in blocks:
+        property_of, first_day, last_day = db.execute(
+            "SELECT property_id, first_day, last_day FROM visitor_sketch_blocks WHERE id = %s", (block_id,)
+        ).fetchone()
+        covered.setdefault(property_of, []).extend(
+            first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)
+        )
+    return {property_of: sorted(days) for property_of, days in covered.items()}
+
+
+@pytest.mark.parametrize(("start_offset", "length"), [(0, 1), (0, 64), (3, 90), (1, 2), (5, 37), (0, 120)])
+@pytest.mark.parametrize("docs_blocks", ["current", "stale", "missing"])
+def test_each_propertys_window_is_read_day_for_day_once(runtime, db, start_offset, length, docs_blocks):
+    # Given 130 days of two properties with their blocks, the docs' blocks then current,
+    # behind a changed day, or gone
+    first = date(2026, 1, 1)
+    seen = two_properties(db, first, 130)
+    if docs_blocks == "stale":
+        db.execute(
+            "UPDATE daily_metric_rollups SET generated_at = now() WHERE property_id = 'docs' AND day = %s",
+            (first + timedelta(days=start_offset + length // 2),),
+        )
+    elif docs_blocks == "missing":
+        db.execute("DELETE FROM visitor_sketch_blocks WHERE property_id = 'docs'")
+    window = Window(
+        start=first + timedelta(days=start_offset), end=first + timedelta(days=start_offset + length - 1)
+    )
+    window_days = [window.start + timedelta(days=n) for n in range(length)]
+
+    # Then every day of the window of each property is stood for exactly once, with or
+    # without that property's filter
+    assert coverage(db, window, None) == {"www": window_days, "docs": window_days}
+    assert coverage(db, window, "docs") == {"docs": window_days}
+    if length > 1:
+        assert db.execute("SELECT count(*) FROM visitor_sketch_blocks").fetchone()[0]
+
+    # And the counts are exact: the day-only visitors of the window's days and the regulars
+    metrics.decoded_sketches.clear()
+    expected = {
+        property_id: {v for v in ids if v.endswith("-regular") or any(f"-{day}-" in v for day in window_days)}
+        for property_id, ids in seen.items()
+    }
+    with db.transaction():
+        assert read_traffic(db, window, None).unique_visitors == sum(len(ids) for ids in expected.values())
+        assert read_traffic(db, window, "docs").unique_visitors == len(expected["docs"])
+        assert channel_visitors(db, window) == {"direct": sum(len(ids) for ids in expected.values())}
+
+
+def test_rollups_blocks_leaves_blocks_that_start_before_rollup_retention_to_the_purge(runtime, db):
+    # Given days stored on both sides of the first day rollup retention keeps
+    kept = first_kept_days(NOW.date(), runtime.settings.privacy)[Horizon.ROLLUP]
+    for n in range(-3, 3):
+        metric_day(db, kept + timedelta(days=n), visitors={f"v{n}"})
+
+    # When their blocks are rebuilt
+    assert (
+        cli(
+            ["rollups-blocks", "--from", str(kept - timedelta(days=3)), "--to", str(kept + timedelta(days=2))]
+        )
+        == 0
+    )
+
+    # Then no block starts before that day
+    firsts = [first_day for (first_day,) in db.execute("SELECT first_day FROM visitor_sketch_blocks")]
+    assert firsts and min(firsts) >= kept

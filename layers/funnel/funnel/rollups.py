@@ -585,7 +585,7 @@ def run_rollups(
                         day=day,
                         scope=scope,
                         property_id=property_id,
-                        generated_at=runtime.clock(),
+                        clock=runtime.clock,
                         work_mem_mb=runtime.settings.rollup.rollup_work_mem_mb,
                         dry_run=dry_run,
                     ),
@@ -644,19 +644,21 @@ def _rollup_day_once(
     day: date,
     scope: Scope,
     property_id: str | None,
-    generated_at: datetime,
+    clock: Callable[[], datetime],
     work_mem_mb: int,
     dry_run: bool,
 ) -> DayResult:
     # Its own transaction: a day is replaced whole or not at all, and a dry run's is
-    # rolled back, so it computes exactly what a run would write and writes nothing.
+    # rolled back, so it computes exactly what a run would write and writes nothing. The
+    # stamp is read here, not by the caller: a retry on a new connection (the commit of the
+    # first attempt may have landed) writes a new version, never new rows under an old one.
     with conn.transaction(force_rollback=dry_run):
         return rollup_day(
             conn,
             day,
             scope=scope,
             property_id=property_id,
-            generated_at=generated_at,
+            generated_at=clock(),
             work_mem_mb=work_mem_mb,
         )
 

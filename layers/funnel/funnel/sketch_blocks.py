@@ -31,13 +31,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from funnel import sketch
+from funnel.retention import Horizon, first_kept_days
 from funnel.runtime import Runtime
 from funnel.sql import query
 
@@ -85,21 +86,36 @@ def _merged_sources(halves: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     }
 
 
-def rebuild(conn: psycopg.Connection, first: date, last: date, *, property_id: str | None) -> int:
+def rebuild(
+    conn: psycopg.Connection,
+    first: date,
+    last: date,
+    *,
+    property_id: str | None,
+    since: date | None = None,
+) -> int:
     """Rebuild every block that contains a day of ``first..last`` (of every property, or
     only ``property_id``) from its halves one level down, smallest level first, so each
     is built from halves already current; call inside the transaction that replaced the
     days' rows. Returns the blocks written or deleted.
 
     The locks of the 64-day runs are taken in order, so two rebuilds never wait on each
-    other in a cycle."""
+    other in a cycle.
+
+    Parameters
+    ----------
+    since
+        Leave alone the blocks that start before this day (those the retention purge
+        removes: rollups older than it are going).
+    """
     for top_block in range(first.toordinal() >> MAX_LEVEL, (last.toordinal() >> MAX_LEVEL) + 1):
         conn.execute(query("sketch_blocks/lock_blocks"), {"lock_space": LOCK_SPACE, "top_block": top_block})
     cursor = conn.cursor(row_factory=dict_row, binary=True)
     changed = 0
     for level in range(1, MAX_LEVEL + 1):
         for start in range(block_start(first, level).toordinal(), last.toordinal() + 1, 1 << level):
-            changed += _rebuild_block(cursor, level, date.fromordinal(start), property_id)
+            if since is None or start >= since.toordinal():
+                changed += _rebuild_block(cursor, level, date.fromordinal(start), property_id)
     return changed
 
 
@@ -107,14 +123,20 @@ def rebuild_stored(runtime: Runtime, first: date, last: date) -> int:
     """Rebuild every block that contains a day of ``first..last`` from the stored daily
     rows, one 64-day run per transaction (``python -m funnel rollups-blocks``): for days
     whose rollups predate their blocks, and days past raw retention, which the rollups
-    never recompute. Returns the blocks written or deleted."""
+    never recompute. Blocks that start before the first day rollup retention keeps are
+    left to the purge. Returns the blocks written or deleted."""
+    today = runtime.clock().astimezone(UTC).date()
+    kept = first_kept_days(today, runtime.settings.privacy)[Horizon.ROLLUP]
+    first = max(first, kept)
+    if first > last:
+        return 0
     changed = 0
     for top_block in range(first.toordinal() >> MAX_LEVEL, (last.toordinal() >> MAX_LEVEL) + 1):
         start = max(first, date.fromordinal(top_block << MAX_LEVEL))
         end = min(last, date.fromordinal(((top_block + 1) << MAX_LEVEL) - 1))
 
         def run(conn: psycopg.Connection, start: date = start, end: date = end) -> int:
-            return rebuild(conn, start, end, property_id=None)
+            return rebuild(conn, start, end, property_id=None, since=kept)
 
         changed += runtime.database.run(run)
     return changed

@@ -5,9 +5,11 @@
 -- those that scanned by end_at.
 --
 -- Active is read from the milestone's last completed scan when that settles it (none
--- since active_from: not active; the last one before end_at: active), and otherwise, for a
--- tenant that also scanned after the window, from service_usage_rollups (which outlive raw
--- events): so the usual window, ending yesterday or today, reads no usage row at all.
+-- since active_from: not active; the last one before end_at: active, even before the
+-- rollups have counted it, as tenantsWithFirstScan is), and otherwise, for a tenant that
+-- also scanned after the window, from service_usage_rollups (which outlive raw events): a
+-- window ending today reads no usage row, one ending yesterday only those of the tenants
+-- that have scanned today.
 --
 -- group_by (NULL, 'channel', 'utm_source' or 'utm_campaign') groups the cohort by the first
 -- touch of each tenant's lead: 'unattributed' without a lead, '(not set)' for a lead

@@ -1,7 +1,7 @@
 -- The marketing rollups of the days from_day..to_day (inclusive) of one property, or of
 -- every property when property_id is NULL: sums of every counter and the page views per
 -- traffic source (the window's unique visitors are merged from sketches: see
--- list_sketch_days.sql). One row, zeros (and an empty object) when nothing was rolled up.
+-- list_window_sketches.sql). One row, zeros (and an empty object) when nothing was rolled up.
 WITH days AS (
     SELECT *
       FROM daily_metric_rollups
