@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import collect_handler
 from funnel.http import RawRequest
@@ -16,6 +19,7 @@ from funnel.identity import DailySalts
 from funnel.runtime import build_runtime, reset_runtime
 from funnel.schemas.capture import EventsBody
 from funnel.settings import get_settings
+from funnel.sql import query
 from tests.builders import api_event, response_json, sample_body
 
 pytestmark = pytest.mark.integration
@@ -149,6 +153,30 @@ def test_a_session_continues_across_requests_and_moves_its_exit(collect, db, con
     ]
 
 
+def test_a_page_view_continuing_a_stored_session_carries_that_sessions_attribution(collect, db, context):
+    # Given a session started from a campaign link
+    start = NOW - timedelta(minutes=20)
+    post(
+        beacon(
+            page_view("evt_attr_0001", start, "/?utm_source=newsletter&utm_medium=email&utm_campaign=fall")
+        ),
+        context,
+    )
+
+    # When its next page view arrives in a later request, without the campaign parameters
+    post(beacon(page_view("evt_attr_0002", start + timedelta(minutes=5), "/pricing")), context)
+
+    # Then both page views count for the session's source and campaign
+    assert rows(
+        db, "SELECT count(*), traffic_source, utm_source, utm_campaign FROM sessions GROUP BY 2, 3, 4"
+    ) == [(1, "email", "newsletter", "fall")]
+    logs = "SELECT path, traffic_source, utm_source, utm_medium, utm_campaign FROM web_traffic_logs"
+    assert rows(db, f"{logs} ORDER BY occurred_at") == [
+        ("/", "email", "newsletter", "email", "fall"),
+        ("/pricing", "email", "newsletter", "email", "fall"),
+    ]
+
+
 def test_vitals_arriving_in_a_later_request_reach_their_page_view(collect, db, context):
     post(beacon(page_view("evt_pv_late_01", NOW - timedelta(minutes=1), "/a")), context)
     vitals = {
@@ -170,6 +198,213 @@ def test_vitals_arriving_in_a_later_request_reach_their_page_view(collect, db, c
     assert rows(
         db, "SELECT lcp_ms, ttfb_ms, engaged_time_ms, scroll_depth_percent FROM web_traffic_logs"
     ) == [(2100, 300, 5000, 30)]
+
+
+def measure(event_id: str, kind: str, path: str, page_view_id: str | None = None, **values: object) -> dict:
+    event: dict = {"type": kind, "eventId": event_id, "visitorId": "vis_test_visitor_1", "path": path}
+    if page_view_id is not None:
+        event["pageViewId"] = page_view_id
+    return {**event, **({"vitals": values} if kind == "web_vitals" else {"engagement": values})}
+
+
+def test_late_measures_of_one_request_fold_into_their_page_views_in_order(collect, db, context):
+    # Given two page views stored with their first measures
+    at = NOW - timedelta(minutes=5)
+    post(
+        beacon(
+            page_view("evt_late_pv_a1", at, "/a"),
+            page_view("evt_late_pv_b1", at + timedelta(seconds=10), "/b"),
+            measure("evt_late_m_000", "web_vitals", "/a", "evt_late_pv_a1", lcp=1000, ttfb=300),
+        ),
+        context,
+    )
+
+    # When one later request reports more of them: by page-view id, by path only, and
+    # for a page view that was never stored
+    response = post(
+        beacon(
+            measure("evt_late_m_001", "web_vitals", "/a", "evt_late_pv_a1", lcp=2000),
+            measure("evt_late_m_002", "engagement", "/a", "evt_late_pv_a1", engagedTimeMs=5000),
+            measure("evt_late_m_003", "web_vitals", "/a", "evt_late_pv_a1", lcp=2500, cls=0.1),
+            measure("evt_late_m_004", "engagement", "/a", "evt_late_pv_a1", engagedTimeMs=3000),
+            measure("evt_late_m_005", "engagement", "/b", engagedTimeMs=700, scrollDepthPercent=40),
+            measure("evt_late_m_006", "web_vitals", "/c", "evt_never_stored", lcp=9999),
+        ),
+        context,
+    )
+
+    # Then a vital's latest report wins, engagement only grows, an unreported value stays,
+    # and the measure of an unknown page view is stored as an event and applied nowhere
+    assert response_json(response)["accepted"] == 6
+    assert rows(
+        db,
+        "SELECT path, lcp_ms, ttfb_ms, cls_score, engaged_time_ms, scroll_depth_percent "
+        "FROM web_traffic_logs ORDER BY path",
+    ) == [("/a", 2500, 300, pytest.approx(0.1), 5000, None), ("/b", None, None, None, 700, 40)]
+    assert rows(db, "SELECT count(*) FROM events") == [(9,)]
+
+
+def test_a_later_request_converts_the_stored_landing_page_and_moves_the_exit(collect, db, context):
+    start = NOW - timedelta(minutes=20)
+    post(beacon(page_view("evt_conv_pv_01", start, "/", referrer="https://www.google.com/")), context)
+    submit = {
+        "type": "form_submit",
+        "eventId": "evt_conv_sub_01",
+        "visitorId": "vis_test_visitor_1",
+        "occurredAt": (start + timedelta(minutes=11)).isoformat(),
+        "path": "/signup",
+        "formId": "signup",
+    }
+    post(beacon(page_view("evt_conv_pv_02", start + timedelta(minutes=10), "/signup"), submit), context)
+
+    assert rows(db, "SELECT page_views, exit_path, is_conversion, last_seen_at FROM sessions") == [
+        (2, "/signup", True, start + timedelta(minutes=11))
+    ]
+    assert rows(
+        db, "SELECT path, is_entrance, is_exit, is_conversion FROM web_traffic_logs ORDER BY occurred_at"
+    ) == [("/", True, False, True), ("/signup", False, True, False)]
+
+
+def test_a_batch_can_continue_the_stored_session_and_then_start_the_next(collect, db, context):
+    start = NOW - timedelta(hours=3)
+    post(beacon(page_view("evt_cont_end_01", start)), context)
+    post(
+        beacon(
+            page_view("evt_cont_end_02", start + timedelta(minutes=10), "/more"),
+            page_view("evt_cont_end_03", start + timedelta(minutes=50), "/again"),
+        ),
+        context,
+    )
+    assert rows(
+        db,
+        "SELECT started_at, last_seen_at, ended_at, page_views, exit_path FROM sessions ORDER BY started_at",
+    ) == [
+        (start, start + timedelta(minutes=10), start + timedelta(minutes=10), 2, "/more"),
+        (start + timedelta(minutes=50), start + timedelta(minutes=50), None, 1, "/again"),
+    ]
+    assert rows(db, "SELECT path, is_entrance, is_exit FROM web_traffic_logs ORDER BY occurred_at") == [
+        ("/", True, False),
+        ("/more", False, True),
+        ("/again", True, True),
+    ]
+
+
+def test_counters_of_a_batch_are_per_property_and_outcome(collect, db, context):
+    docs = page_view("evt_docs_pv_001", NOW, "/docs")
+    docs["propertyId"] = "docs-site"
+    repeated = page_view("evt_main_pv_001", NOW)
+    response = response_json(post(beacon(repeated, repeated, docs), context))
+    assert (response["accepted"], response["duplicates"]) == (2, 1)
+    assert sorted(rows(db, "SELECT property_id, outcome, count FROM ingest_counters")) == [
+        ("default", "accepted", 1),
+        ("default", "duplicate", 1),
+        ("docs-site", "accepted", 1),
+    ]
+
+
+def test_the_same_event_id_in_another_property_is_not_a_duplicate(collect, db, context):
+    first = page_view("evt_shared_id_01", NOW)
+    other = {**first, "propertyId": "docs-site"}
+    post(beacon(first), context)
+    response = response_json(post(beacon(other), context))
+    assert (response["accepted"], response["duplicates"]) == (1, 0)
+    assert rows(db, "SELECT property_id FROM events ORDER BY property_id") == [("default",), ("docs-site",)]
+
+
+def _generic_plan(db: psycopg.Connection, name: str, values: dict[str, object]) -> str:
+    """The plan a prepared statement of ``queries/<name>.sql`` runs once it goes generic
+    (a warm function's connection prepares its statements), for these parameters."""
+    order: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match[1] not in order:
+            order.append(match[1])
+        return f"${order.index(match[1]) + 1}"
+
+    text = re.sub(r"%\((\w+)\)[sb]", placeholder, query(name))
+    db.execute("SET plan_cache_mode = force_generic_plan")
+    db.execute(sql.SQL("PREPARE generic AS {}").format(sql.SQL(text)))  # type: ignore[arg-type]
+    arguments = sql.SQL(", ").join(sql.Literal(values[parameter]) for parameter in order)
+    explained = db.execute(sql.SQL("EXPLAIN EXECUTE generic({})").format(arguments))
+    return "\n".join(line for (line,) in explained)
+
+
+def test_the_duplicate_check_probes_the_unique_key_of_a_table_never_analyzed(db):
+    # Given an events table as a new database has it: some rows and no statistics yet (a
+    # temporary copy, with the same indexes, that the query's "events" resolves to)
+    db.execute("CREATE TEMPORARY TABLE events (LIKE public.events INCLUDING ALL)")
+    db.execute(
+        "INSERT INTO events (id, property_id, visitor_id, session_id, event_type, client_event_id, "
+        "occurred_at) SELECT gen_random_uuid(), 'default', gen_random_uuid(), gen_random_uuid(), "
+        "'page_view', 'evt_fresh_' || n, now() FROM generate_series(1, 500) AS n"
+    )
+    indexes = dict(
+        db.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' "
+            "AND schemaname = pg_my_temp_schema()::regnamespace::text"
+        ).fetchall()
+    )
+    (unique_key,) = [
+        name for name, definition in indexes.items() if "(client_event_id, property_id)" in definition
+    ]
+
+    # When a warm function looks a batch's ids up (its prepared statement's generic plan)
+    plan = _generic_plan(
+        db,
+        "sessions/find_visit_state",
+        {
+            "client_ids": [f"evt_fresh_{n}" for n in range(1, 101)],
+            "property_id": "default",
+            "visitor_id": uuid.uuid4(),
+        },
+    )
+
+    # Then each id is one probe of the unique key, never a read of all the property's events
+    assert unique_key in plan
+    assert not [name for name in indexes if name != unique_key and name in plan]
+    assert "Seq Scan on events" not in plan
+
+
+def test_late_measures_find_their_page_view_by_the_unique_key_of_a_table_never_analyzed(db):
+    db.execute("CREATE TEMPORARY TABLE events (LIKE public.events INCLUDING ALL)")
+    db.execute(
+        "INSERT INTO events (id, property_id, visitor_id, session_id, event_type, client_event_id, "
+        "occurred_at) SELECT gen_random_uuid(), 'default', gen_random_uuid(), gen_random_uuid(), "
+        "'page_view', 'evt_fresh_' || n, now() FROM generate_series(1, 500) AS n"
+    )
+    indexes = [
+        name
+        for (name,) in db.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' "
+            "AND schemaname = pg_my_temp_schema()::regnamespace::text"
+        )
+    ]
+    measures = 2
+    plan = _generic_plan(
+        db,
+        "traffic_logs/apply_late_measures",
+        {
+            "property_id": "default",
+            "page_view_client_id": ["evt_fresh_1", "evt_fresh_2"],
+            "session_id": [uuid.uuid4()] * measures,
+            "path": ["/"] * measures,
+            **{
+                column: [1] * measures
+                for column in (
+                    "fcp_ms",
+                    "lcp_ms",
+                    "inp_ms",
+                    "cls_score",
+                    "ttfb_ms",
+                    "engaged_time_ms",
+                    "scroll_depth_percent",
+                )
+            },
+        },
+    )
+    used = [name for name in indexes if name in plan]
+    assert len(used) == 1 and "client_event_id" in used[0], plan
+    assert "Seq Scan on events" not in plan
 
 
 def test_a_repeated_event_id_is_stored_once(collect, db, context):
@@ -210,6 +445,34 @@ def test_concurrent_retries_of_one_batch_store_it_once(collect, db):
     assert rows(db, "SELECT count(*) FROM events") == [(7,)]
     assert rows(db, "SELECT count(*) FROM sessions") == [(1,)]
     assert rows(db, "SELECT count(*) FROM web_traffic_logs") == [(2,)]
+
+
+def test_concurrent_batches_of_one_visitor_share_one_session(collect, db):
+    # Given eight containers each receiving a different page view of the same visit
+    request = RawRequest.from_event(api_event("collect/beacon_batch"))
+    settings = get_settings()
+    from funnel.collect import receive_events
+
+    def deliver(n: int) -> object:
+        body = {"events": [page_view(f"evt_race_pv_{n:03d}", NOW - timedelta(minutes=10 - n), f"/p{n}")]}
+        runtime = build_runtime(settings)
+        runtime.clock = lambda: NOW
+        try:
+            return receive_events(runtime, EventsBody.model_validate(body).events(), request, DailySalts())
+        finally:
+            runtime.database.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(deliver, range(8)))
+
+    # Then they were sessionised one after the other: one session, one entrance, one exit
+    assert sum(r.accepted for r in results) == 8
+    assert rows(db, "SELECT count(*), sum(page_views) FROM sessions") == [(1, 8)]
+    assert rows(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE is_entrance), count(*) FILTER (WHERE is_exit) "
+        "FROM web_traffic_logs",
+    ) == [(8, 1, 1)]
 
 
 def test_without_a_site_id_visitors_are_cookieless_and_daily(collect, db, context):

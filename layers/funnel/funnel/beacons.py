@@ -4,18 +4,23 @@ entrances, exits and conversions.
 
 A request is handled in one transaction. Each visitor's row is locked first (the upsert
 does it), so two requests of one visitor are sessionised one after the other, and the
-duplicate check under that lock is race-free; the unique key on (property, eventId)
-backs it up. Sessions are computed in memory for the batch and written set-wise.
+duplicate check under that lock is race-free; the unique key on (eventId, property)
+backs it up. A visitor's events are sessionised in memory and written set-wise: per
+visitor, one statement locks, one reads what is stored, one writes sessions, events and
+traffic logs (and one more folds measures into page views of earlier requests); the
+request's ingest counters are one statement at the end.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, LiteralString
+from types import MappingProxyType
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
@@ -34,6 +39,9 @@ SESSION_TIMEOUT = timedelta(minutes=30)
 # such an event is dated when it was received.
 MAX_CLIENT_AHEAD = timedelta(minutes=5)
 MAX_CLIENT_DELAY = timedelta(hours=24)
+# A batch's events mostly share a few page paths (a page view and its vitals and
+# engagement), and a site has a bounded set of pages: split each raw path once.
+PATH_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class BeaconRequest:
         return classify.country(self.headers)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Session:
     id: UUID
     started_at: datetime
@@ -68,7 +76,21 @@ class _Session:
     converted: bool = False
     touched: bool = False
     added_page_views: int = 0
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[_PageView] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _PageView:
+    """A page view's traffic-log row, completed in memory before it is written."""
+
+    client_id: str
+    session: _Session
+    occurred_at: datetime
+    path: str
+    is_entrance: bool
+    measures: dict[str, Any] = field(default_factory=dict)
+    is_exit: bool = False
+    is_conversion: bool = False
 
 
 def occurred_at(event: BeaconEvent, received_at: datetime) -> datetime:
@@ -89,10 +111,10 @@ def ingest_beacons(
     """
     day = request.received_at.date()
     if classify.is_bot(request.client.user_agent):
-        for property_id, count in Counter(e.propertyId for e in events).items():
-            accounting.add(
-                conn, property_id=property_id, day=day, kind=Kind.EVENT, outcome=Outcome.BOT, count=count
-            )
+        bots = Counter(e.propertyId for e in events)
+        accounting.add_many(
+            conn, day=day, kind=Kind.EVENT, counts={(p, Outcome.BOT): n for p, n in bots.items()}
+        )
         return EventsAccepted(accepted=0, duplicates=0, ignored=len(events))
 
     salt = salts.salt(conn, day) if any(e.visitorId is None for e in events) else b""
@@ -101,32 +123,26 @@ def ingest_beacons(
         key = visitor_key(event.visitorId, salt=salt, property_id=event.propertyId, client=request.client)
         groups[(event.propertyId, key)].append(event)
 
-    stored: Counter[str] = Counter()
-    duplicates: Counter[str] = Counter()
-    # A fixed order of visitor locks, so two requests can never wait on each other.
+    counts: Counter[tuple[str, Outcome]] = Counter()
+    # A fixed order of visitor locks, so two requests can never wait on each other; the
+    # counters come last, for the same reason.
     for (property_id, key), group in sorted(groups.items()):
         added, repeated = _ingest_visitor(conn, property_id, key, group, request)
-        stored[property_id] += added
-        duplicates[property_id] += repeated
-    for property_id in sorted(set(stored) | set(duplicates)):
-        for outcome, counts in ((Outcome.ACCEPTED, stored), (Outcome.DUPLICATE, duplicates)):
-            accounting.add(
-                conn,
-                property_id=property_id,
-                day=day,
-                kind=Kind.EVENT,
-                outcome=outcome,
-                count=counts[property_id],
-            )
-    return EventsAccepted(accepted=sum(stored.values()), duplicates=sum(duplicates.values()), ignored=0)
+        counts[(property_id, Outcome.ACCEPTED)] += added
+        counts[(property_id, Outcome.DUPLICATE)] += repeated
+    accounting.add_many(conn, day=day, kind=Kind.EVENT, counts=counts)
+    return EventsAccepted(
+        accepted=sum(n for (_, outcome), n in counts.items() if outcome is Outcome.ACCEPTED),
+        duplicates=sum(n for (_, outcome), n in counts.items() if outcome is Outcome.DUPLICATE),
+        ignored=0,
+    )
 
 
 def _ingest_visitor(
     conn: psycopg.Connection, property_id: str, key: str, events: list[BeaconEvent], request: BeaconRequest
 ) -> tuple[int, int]:
     timed = sorted(
-        ((occurred_at(event, request.received_at), index, event) for index, event in enumerate(events)),
-        key=lambda item: (item[0], item[1]),
+        (occurred_at(event, request.received_at), index, event) for index, event in enumerate(events)
     )
     visitor = conn.execute(
         query("visitors/upsert_visitor"),
@@ -140,14 +156,16 @@ def _ingest_visitor(
     assert visitor is not None
     visitor_id: UUID = visitor[0]
 
-    client_ids = [event.eventId for _, _, event in timed]
-    known = {
-        client_id
-        for client_id, stored_property in conn.execute(
-            query("events/find_stored_client_ids"), {"client_ids": client_ids}
-        )
-        if stored_property == property_id
-    }
+    state = conn.execute(
+        query("sessions/find_visit_state"),
+        {
+            "client_ids": [event.eventId for _, _, event in timed],
+            "property_id": property_id,
+            "visitor_id": visitor_id,
+        },
+    ).fetchone()
+    assert state is not None
+    known = set(state[0])
     fresh: list[tuple[datetime, BeaconEvent]] = []
     for at, _, event in timed:
         if event.eventId not in known:
@@ -156,7 +174,18 @@ def _ingest_visitor(
     if not fresh:
         return 0, len(events)
 
-    latest = conn.execute(query("sessions/find_latest_session"), {"visitor_id": visitor_id}).fetchone()
+    latest = (
+        None
+        if state[1] is None
+        else _Session(
+            state[1],
+            state[2],
+            state[3],
+            state[4],
+            is_new=False,
+            attribution=classify.Attribution(*state[5:13]),
+        )
+    )
     batch = _Batch(property_id, visitor_id, request, latest)
     for at, event in fresh:
         batch.add(at, event)
@@ -168,41 +197,36 @@ class _Batch:
     """One visitor's new events: sessionised in memory, then written set-wise."""
 
     def __init__(
-        self,
-        property_id: str,
-        visitor_id: UUID,
-        request: BeaconRequest,
-        latest: tuple[UUID, datetime, datetime, int] | None,
+        self, property_id: str, visitor_id: UUID, request: BeaconRequest, latest: _Session | None
     ) -> None:
         self.property_id = property_id
         self.visitor_id = visitor_id
         self.request = request
-        self.device_type = request.device_type
-        self.country = request.country
         self.sessions: list[_Session] = []
-        self.current: _Session | None = None
-        self.closed_existing: tuple[UUID, datetime] | None = None
+        self.current = latest
+        # The stored session this batch continues or ends (at most one: sessions only
+        # move forward).
+        self.continued = latest
         if latest is not None:
-            session_id, started_at, last_seen_at, page_views = latest
-            self.current = _Session(session_id, started_at, last_seen_at, page_views, is_new=False)
-            self.sessions.append(self.current)
-        self.events: list[dict[str, Any]] = []
-        self.page_views: dict[str, dict[str, Any]] = {}
-        self.late_measures: list[dict[str, Any]] = []
+            self.sessions.append(latest)
+        # One tuple per event, in the column order of events/store_batch.
+        self.events: list[tuple[Any, ...]] = []
+        self.page_views: dict[str, _PageView] = {}
+        self.late_measures: list[tuple[Any, ...]] = []
 
-    def _session_for(self, at: datetime, event: BeaconEvent) -> _Session:
+    def _session_for(
+        self, at: datetime, event: BeaconEvent, params: Mapping[str, str], path: str
+    ) -> _Session:
         current = self.current
         # Sessions only move forward: a late event within the timeout of the current
         # session's last activity (or before it) joins it.
         if current is not None and at - current.last_seen_at <= SESSION_TIMEOUT:
-            current.last_seen_at = max(current.last_seen_at, at)
+            if at > current.last_seen_at:
+                current.last_seen_at = at
             current.touched = True
             return current
         if current is not None:
             current.ended_at = current.last_seen_at
-            if not current.is_new:
-                self.closed_existing = (current.id, current.last_seen_at)
-        path, params = classify.split_path(event.path)
         attribution = classify.attribute(
             path_params=params,
             explicit_utm=event.utm.model_dump() if event.utm else {},
@@ -216,157 +240,136 @@ class _Batch:
         return session
 
     def add(self, at: datetime, event: BeaconEvent) -> None:
-        session = self._session_for(at, event)
-        path, _ = classify.split_path(event.path)
-        event_id = uuid4()
+        path, params = _split_path(event.path)
+        session = self._session_for(at, event, params, path)
+        kept = _properties(event)
         self.events.append(
-            {
-                "id": event_id,
-                "property_id": self.property_id,
-                "visitor_id": self.visitor_id,
-                "session_id": session.id,
-                "event_type": event.type,
-                "event_name": event.name,
-                "client_event_id": event.eventId,
-                "path": path[:2048],
-                "title": event.title,
-                "occurred_at": at,
-                "received_at": self.request.received_at,
-                "properties": json.dumps(kept) if (kept := _properties(event)) else None,
-            }
+            (
+                session.id,
+                event.type,
+                event.name,
+                event.eventId,
+                path,
+                event.title,
+                at,
+                json.dumps(kept) if kept else None,
+            )
         )
         if event.type == "page_view":
-            self._page_view(session, event_id, at, event, path)
+            page_view = _PageView(
+                event.eventId,
+                session,
+                at,
+                path,
+                is_entrance=session.page_views + session.added_page_views == 0,
+            )
+            session.added_page_views += 1
+            session.exit_path = path
+            session.logs.append(page_view)
+            self.page_views[event.eventId] = page_view
         elif event.type in ("web_vitals", "engagement"):
             self._measure(session, event, path)
         elif event.type == "form_submit":
             session.converted = True
 
-    def _page_view(
-        self, session: _Session, event_id: UUID, at: datetime, event: BeaconEvent, path: str
-    ) -> None:
-        attribution = session.attribution
-        entrance = session.page_views + session.added_page_views == 0
-        row = {
-            "id": uuid4(),
-            "event_id": event_id,
-            "property_id": self.property_id,
-            "visitor_id": self.visitor_id,
-            "session_id": session.id,
-            "occurred_at": at,
-            "path": path[:2048],
-            "referrer_host": attribution.referrer_host if attribution else None,
-            "traffic_source": attribution.traffic_source if attribution else "direct",
-            "utm_source": attribution.utm_source if attribution else None,
-            "utm_medium": attribution.utm_medium if attribution else None,
-            "utm_campaign": attribution.utm_campaign if attribution else None,
-            "utm_term": attribution.utm_term if attribution else None,
-            "utm_content": attribution.utm_content if attribution else None,
-            "click_id_type": attribution.click_id_type if attribution else None,
-            "device_type": self.device_type,
-            "country": self.country,
-            "fcp_ms": None,
-            "lcp_ms": None,
-            "inp_ms": None,
-            "cls_score": None,
-            "ttfb_ms": None,
-            "engaged_time_ms": None,
-            "scroll_depth_percent": None,
-            "is_entrance": entrance,
-            "is_exit": False,
-            "is_conversion": False,
-        }
-        session.added_page_views += 1
-        session.exit_path = path[:2048]
-        session.logs.append(row)
-        self.page_views[event.eventId] = row
-
     def _measure(self, session: _Session, event: BeaconEvent, path: str) -> None:
         measures = _measures(event)
         target = self.page_views.get(event.pageViewId) if event.pageViewId else None
         if target is None and event.pageViewId is None:
-            target = next((row for row in reversed(session.logs) if row["path"] == path[:2048]), None)
+            target = next((log for log in reversed(session.logs) if log.path == path), None)
         if target is not None:
             for column, value in measures.items():
-                target[column] = _merge_measure(column, target[column], value)
+                target.measures[column] = _merge_measure(column, target.measures.get(column), value)
             return
         # The page view was stored by an earlier request.
         self.late_measures.append(
-            {
-                **{column: measures.get(column) for column in _MEASURE_COLUMNS},
-                "property_id": self.property_id,
-                "page_view_client_id": event.pageViewId,
-                "session_id": session.id,
-                "path": path[:2048],
-            }
+            (event.pageViewId, session.id, path, *(measures.get(column) for column in _MEASURE_COLUMNS))
         )
 
     def write(self, conn: psycopg.Connection) -> int:
         """Write the batch; returns how many events were stored."""
-        if self.closed_existing is not None:
-            session_id, ended_at = self.closed_existing
-            conn.execute(query("sessions/end_session"), {"id": session_id, "ended_at": ended_at})
-        new_sessions = [s for s in self.sessions if s.is_new]
-        if new_sessions:
-            _executemany(conn, query("sessions/insert_session"), (self._session_row(s) for s in new_sessions))
         for session in self.sessions:
             if session.logs:
-                session.logs[-1]["is_exit"] = True
+                session.logs[-1].is_exit = True
             if session.converted:
-                for row in session.logs:
-                    if row["is_entrance"]:
-                        row["is_conversion"] = True
-            if not session.is_new and session.touched:
-                conn.execute(
-                    query("sessions/extend_session"),
-                    {
-                        "id": session.id,
-                        "last_seen_at": session.last_seen_at,
-                        "added_page_views": session.added_page_views,
-                        "exit_path": session.exit_path,
-                        "converted": session.converted,
-                    },
-                )
-                if session.logs:
-                    conn.execute(query("traffic_logs/clear_exit"), {"session_id": session.id})
-                if session.converted and session.page_views:
-                    conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session.id]})
-
-        inserted = _insert_events(conn, self.events)
-        logs = [row for s in self.sessions for row in s.logs if row["event_id"] in inserted]
-        if logs:
-            conn.execute(query("traffic_logs/insert_logs"), _columns(logs))
-        for measure in self.late_measures:
-            _apply_late_measure(conn, measure)
-        return len(inserted)
-
-    def _session_row(self, session: _Session) -> dict[str, Any]:
-        attribution = session.attribution
-        assert attribution is not None
-        return {
-            "id": session.id,
+                for log in session.logs:
+                    if log.is_entrance:
+                        log.is_conversion = True
+        params: dict[str, Any] = {
             "property_id": self.property_id,
             "visitor_id": self.visitor_id,
-            "started_at": session.started_at,
-            "last_seen_at": session.last_seen_at,
-            "ended_at": session.ended_at,
-            "landing_path": session.landing_path,
-            "exit_path": session.exit_path,
-            "traffic_source": attribution.traffic_source,
-            "referrer_host": attribution.referrer_host,
-            "utm_source": attribution.utm_source,
-            "utm_medium": attribution.utm_medium,
-            "utm_campaign": attribution.utm_campaign,
-            "utm_term": attribution.utm_term,
-            "utm_content": attribution.utm_content,
-            "click_id_type": attribution.click_id_type,
-            "device_type": self.device_type,
-            "country": self.country,
-            "page_views": session.added_page_views,
-            "is_conversion": session.converted,
+            "received_at": self.request.received_at,
+            "device_type": self.request.device_type,
+            "country": self.request.country,
+            **self._continued_params(),
+            **_columns(_SESSION_COLUMNS, [_session_row(s) for s in self.sessions if s.is_new]),
+            **_columns(_EVENT_COLUMNS, self.events),
+            **_columns(_LOG_COLUMNS, [_log_row(log) for s in self.sessions for log in s.logs]),
+        }
+        row = conn.execute(query("events/store_batch"), params).fetchone()
+        assert row is not None
+        stored: int = row[0]
+        if self.late_measures:
+            conn.execute(
+                query("traffic_logs/apply_late_measures"),
+                {"property_id": self.property_id, **_columns(_LATE_MEASURE_COLUMNS, self.late_measures)},
+            )
+        return stored
+
+    def _continued_params(self) -> dict[str, Any]:
+        """The stored session's changes: none unless the batch joined or ended it."""
+        session = self.continued
+        if session is None or not (session.touched or session.ended_at is not None):
+            return {
+                "continued_id": None,
+                "continued_last_seen_at": None,
+                "continued_added_page_views": 0,
+                "continued_exit_path": None,
+                "continued_converted": False,
+                "continued_ended_at": None,
+                "continued_new_exit": False,
+            }
+        # A session that was only ended keeps its last activity, counts and exit: nothing
+        # joined it, so these are its stored values or nothing.
+        return {
+            "continued_id": session.id,
+            "continued_last_seen_at": session.last_seen_at,
+            "continued_added_page_views": session.added_page_views,
+            "continued_exit_path": session.exit_path,
+            "continued_converted": session.converted,
+            "continued_ended_at": session.ended_at,
+            "continued_new_exit": bool(session.logs),
         }
 
 
+_SESSION_COLUMNS = (
+    "session_id",
+    "session_started_at",
+    "session_last_seen_at",
+    "session_ended_at",
+    "session_landing_path",
+    "session_exit_path",
+    "session_traffic_source",
+    "session_referrer_host",
+    "session_utm_source",
+    "session_utm_medium",
+    "session_utm_campaign",
+    "session_utm_term",
+    "session_utm_content",
+    "session_click_id_type",
+    "session_page_views",
+    "session_is_conversion",
+)
+_EVENT_COLUMNS = (
+    "event_session_id",
+    "event_type",
+    "event_name",
+    "event_client_id",
+    "event_path",
+    "event_title",
+    "event_occurred_at",
+    "event_properties",
+)
 _MEASURE_COLUMNS = (
     "fcp_ms",
     "lcp_ms",
@@ -376,9 +379,76 @@ _MEASURE_COLUMNS = (
     "engaged_time_ms",
     "scroll_depth_percent",
 )
+_LOG_COLUMNS = (
+    "log_client_id",
+    "log_session_id",
+    "log_occurred_at",
+    "log_path",
+    "log_referrer_host",
+    "log_traffic_source",
+    "log_utm_source",
+    "log_utm_medium",
+    "log_utm_campaign",
+    "log_utm_term",
+    "log_utm_content",
+    "log_click_id_type",
+    *(f"log_{column}" for column in _MEASURE_COLUMNS),
+    "log_is_entrance",
+    "log_is_exit",
+    "log_is_conversion",
+)
+_LATE_MEASURE_COLUMNS = ("page_view_client_id", "session_id", "path", *_MEASURE_COLUMNS)
 # Engagement grows while the page is open, so the largest report wins; a vital's latest
 # report is its final value.
 _CUMULATIVE = frozenset({"engaged_time_ms", "scroll_depth_percent"})
+
+
+def _session_row(session: _Session) -> tuple[Any, ...]:
+    a = session.attribution
+    assert a is not None
+    return (
+        session.id,
+        session.started_at,
+        session.last_seen_at,
+        session.ended_at,
+        session.landing_path,
+        session.exit_path,
+        a.traffic_source,
+        a.referrer_host,
+        a.utm_source,
+        a.utm_medium,
+        a.utm_campaign,
+        a.utm_term,
+        a.utm_content,
+        a.click_id_type,
+        session.added_page_views,
+        session.converted,
+    )
+
+
+def _log_row(log: _PageView) -> tuple[Any, ...]:
+    # A page view carries its session's attribution (a stored session's, as read).
+    a = log.session.attribution
+    assert a is not None
+    measures = log.measures
+    return (
+        log.client_id,
+        log.session.id,
+        log.occurred_at,
+        log.path,
+        a.referrer_host,
+        a.traffic_source,
+        a.utm_source,
+        a.utm_medium,
+        a.utm_campaign,
+        a.utm_term,
+        a.utm_content,
+        a.click_id_type,
+        *(measures.get(column) for column in _MEASURE_COLUMNS),
+        log.is_entrance,
+        log.is_exit,
+        log.is_conversion,
+    )
 
 
 def _merge_measure(column: str, old: Any, new: Any) -> Any:
@@ -420,29 +490,17 @@ def _properties(event: BeaconEvent) -> dict[str, Any]:
     return kept
 
 
-def _apply_late_measure(conn: psycopg.Connection, measure: dict[str, Any]) -> None:
-    if measure["page_view_client_id"] is not None:
-        target = conn.execute(query("traffic_logs/find_log_by_page_view"), measure).fetchone()
-    else:
-        target = conn.execute(query("traffic_logs/find_latest_log_for_path"), measure).fetchone()
-    if target is not None:
-        conn.execute(query("traffic_logs/apply_measures"), {**measure, "id": target[0]})
+@functools.lru_cache(maxsize=PATH_CACHE_SIZE)
+def _split_path(raw: str) -> tuple[str, Mapping[str, str]]:
+    path, params = classify.split_path(raw)
+    return path, MappingProxyType(params)
 
 
-def _insert_events(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> set[UUID]:
-    """Insert events, returning the ids stored (a foreign visitor's use of the same eventId
-    loses to the unique key and is skipped, with everything derived from it)."""
-    return {row[0] for row in conn.execute(query("events/insert_events"), _columns(rows))}
-
-
-def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows as one list per column, for the ``unnest`` inserts."""
-    return {column: [row[column] for row in rows] for column in rows[0]}
-
-
-def _executemany(conn: psycopg.Connection, statement: LiteralString, rows: Iterable[dict[str, Any]]) -> None:
-    with conn.cursor() as cursor:
-        cursor.executemany(statement, list(rows))
+def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, named for the ``unnest`` statements."""
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def site_hosts(allowed_origins: Collection[str], origin: str | None) -> frozenset[str]:
