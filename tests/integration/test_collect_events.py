@@ -588,6 +588,25 @@ def _too_many() -> dict:
             id="bad-property",
         ),
         pytest.param({"headers": {"content-type": "text/xml"}}, 415, "unsupported_media_type", 1, id="xml"),
+        *(
+            pytest.param(
+                {
+                    "raw_body": json.dumps(
+                        {
+                            **page_view("evt_nonfinite1", NOW),
+                            "type": "custom",
+                            "name": "x",
+                            "properties": {"v": v},
+                        }
+                    )
+                },
+                400,
+                "invalid_json",
+                1,
+                id=f"{v}-property",
+            )
+            for v in (float("nan"), float("inf"), float("-inf"))
+        ),
     ],
 )
 def test_bad_beacons_get_a_4xx_write_nothing_and_are_counted(

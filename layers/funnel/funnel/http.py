@@ -125,6 +125,25 @@ def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
 
 
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse a request body as JSON, refusing ``NaN`` and ``Infinity``: Python's parser
+    accepts them, JSON has no such numbers, and PostgreSQL's jsonb refuses them, so they
+    are malformed JSON (400) here rather than a failed write later."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except _NotJson as exc:
+        document = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError(str(exc), document, 0) from exc
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -268,7 +287,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         on_reject: RejectionHook | None = None,
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
-        super().__init__(enable_validation=True, serializer=_json)
+        super().__init__(enable_validation=True, serializer=_json, json_body_deserializer=strict_json)
         _memoize_body_shape_check()
         self.use([_unprintable_route_arguments])
         self._guards = tuple(guards)
