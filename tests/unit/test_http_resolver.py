@@ -3,6 +3,7 @@ debug messages, and walking the body's annotation on every request."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.event_handler.middlewares import openapi_validation
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import RootModel
 
-from funnel.http import FunnelResolver
+from funnel.http import FunnelResolver, strict_json
 from funnel.runtime import build_runtime
 from funnel.schemas.webhooks import TenantCreated, WebhookDelivery
 from funnel.settings import get_settings
@@ -76,3 +77,14 @@ def test_a_discriminated_union_body_is_not_a_sequence(app):
     # The webhook's body: a RootModel of six models, none of them a list
     assert openapi_validation._is_or_contains_sequence(WebhookDelivery) is False
     assert openapi_validation._is_or_contains_sequence(RootModel[list[int]]) is True
+
+
+@pytest.mark.parametrize("body", ['{"v": NaN}', '{"v": Infinity}', "[-Infinity]", b'{"v": "\xff"}', "{nope"])
+def test_bodies_that_are_not_json_are_refused_as_json_errors(body):
+    with pytest.raises(json.JSONDecodeError):
+        strict_json(body)
+
+
+def test_json_bodies_parse_as_json_loads_does():
+    text = '{"a": [1, 2.5, -3e2, true, null, "é"], "b": {}}'
+    assert strict_json(text) == json.loads(text) == strict_json(text.encode())

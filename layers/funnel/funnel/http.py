@@ -133,14 +133,21 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON number")
 
 
+# One decoder for every request (json.loads with an argument builds a new one per call).
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def strict_json(text: str | bytes) -> Any:
     """Parse a request body as JSON, refusing ``NaN`` and ``Infinity``: Python's parser
     accepts them, JSON has no such numbers, and PostgreSQL's jsonb refuses them, so they
     are malformed JSON (400) here rather than a failed write later."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        document = text if isinstance(text, str) else text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError("the body is not UTF-8", "", exc.start) from exc
+    try:
+        return _STRICT_DECODER.decode(document)
     except _NotJson as exc:
-        document = text if isinstance(text, str) else text.decode("utf-8", "replace")
         raise json.JSONDecodeError(str(exc), document, 0) from exc
 
 
