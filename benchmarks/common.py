@@ -8,7 +8,7 @@ import io
 import os
 import statistics
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from funnel.migrate import migrate_database
 from funnel.runtime import reset_runtime
@@ -56,22 +56,34 @@ def quiet() -> Iterator[None]:
 
 
 def alternate(
-    rounds: int, baseline: Callable[[int], float], candidate: Callable[[int], float]
-) -> tuple[list[float], list[float]]:
-    """Run baseline and candidate in turns; each returns a rate for its round number."""
-    baseline_rates, candidate_rates = [], []
+    rounds: int, baseline: Callable[[int], float], *candidates: Callable[[int], float]
+) -> list[list[float]]:
+    """Run the baseline and each candidate in turns; each returns a rate for its round
+    number. Returns the baseline's rates, then each candidate's."""
+    rates: list[list[float]] = [[] for _ in range(1 + len(candidates))]
     for round_number in range(rounds):
-        baseline_rates.append(baseline(round_number))
-        candidate_rates.append(candidate(round_number))
-    return baseline_rates, candidate_rates
+        for side, run in enumerate((baseline, *candidates)):
+            rates[side].append(run(round_number))
+    return rates
 
 
 def report(
-    candidate_label: str, candidate: list[float], baseline_label: str, baseline: list[float], target: float
+    candidate_label: str,
+    candidate: list[float],
+    baseline_label: str,
+    baseline: list[float],
+    target: float,
+    *,
+    references: Sequence[tuple[str, list[float]]] = (),
 ) -> None:
-    width = max(len(candidate_label), len(baseline_label))
-    for label, rates in ((candidate_label, candidate), (baseline_label, baseline)):
+    """Print each side's median rate and rounds, then the candidate's ratio to the baseline
+    (and each reference's, for calibration: what else reaches what on this machine)."""
+    sides = ((candidate_label, candidate), *references, (baseline_label, baseline))
+    width = max(len(label) for label, _ in sides)
+    for label, rates in sides:
         rounds = ", ".join(f"{rate:,.0f}" for rate in rates)
         print(f"{label:<{width}}  {statistics.median(rates):>9,.0f}  (rounds: {rounds})")
+    for label, rates in references:
+        print(f"reference ratio, {label}: {statistics.median(rates) / statistics.median(baseline):.2f}")
     ratio = statistics.median(candidate) / statistics.median(baseline)
     print(f"ratio (medians): {ratio:.2f}  (target >= {target})")

@@ -122,6 +122,30 @@ def test_milestones_follow_events_in_any_order(lambda_env, db, context):
     )
 
 
+@pytest.mark.parametrize("sample", ["scan_failed", "cluster_created", "suggestion_resolved"])
+def test_events_without_a_milestone_leave_the_milestones_alone(sample, lambda_env, db, context):
+    # Given a tenant that has been created, and another that never has
+    created = webhook_event("tenant_created", headers={"webhook-id": "created"})
+    assert invoke(created, context)["statusCode"] == 200
+    before = db.execute("SELECT * FROM tenant_milestones").fetchall()
+    document = json.loads(load_event(f"webhook_ingest/{sample}.json")["body"])
+    stranger = {
+        **document,
+        "tenantId": "tenant-never-created",
+        "payload": {**document["payload"], "tenantId": None},
+    }
+
+    # When events that mark no milestone arrive for both
+    for webhook_id, body in [("known", document), ("stranger", stranger)]:
+        event = webhook_event(sample, body=body, headers={"webhook-id": webhook_id})
+        assert invoke(event, context)["statusCode"] == 200
+
+    # Then both are stored, the known tenant's milestones are as they were and the other
+    # tenant has none
+    assert len(stored_events(db)) == 3
+    assert db.execute("SELECT * FROM tenant_milestones").fetchall() == before
+
+
 def test_a_redelivery_answers_with_the_original_event_and_writes_nothing(lambda_env, db, context, row_counts):
     # Given a stored delivery
     event = webhook_event("scan_completed")

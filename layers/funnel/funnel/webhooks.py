@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from funnel.errors import Conflict, ServiceUnavailable, ValidationFailed
 from funnel.http import RawRequest
 from funnel.runtime import Runtime
-from funnel.schemas.webhooks import ApiKeyCreated, ScanCompleted, TenantCreated, WebhookAccepted, WebhookEvent
+from funnel.schemas.webhooks import TenantCreated, WebhookAccepted, WebhookEvent
 from funnel.sql import query
 
 logger = Logger(child=True)
@@ -108,23 +108,17 @@ def ingest_webhook(
     """
     event_id = uuid4()
     digest = hashlib.sha256(body).digest()
-    payload = event.payload
-    at = event.occurredAt
     params: dict[str, object] = {
         "id": event_id,
         "webhook_id": delivery_id,
         "body_sha256": digest,
         "tenant_id": event.tenantId,
         "event_type": event.eventType,
-        "occurred_at": at,
-        "subject_id": payload.subject_id(),
-        "payload": Jsonb(payload.stored()),
+        "occurred_at": event.occurredAt,
+        "subject_id": event.payload.subject_id(),
+        "payload": Jsonb(event.payload.stored()),
         # Used for this lookup only; never stored.
         "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
-        "updates_milestones": isinstance(event, TenantCreated | ApiKeyCreated | ScanCompleted),
-        "tenant_created_at": at if isinstance(event, TenantCreated) else None,
-        "api_key_at": at if isinstance(event, ApiKeyCreated) else None,
-        "scan_at": at if isinstance(event, ScanCompleted) else None,
     }
     try:
         # Prepared from the first delivery of a warm container, not after a few.

@@ -21,17 +21,26 @@ WITH claim AS (
     INSERT INTO tenant_events (id, tenant_id, event_type, subject_id, payload, lead_id, occurred_at)
     SELECT %(id)s::uuid, %(tenant_id)s::text, %(event_type)s::text, %(subject_id)s::text,
            %(payload)s::jsonb,
-           (SELECT id FROM leads WHERE email_normalized = %(email_normalized)s::text),
+           -- Only tenant.created carries an email; other events skip the lookup.
+           CASE WHEN %(email_normalized)s::text IS NOT NULL
+                THEN (SELECT id FROM leads WHERE email_normalized = %(email_normalized)s::text)
+           END,
            %(occurred_at)s::timestamptz
      WHERE %(webhook_id)s::text IS NULL OR EXISTS (SELECT 1 FROM claim)
     RETURNING lead_id
 ), milestones AS (
+    -- tenant.created sets when the tenant was created (and its lead), apikey.created its
+    -- first API key, scan.completed its first and last scan; other events leave them be.
     INSERT INTO tenant_milestones AS m
            (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, last_scan_at)
-    SELECT %(tenant_id)s::text, %(tenant_created_at)s::timestamptz, stored.lead_id,
-           %(api_key_at)s::timestamptz, %(scan_at)s::timestamptz, %(scan_at)s::timestamptz
+    SELECT %(tenant_id)s::text,
+           CASE WHEN %(event_type)s::text = 'tenant.created' THEN %(occurred_at)s::timestamptz END,
+           stored.lead_id,
+           CASE WHEN %(event_type)s::text = 'apikey.created' THEN %(occurred_at)s::timestamptz END,
+           CASE WHEN %(event_type)s::text = 'scan.completed' THEN %(occurred_at)s::timestamptz END,
+           CASE WHEN %(event_type)s::text = 'scan.completed' THEN %(occurred_at)s::timestamptz END
       FROM stored
-     WHERE %(updates_milestones)s::boolean
+     WHERE %(event_type)s::text IN ('tenant.created', 'apikey.created', 'scan.completed')
     ON CONFLICT (tenant_id) DO UPDATE
        SET tenant_created_at = LEAST(m.tenant_created_at, EXCLUDED.tenant_created_at),
            lead_id           = COALESCE(m.lead_id, EXCLUDED.lead_id),
