@@ -177,6 +177,24 @@ def test_a_page_view_continuing_a_stored_session_carries_that_sessions_attributi
     ]
 
 
+def test_utm_values_sent_in_the_body_win_over_the_paths(collect, db, context):
+    # Given a single-page site that reports the campaign in the event, not in the path
+    landing = page_view(
+        "evt_utm_0001",
+        NOW - timedelta(minutes=5),
+        "/?utm_source=ignored&utm_campaign=from-path",
+        utm={"source": "newsletter", "medium": "email", "term": "crm", "content": "hero"},
+    )
+
+    # When it is accepted
+    assert post(beacon(landing), context)["statusCode"] == 202
+
+    # Then the session is attributed to the body's values, and the path fills the gap
+    assert rows(
+        db, "SELECT traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content FROM sessions"
+    ) == [("email", "newsletter", "email", "from-path", "crm", "hero")]
+
+
 def test_vitals_arriving_in_a_later_request_reach_their_page_view(collect, db, context):
     post(beacon(page_view("evt_pv_late_01", NOW - timedelta(minutes=1), "/a")), context)
     vitals = {

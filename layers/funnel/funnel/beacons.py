@@ -229,7 +229,7 @@ class _Batch:
             current.ended_at = current.last_seen_at
         attribution = classify.attribute(
             path_params=params,
-            explicit_utm=event.utm.model_dump() if event.utm else {},
+            explicit_utm={f"utm_{name}": value for name, value in event.utm} if event.utm else {},
             explicit_click_ids=event.clickIds or (),
             referrer=event.referrer,
             site_hosts=self.request.site_hosts,
