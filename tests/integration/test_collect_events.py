@@ -195,6 +195,49 @@ def test_utm_values_sent_in_the_body_win_over_the_paths(collect, db, context):
     ) == [("email", "newsletter", "email", "from-path", "crm", "hero")]
 
 
+def test_an_address_the_site_puts_in_a_path_campaign_title_or_property_is_not_stored(collect, db, context):
+    # Given a site that puts the visitor's address wherever it can
+    at = NOW - timedelta(minutes=5)
+    landing = page_view(
+        "evt_mail_0001",
+        at,
+        "/welcome/ada%40example.org?utm_source=mail&utm_campaign=drip+ada@example.org",
+        title="Welcome back, ada@example.org",
+        utm={"content": "ada@example.org"},
+    )
+    custom = {
+        "type": "custom",
+        "eventId": "evt_mail_0002",
+        "visitorId": "vis_test_visitor_1",
+        "occurredAt": (at + timedelta(seconds=5)).isoformat(),
+        "path": "/welcome/ada@example.org",
+        "name": "newsletter_signup",
+        "properties": {"address": "ada@example.org", "count": 1},
+    }
+
+    # When its beacon is accepted
+    assert post(beacon(landing, custom), context)["statusCode"] == 202
+
+    # Then every place keeps the rest of the text and none keeps the address
+    assert rows(db, "SELECT path, title, properties->'properties' FROM events ORDER BY occurred_at") == [
+        ("/welcome/[email]", "Welcome back, [email]", None),
+        ("/welcome/[email]", None, {"address": "[email]", "count": 1}),
+    ]
+    assert rows(db, "SELECT utm_campaign, utm_content, landing_path FROM sessions") == [
+        ("drip [email]", "[email]", "/welcome/[email]")
+    ]
+    assert rows(db, "SELECT DISTINCT path, utm_campaign FROM web_traffic_logs") == [
+        ("/welcome/[email]", "drip [email]")
+    ]
+    for table, column in [
+        ("events", "properties::text"),
+        ("events", "title"),
+        ("sessions", "concat_ws(' ', utm_source, utm_medium, utm_campaign, utm_term, utm_content)"),
+        ("web_traffic_logs", "path"),
+    ]:
+        assert rows(db, f"SELECT count(*) FROM {table} WHERE {column} LIKE '%ada%'") == [(0,)]
+
+
 def test_vitals_arriving_in_a_later_request_reach_their_page_view(collect, db, context):
     post(beacon(page_view("evt_pv_late_01", NOW - timedelta(minutes=1), "/a")), context)
     vitals = {

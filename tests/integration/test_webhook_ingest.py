@@ -71,6 +71,22 @@ def test_only_allowlisted_payload_fields_are_stored_and_the_email_is_dropped(lam
     assert "lovelace" not in dump and "555" not in dump
 
 
+def test_an_address_inside_an_error_message_is_replaced_but_the_subject_id_is_kept(lambda_env, db, context):
+    # Given a failed scan whose error quotes an address, for a job named after one
+    document = json.loads(load_event("webhook_ingest/scan_failed.json")["body"])
+    document["payload"]["jobId"] = "job@batch.example"
+    document["payload"]["errorMessage"] = "SMTP 550 for ada.lovelace@example.org: mailbox full"
+    event = webhook_event("scan_failed", body=document)
+
+    # When it is delivered
+    assert invoke(event, context)["statusCode"] == 200
+
+    # Then the message keeps everything but the address, and the job keeps its id
+    (subject_id, payload) = db.execute("SELECT subject_id, payload FROM tenant_events").fetchone()
+    assert payload["errorMessage"] == "SMTP 550 for [email]: mailbox full"
+    assert subject_id == payload["jobId"] == "job@batch.example"
+
+
 def test_tenant_created_is_attributed_to_the_lead_with_the_same_normalised_email(lambda_env, db, context):
     # Given a lead captured as ada.lovelace@example.org
     lead_id = db.execute(

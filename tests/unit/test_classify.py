@@ -200,6 +200,13 @@ def test_paths_lose_query_and_fragment_and_keep_only_attribution_parameters(raw,
     assert split_path(raw) == (path, params)
 
 
+def test_addresses_in_the_path_and_the_campaign_are_replaced():
+    # Given a page whose path and campaign carry the visitor's address
+    raw = "/welcome/ada%40example.org?utm_campaign=drip+for+ada@example.org&utm_source=mail"
+    # When it is split, then neither keeps it
+    assert split_path(raw) == ("/welcome/[email]", {"utm_campaign": "drip for [email]", "utm_source": "mail"})
+
+
 def test_a_very_long_path_is_cut_to_the_column_size():
     # Given a path far longer than the column
     raw = "/" + "a" * 5000 + "?utm_source=x"

@@ -28,6 +28,7 @@ from aws_lambda_powertools import Logger
 
 from funnel import accounting, classify
 from funnel.accounting import Kind, Outcome
+from funnel.emails import redact_emails
 from funnel.identity import Client, DailySalts, visitor_key
 from funnel.schemas.capture import BeaconEvent, EventsAccepted
 from funnel.sql import query
@@ -250,7 +251,7 @@ class _Batch:
                 event.name,
                 event.eventId,
                 path,
-                event.title,
+                event.title and redact_emails(event.title),
                 at,
                 json.dumps(kept) if kept else None,
             )
@@ -475,7 +476,8 @@ def _measures(event: BeaconEvent) -> dict[str, Any]:
 
 
 def _properties(event: BeaconEvent) -> dict[str, Any]:
-    """What is kept of an event beyond its columns."""
+    """What is kept of an event beyond its columns (email addresses in custom text
+    replaced, as in its title and path)."""
     kept: dict[str, Any] = {}
     if event.formId is not None:
         kept["formId"] = event.formId
@@ -486,7 +488,10 @@ def _properties(event: BeaconEvent) -> dict[str, Any]:
     if event.engagement is not None:
         kept["engagement"] = event.engagement.model_dump(exclude_none=True)
     if event.properties:
-        kept["properties"] = event.properties
+        kept["properties"] = {
+            name: redact_emails(value) if isinstance(value, str) else value
+            for name, value in event.properties.items()
+        }
     return kept
 
 

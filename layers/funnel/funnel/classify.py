@@ -25,6 +25,8 @@ import ua_parser
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 from ua_parser import Domain
 
+from funnel.emails import redact_emails
+
 TrafficSource: TypeAlias = Literal["direct", "organic_search", "paid_search", "social", "email", "referral"]
 DeviceType: TypeAlias = Literal["desktop", "mobile", "tablet", "bot", "unknown"]
 
@@ -278,9 +280,10 @@ def split_path(raw: str) -> tuple[str, dict[str, str]]:
     -------
     tuple of (str, dict of str to str)
         The path, starting with ``/``, still percent-encoded (so that ``/a%2Fb`` and
-        ``/a/b`` stay different pages), without control characters, at most
-        ``MAX_PATH_LENGTH`` characters; and the UTM and click-id parameters of the query,
-        keys lower-cased, values decoded, trimmed and capped at ``MAX_UTM_LENGTH``. The
+        ``/a/b`` stay different pages), without control characters, email addresses
+        replaced by ``[email]``, at most ``MAX_PATH_LENGTH`` characters; and the UTM and
+        click-id parameters of the query, keys lower-cased, values decoded, trimmed,
+        addresses replaced and capped at ``MAX_UTM_LENGTH``. The
         first non-blank value of a parameter wins; blank ones count as absent. A query
         inside the fragment (``#/x?utm_source=y``) is not the page's query and is ignored.
     """
@@ -288,6 +291,7 @@ def split_path(raw: str) -> tuple[str, dict[str, str]]:
     path, _, query = text.partition("#")[0].partition("?")
     if not path.startswith("/"):
         path = "/" + path
+    path = redact_emails(path)
     params: dict[str, str] = {}
     for key, value in parse_qsl(query):
         name = key.lower()
@@ -529,7 +533,7 @@ def _is_crawler(user_agent: str) -> bool:
 def _clean_value(value: str | None) -> str | None:
     if value is None:
         return None
-    cleaned = value.translate(_CONTROL_CHARACTERS).strip()[:MAX_UTM_LENGTH].rstrip()
+    cleaned = redact_emails(value.translate(_CONTROL_CHARACTERS).strip())[:MAX_UTM_LENGTH].rstrip()
     return cleaned or None
 
 

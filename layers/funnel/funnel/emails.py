@@ -39,3 +39,24 @@ def normalize_email(raw: str) -> str:
     if len(normalized) > MAX_EMAIL_LENGTH:
         raise ValueError("address too long")
     return normalized
+
+
+# An address inside free text: a page path (its "@" possibly percent-encoded), a campaign
+# name, a page title, a custom property, an error message. Deliberately broad: a false
+# positive costs a campaign name a word, a miss keeps personal data that delete-by-email
+# cannot find (it looks for the lead's rows, not for text that happens to hold the address).
+# The local part is what addresses use in practice (RFC 5322 allows "?", "=", "&" and
+# more, which would swallow the query around an address).
+_EMBEDDED_EMAIL = re.compile(r"[\w.%+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+EMAIL_PLACEHOLDER = "[email]"
+
+
+def redact_emails(text: str) -> str:
+    """Return ``text`` with every email address in it replaced by ``[email]``.
+
+    Applied to whatever free text is stored from the site and the description service, so
+    that no address is kept where delete-by-email would not reach it.
+    """
+    if "@" not in text and "%40" not in text:
+        return text
+    return _EMBEDDED_EMAIL.sub(EMAIL_PLACEHOLDER, text)

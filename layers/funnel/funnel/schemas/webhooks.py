@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from funnel.emails import redact_emails
 from funnel.schemas.common import Count, Identifier, NormalizedEmail, ShortText, Text
 
 
@@ -30,14 +31,23 @@ class _Payload(BaseModel):
 
     # Never stored: the envelope's tenantId is the one kept, the email is PII.
     NOT_STORED: ClassVar[frozenset[str]] = frozenset({"tenantId", "email"})
+    # The field naming what the event is about (None: the tenant itself).
+    SUBJECT: ClassVar[str | None] = None
     tenantId: Identifier | None = None
 
     def subject_id(self) -> str:
         """The id of what the event is about, part of the duplicate-detection key."""
-        return ""
+        return str(getattr(self, self.SUBJECT)) if self.SUBJECT else ""
 
     def stored(self) -> dict[str, object]:
-        return self.model_dump(mode="json", exclude=set(self.NOT_STORED), exclude_none=True)
+        """The payload as stored: declared fields only, without personal data, and with
+        any email address inside other text than the subject's id (an error message, a
+        URL) replaced."""
+        kept = self.model_dump(mode="json", exclude=set(self.NOT_STORED), exclude_none=True)
+        return {
+            name: redact_emails(value) if isinstance(value, str) and name != self.SUBJECT else value
+            for name, value in kept.items()
+        }
 
 
 class TenantCreatedPayload(_Payload):
@@ -47,15 +57,14 @@ class TenantCreatedPayload(_Payload):
 
 
 class ApiKeyCreatedPayload(_Payload):
+    SUBJECT = "keyPrefix"
     keyPrefix: Annotated[Text, StringConstraints(min_length=1, max_length=32)]
     rateLimitTier: ShortText | None = None
     createdAt: AwareDatetime | None = None
 
-    def subject_id(self) -> str:
-        return self.keyPrefix
-
 
 class ScanCompletedPayload(_Payload):
+    SUBJECT = "jobId"
     jobId: Identifier
     mediaCount: Count
     identitiesDetected: Count
@@ -63,37 +72,28 @@ class ScanCompletedPayload(_Payload):
     suggestionsGenerated: Count | None = None
     completedAt: AwareDatetime | None = None
 
-    def subject_id(self) -> str:
-        return self.jobId
-
 
 class ScanFailedPayload(_Payload):
+    SUBJECT = "jobId"
     jobId: Identifier
     mediaCount: Count
     errorMessage: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     failedAt: AwareDatetime | None = None
 
-    def subject_id(self) -> str:
-        return self.jobId
-
 
 class ClusterCreatedPayload(_Payload):
+    SUBJECT = "clusterId"
     clusterId: Identifier
     identityCount: Count
     algorithm: ShortText | None = None
     createdAt: AwareDatetime | None = None
 
-    def subject_id(self) -> str:
-        return self.clusterId
-
 
 class SuggestionResolvedPayload(_Payload):
+    SUBJECT = "suggestionId"
     suggestionId: Identifier
     resolution: ShortText
     resolvedAt: AwareDatetime | None = None
-
-    def subject_id(self) -> str:
-        return self.suggestionId
 
 
 class _Envelope(BaseModel):
