@@ -206,11 +206,8 @@ def test_an_address_the_site_puts_in_a_path_campaign_title_or_property_is_not_st
         utm={"content": "ada@example.org"},
     )
     custom = {
+        **page_view("evt_mail_0002", at + timedelta(seconds=5), "/welcome/ada@example.org"),
         "type": "custom",
-        "eventId": "evt_mail_0002",
-        "visitorId": "vis_test_visitor_1",
-        "occurredAt": (at + timedelta(seconds=5)).isoformat(),
-        "path": "/welcome/ada@example.org",
         "name": "newsletter_signup",
         "properties": {"address": "ada@example.org", "count": 1},
     }
@@ -224,10 +221,10 @@ def test_an_address_the_site_puts_in_a_path_campaign_title_or_property_is_not_st
         ("/welcome/[email]", None, {"address": "[email]", "count": 1}),
     ]
     assert rows(db, "SELECT utm_campaign, utm_content, landing_path FROM sessions") == [
-        ("drip [email]", "[email]", "/welcome/[email]")
+        ("[email]", "[email]", "/welcome/[email]")
     ]
     assert rows(db, "SELECT DISTINCT path, utm_campaign FROM web_traffic_logs") == [
-        ("/welcome/[email]", "drip [email]")
+        ("/welcome/[email]", "[email]")
     ]
     for table, column in [
         ("events", "properties::text"),
@@ -236,6 +233,17 @@ def test_an_address_the_site_puts_in_a_path_campaign_title_or_property_is_not_st
         ("web_traffic_logs", "path"),
     ]:
         assert rows(db, f"SELECT count(*) FROM {table} WHERE {column} LIKE '%ada%'") == [(0,)]
+
+
+def test_a_full_length_title_stays_within_its_column_after_its_address_is_replaced(collect, db, context):
+    # Given a title of the longest length allowed that ends in an address shorter than
+    # the placeholder
+    title = "a" * 505 + " x@y.io"
+    assert len(title) == 512
+
+    # When it is accepted, then it is stored, replaced and cut to the column
+    assert post(beacon(page_view("evt_title_01", NOW, "/", title=title)), context)["statusCode"] == 202
+    assert rows(db, "SELECT title FROM events") == [(("a" * 505 + " [email]")[:512],)]
 
 
 def test_vitals_arriving_in_a_later_request_reach_their_page_view(collect, db, context):

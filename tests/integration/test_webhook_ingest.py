@@ -111,8 +111,26 @@ def test_an_unknown_email_attributes_nothing(lambda_env, db, context):
     assert stored_events(db)[0][5] is None
 
 
+def test_a_tenant_created_without_an_email_starts_its_milestones_without_a_lead(lambda_env, db, context):
+    # Given a lead, and a tenant created without an email
+    db.execute("INSERT INTO leads (email_normalized) VALUES ('ada.lovelace@example.org')")
+    document = json.loads(load_event("webhook_ingest/tenant_created.json")["body"])
+    del document["payload"]["email"]
+
+    # When it is delivered
+    assert invoke(webhook_event(body=document), context)["statusCode"] == 200
+
+    # Then the tenant is on record from its creation, attributed to no one
+    assert stored_events(db)[0][5] is None
+    milestone = db.execute("SELECT lead_id, tenant_created_at FROM tenant_milestones").fetchone()
+    assert milestone == (None, datetime(2026, 2, 13, 12, 0, tzinfo=UTC))
+
+
 def test_milestones_follow_events_in_any_order(lambda_env, db, context):
-    # Given a tenant whose scan events arrive before its creation
+    # Given a lead, and its tenant whose scan events arrive before its creation
+    lead_id = db.execute(
+        "INSERT INTO leads (email_normalized) VALUES ('ada.lovelace@example.org') RETURNING id"
+    ).fetchone()[0]
     for sample, webhook_id, occurred in [
         ("scan_completed", "m1", "2026-02-15T10:00:00Z"),
         ("scan_completed", "m2", "2026-02-14T09:00:00Z"),
@@ -126,11 +144,13 @@ def test_milestones_follow_events_in_any_order(lambda_env, db, context):
         event = webhook_event(sample, body=document, headers={"webhook-id": webhook_id})
         assert invoke(event, context)["statusCode"] == 200
 
-    # Then the milestones hold the earliest and latest of each
+    # Then the milestones hold the earliest and latest of each, and the late creation's lead
     row = db.execute(
-        "SELECT tenant_created_at, first_api_key_at, first_scan_at, last_scan_at FROM tenant_milestones"
+        "SELECT lead_id, tenant_created_at, first_api_key_at, first_scan_at, last_scan_at "
+        "FROM tenant_milestones"
     ).fetchone()
     assert row == (
+        lead_id,
         datetime(2026, 2, 13, 12, 0, tzinfo=UTC),
         datetime(2026, 2, 13, 12, 5, tzinfo=UTC),
         datetime(2026, 2, 14, 9, 0, tzinfo=UTC),

@@ -204,7 +204,14 @@ def test_addresses_in_the_path_and_the_campaign_are_replaced():
     # Given a page whose path and campaign carry the visitor's address
     raw = "/welcome/ada%40example.org?utm_campaign=drip+for+ada@example.org&utm_source=mail"
     # When it is split, then neither keeps it
-    assert split_path(raw) == ("/welcome/[email]", {"utm_campaign": "drip for [email]", "utm_source": "mail"})
+    assert split_path(raw) == ("/welcome/[email]", {"utm_campaign": "[email]", "utm_source": "mail"})
+
+
+def test_an_address_with_a_plus_in_a_campaign_link_is_replaced_whole():
+    # Given a mailing tool's link with the recipient's sub-address, "+" unencoded
+    _, params = split_path("/?utm_source=crm&utm_content=ada.lovelace+spring@example.org")
+    # Then decoding the "+" to a space does not leave the local part behind
+    assert params == {"utm_source": "crm", "utm_content": "[email]"}
 
 
 def test_a_very_long_path_is_cut_to_the_column_size():

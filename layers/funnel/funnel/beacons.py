@@ -30,7 +30,7 @@ from funnel import accounting, classify
 from funnel.accounting import Kind, Outcome
 from funnel.emails import redact_emails
 from funnel.identity import Client, DailySalts, visitor_key
-from funnel.schemas.capture import BeaconEvent, EventsAccepted
+from funnel.schemas.capture import MAX_TITLE_LENGTH, BeaconEvent, EventsAccepted
 from funnel.sql import query
 
 logger = Logger(child=True)
@@ -251,7 +251,8 @@ class _Batch:
                 event.name,
                 event.eventId,
                 path,
-                event.title and redact_emails(event.title),
+                # Cut again: the placeholder is longer than the shortest addresses.
+                event.title and redact_emails(event.title)[:MAX_TITLE_LENGTH],
                 at,
                 json.dumps(kept) if kept else None,
             )

@@ -293,7 +293,9 @@ def split_path(raw: str) -> tuple[str, dict[str, str]]:
         path = "/" + path
     path = redact_emails(path)
     params: dict[str, str] = {}
-    for key, value in parse_qsl(query):
+    # Redacted before decoding too: decoding turns the "+" of "ada+news@example.org" into
+    # a space, which would leave "ada" outside the address.
+    for key, value in parse_qsl(redact_emails(query)):
         name = key.lower()
         if name in _ATTRIBUTION_PARAMS and name not in params and (cleaned := _clean_value(value)):
             params[name] = cleaned

@@ -41,13 +41,27 @@ def normalize_email(raw: str) -> str:
     return normalized
 
 
-# An address inside free text: a page path (its "@" possibly percent-encoded), a campaign
-# name, a page title, a custom property, an error message. Deliberately broad: a false
-# positive costs a campaign name a word, a miss keeps personal data that delete-by-email
-# cannot find (it looks for the lead's rows, not for text that happens to hold the address).
-# The local part is what addresses use in practice (RFC 5322 allows "?", "=", "&" and
-# more, which would swallow the query around an address).
-_EMBEDDED_EMAIL = re.compile(r"[\w.%+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+# An address inside free text: a page path (its "@" possibly percent-encoded, even twice),
+# a campaign name, a page title, a custom property, an error message. Deliberately broad:
+# a false positive costs a campaign name a word, a miss keeps personal data that
+# delete-by-email cannot find (it looks for the lead's rows, not for text that happens to
+# hold the address).
+# - The local part is what addresses use in practice: RFC 5322 also allows "?", "=", "&"
+#   and more, which would swallow the query around an address.
+# - Labels may be percent-encoded (an internationalised domain in a path), and the last
+#   one needs a letter, so "lodash@4.17.21" is a version, not an address.
+# - A percent escape counts as one character, and "%40" (or "%2540") is never part of a
+#   local part or a label, so every run ends where it must and can be matched without
+#   backtracking (possessive quantifiers); runs are bounded too (64 characters of local
+#   part, RFC 5321's limit; 63 per label; 10 labels). A hostile 4 KB path costs about a
+#   millisecond, not a rescan of the text from every character.
+_ESCAPE = r"%(?!(?:25)?40)[0-9A-Fa-f]{2}"
+_EMBEDDED_EMAIL = re.compile(
+    rf"(?:[\w.+'-]|{_ESCAPE}){{1,64}}+"  # local part
+    r"(?:@|%40|%2540)"
+    rf"(?:(?:[\w-]|{_ESCAPE}){{1,63}}+\.){{1,10}}"  # labels
+    rf"(?=[\w%-]{{0,62}}[^\W\d_])(?:[\w-]|{_ESCAPE}){{1,63}}+"  # top-level label, with a letter
+)
 EMAIL_PLACEHOLDER = "[email]"
 
 
@@ -55,8 +69,10 @@ def redact_emails(text: str) -> str:
     """Return ``text`` with every email address in it replaced by ``[email]``.
 
     Applied to whatever free text is stored from the site and the description service, so
-    that no address is kept where delete-by-email would not reach it.
+    that no address is kept where delete-by-email would not reach it. The result can be a
+    little longer than ``text`` (``a@b.io`` is shorter than the placeholder): callers that
+    store it in a bounded column cut it after redacting.
     """
-    if "@" not in text and "%40" not in text:
+    if "@" not in text and "%40" not in text and "%2540" not in text:
         return text
     return _EMBEDDED_EMAIL.sub(EMAIL_PLACEHOLDER, text)

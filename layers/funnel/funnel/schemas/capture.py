@@ -25,6 +25,8 @@ MAX_BATCH = 100
 PropertyId = Identifier
 ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 PagePath = Annotated[Text, StringConstraints(min_length=1, max_length=4096, pattern=r"^/")]
+# events.title is varchar(512).
+MAX_TITLE_LENGTH = 512
 UtmValue = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 EventName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Milliseconds = Annotated[int, Field(ge=0, le=600_000)]
@@ -103,7 +105,7 @@ class BeaconEvent(_Strict):
     visitorId: ClientId | None = None
     occurredAt: AwareDatetime | None = None
     path: PagePath
-    title: Annotated[Text, StringConstraints(max_length=512)] | None = None
+    title: Annotated[Text, StringConstraints(max_length=MAX_TITLE_LENGTH)] | None = None
     referrer: Annotated[Text, StringConstraints(max_length=2048)] | None = None
     utm: Utm | None = None
     clickIds: Annotated[list[ClickIdName], Field(max_length=len(CLICK_ID_NAMES))] | None = None
