@@ -175,6 +175,31 @@ def test_the_lead_carries_its_visitors_first_touch(collect, db, context):
     ]
 
 
+def test_a_later_capture_from_a_campaign_does_not_complete_an_earlier_first_touch(collect, db, context):
+    # Given an address first captured from a direct visit on one device
+    direct = {"type": "page_view", "eventId": "evt_direct_0001", "visitorId": "vis_device_one", "path": "/"}
+    post(api_event("collect/beacon_batch", body={"events": [direct]}), context)
+    capture(context, visitorId="vis_device_one", path="/")
+
+    # When the same address is captured later on another device, from a paid campaign
+    collect(NOW + timedelta(days=1))
+    paid = {
+        "type": "page_view",
+        "eventId": "evt_paid_00001",
+        "visitorId": "vis_device_two",
+        "path": "/?utm_source=google&utm_medium=cpc&utm_campaign=brand",
+    }
+    post(api_event("collect/beacon_batch", body={"events": [paid]}), context)
+    capture(context, visitorId="vis_device_two", path="/")
+
+    # Then the lead's first touch is still the direct visit, whole
+    assert rows(
+        db,
+        "SELECT first_touch_source, first_touch_utm_source, first_touch_utm_medium, "
+        "first_touch_utm_campaign, visitor_first_seen_at FROM leads",
+    ) == [("direct", None, None, None, NOW)]
+
+
 def test_a_plain_html_form_is_captured_and_redirected(collect, db, context):
     # When a no-JS form posts urlencoded fields with an allowed redirect
     response = post(api_event("collect/lead_capture_form"), context)
