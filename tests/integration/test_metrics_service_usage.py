@@ -127,10 +127,11 @@ def test_the_trend_has_every_day_of_the_window_zero_filled(api, february, contex
 def test_the_funnel_follows_the_tenants_created_in_the_window(api, february, context):
     body = get_usage(context, WINDOW)
 
-    # Created in the window: T1, T2, T3, T5 (23:59:59 on the last day) and T6; T2's key came
-    # at 00:00 the day after and T5's first scan later still, so they do not count
+    # Created in the window: T1, T2, T3, T5 (23:59:59 on the last day) and T6. T2's
+    # apikey.created is stamped the day after, but it scanned in the window, which takes a
+    # key: it counts at both stages. T5's first scan came after the window: it counts at none.
     assert body["funnel"] == funnel(
-        visitors=5, leads=4, created=5, with_lead=3, api_key=3, first_scan=3, active=3, hours=[24, 60, 6]
+        visitors=5, leads=4, created=5, with_lead=3, api_key=4, first_scan=3, active=3, hours=[24, 60, 6]
     )
     assert "funnelByGroup" not in body
 
@@ -152,9 +153,9 @@ def test_a_tenant_filter_follows_one_tenant(api, february, context):
     # T2 had no usage the week before: no deltas
     assert {metric["delta"] for metric in body["usage"].values()} == {None}
     assert [d["scansCompleted"] for d in body["trend"]] == [0, 0, 0, 0, 0, 2, 0]
-    # Its funnel stages are its own; visitors and leads stay the site's
+    # Its funnel stages are its own (its scan proves a key); visitors and leads stay the site's
     assert body["funnel"] == funnel(
-        visitors=5, leads=4, created=1, with_lead=1, api_key=0, first_scan=1, active=1, hours=[60]
+        visitors=5, leads=4, created=1, with_lead=1, api_key=1, first_scan=1, active=1, hours=[60]
     )
 
 
@@ -192,7 +193,7 @@ def test_group_by_channel(api, february, context):
             1, leads=1, created=1, with_lead=1, api_key=1, first_scan=1, active=1, hours=[24]
         ),
         "paid_search": funnel(
-            0, leads=0, created=1, with_lead=1, api_key=0, first_scan=1, active=1, hours=[60]
+            0, leads=0, created=1, with_lead=1, api_key=1, first_scan=1, active=1, hours=[60]
         ),
         "referral": funnel(1, leads=1, created=0, with_lead=0, api_key=0, first_scan=0, active=0, hours=[]),
         "social": funnel(1, leads=0, created=0, with_lead=0, api_key=0, first_scan=0, active=0, hours=[]),
@@ -213,7 +214,7 @@ def test_group_by_utm_source(api, february, context):
     groups = get_usage(context, f"{WINDOW}&groupBy=utm_source")["funnelByGroup"]["groups"]
     assert groups == {
         "google": funnel(
-            None, leads=1, created=2, with_lead=2, api_key=1, first_scan=2, active=2, hours=[24, 60]
+            None, leads=1, created=2, with_lead=2, api_key=2, first_scan=2, active=2, hours=[24, 60]
         ),
         "partner": funnel(None, leads=1, created=0, with_lead=0, api_key=0, first_scan=0, active=0, hours=[]),
         "(not set)": funnel(
@@ -232,7 +233,7 @@ def test_group_by_utm_campaign(api, february, context):
             None, leads=1, created=1, with_lead=1, api_key=1, first_scan=1, active=1, hours=[24]
         ),
         "winter": funnel(
-            None, leads=0, created=1, with_lead=1, api_key=0, first_scan=1, active=1, hours=[60]
+            None, leads=0, created=1, with_lead=1, api_key=1, first_scan=1, active=1, hours=[60]
         ),
         "(not set)": funnel(
             None, leads=3, created=1, with_lead=1, api_key=0, first_scan=0, active=0, hours=[]
@@ -291,6 +292,18 @@ def test_active_means_a_completed_scan_in_the_30_days_ending_with_the_window(api
     # But a scan on the first of those days, 01-09, does
     scanned(db, "T7", date(2026, 1, 9))
     assert get_usage(context, window)["funnel"]["tenantsActive30d"] == 5
+
+
+def test_a_first_scan_in_the_30_days_is_active_before_the_rollups_count_it(api, february, db, context):
+    # Given a tenant of the cohort that scanned first on the window's last day and again
+    # after it, neither scan rolled up yet (no usage rows)
+    tenant(db, "T7", at(1, 2, 0), first_scan_at=at(2, 7, 5), last_scan_at=at(2, 9, 5))
+
+    # Then its first scan makes it active (with T1, T2, T6 and T4), as it makes it count as
+    # scanned
+    funnel = get_usage(context, "from=2026-01-01&to=2026-02-07")["funnel"]
+    assert funnel["tenantsActive30d"] == 5
+    assert funnel["tenantsActive30d"] <= funnel["tenantsWithFirstScan"] <= funnel["tenantsWithApiKey"]
 
 
 def test_a_tenant_whose_last_scan_is_in_the_30_days_is_active(api, february, db, context):

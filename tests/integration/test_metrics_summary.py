@@ -339,12 +339,12 @@ def test_include_funnel_adds_the_cohort_of_the_window(api, db, context):
         "marketingVisitors": 4,
         "leadsCaptured": 4,
         "tenantsCreated": 5,
-        "tenantsWithApiKey": 3,
+        "tenantsWithApiKey": 4,
         "tenantsWithFirstScan": 3,
         "tenantsActive30d": 3,
         "leadToTenantConversionRate": pytest.approx(3 / 4),
         "activationRate": pytest.approx(3 / 5),
-        "apiKeyCreationRate": pytest.approx(3 / 5),
+        "apiKeyCreationRate": pytest.approx(4 / 5),
         "timeToFirstScanHours": {"median": pytest.approx(24.0), "mean": pytest.approx(30.0)},
     }
 

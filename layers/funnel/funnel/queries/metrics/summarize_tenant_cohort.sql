@@ -4,10 +4,10 @@
 -- active_from..to_day; with the median and mean hours from creation to first scan over
 -- those that scanned by end_at.
 --
--- Active is read from the milestone's last completed scan when that settles it (none
--- since active_from: not active; the last one before end_at: active, even before the
--- rollups have counted it, as tenantsWithFirstScan is), and otherwise, for a tenant that
--- also scanned after the window, from service_usage_rollups (which outlive raw events): a
+-- Active is read from the milestone's first and last completed scans when they settle it
+-- (none since active_from: not active; the last one, or the first, within the 30 days:
+-- active, even before the rollups have counted it, as tenantsWithFirstScan is), and
+-- otherwise, for a tenant that also scanned after the window, from service_usage_rollups (which outlive raw events): a
 -- window ending today reads no usage row, one ending yesterday only those of the tenants
 -- that have scanned today.
 --
@@ -18,8 +18,11 @@
 WITH cohort AS (
     SELECT m.tenant_id,
            m.lead_id,
-           m.first_api_key_at < %(end_at)s::timestamptz AS has_api_key,
-           m.first_scan_at < %(end_at)s::timestamptz    AS has_first_scan,
+           -- A scan needs an API key: a tenant that scanned has reached that stage even
+           -- when its apikey.created is late or lost, so no stage outnumbers the one before.
+           m.first_api_key_at < %(end_at)s::timestamptz
+             OR m.first_scan_at < %(end_at)s::timestamptz AS has_api_key,
+           m.first_scan_at < %(end_at)s::timestamptz      AS has_first_scan,
            (extract(epoch FROM m.first_scan_at - m.tenant_created_at) / 3600)::float8 AS hours_to_first_scan,
            CASE
                -- no completed scan since the 30 days began (last_scan_at is the latest)
@@ -27,6 +30,9 @@ WITH cohort AS (
                  OR m.last_scan_at < (%(active_from)s::date)::timestamp AT TIME ZONE 'UTC' THEN false
                -- the latest completed scan is within the 30 days
                WHEN m.last_scan_at < %(end_at)s::timestamptz THEN true
+               -- so is the first (the latest came after the window)
+               WHEN m.first_scan_at >= (%(active_from)s::date)::timestamp AT TIME ZONE 'UTC'
+                AND m.first_scan_at < %(end_at)s::timestamptz THEN true
                -- it scanned after the window too: look for a scan in the 30 days
                ELSE EXISTS (
                    SELECT 1
