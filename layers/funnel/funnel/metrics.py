@@ -11,9 +11,10 @@ of an answer follows the number of days, properties and tenants, not the traffic
 * keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
   data version: the newest ``generated_at`` of the rollups and the newest successful
   rollup run. Checking that version is one statement of index probes, so a new rollup is
-  visible to the very next request. Between rollups, the answer stays what it was when
-  first computed: lead and tenant counts are as of that request, at most one rollup
-  interval old.
+  visible to the very next request. Lead and tenant counts are read live from their
+  tables, which the version does not follow (an index on their update times would cost
+  every webhook its HOT update): an answer is therefore kept at most ``CACHE_MAX_AGE``,
+  and those counts are at most that old.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ DEFAULT_WINDOW_DAYS = 30
 ACTIVE_DAYS = 30
 MS_PER_HOUR = 3_600_000
 CACHE_ENTRIES = 128
+# How long a cached answer may be served while its data version holds (see the docstring).
+CACHE_MAX_AGE_SECONDS = 60.0
 
 Number = int | float
 Report = TypeVar("Report", bound=BaseModel)
@@ -486,28 +489,40 @@ def build_service_usage(
 
 
 class ReportCache:
-    """Answers kept by a warm container, each valid for one data version.
+    """Answers kept by a warm container, each valid for one data version and for at most
+    ``max_age_seconds``.
 
     Parameters
     ----------
     max_entries
         How many answers to keep; the least recently used goes first.
+    max_age_seconds
+        How long an answer is served after it was computed, whatever the version.
+    clock
+        Seconds on a monotonic clock.
     """
 
-    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(
+        self,
+        max_entries: int = CACHE_ENTRIES,
+        max_age_seconds: float = CACHE_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = timer.monotonic,
+    ) -> None:
         self._max_entries = max_entries
-        self._entries: OrderedDict[Hashable, tuple[datetime | None, BaseModel]] = OrderedDict()
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[datetime | None, float, BaseModel]] = OrderedDict()
 
     def get(self, key: Hashable, version: datetime | None) -> BaseModel | None:
-        """The answer stored for ``key`` if it was computed at ``version``."""
+        """The answer stored for ``key`` if it was computed at ``version``, recently enough."""
         entry = self._entries.get(key)
-        if entry is None or entry[0] != version:
+        if entry is None or entry[0] != version or self._clock() - entry[1] > self._max_age:
             return None
         self._entries.move_to_end(key)
-        return entry[1]
+        return entry[2]
 
     def put(self, key: Hashable, version: datetime | None, answer: BaseModel) -> None:
-        self._entries[key] = (version, answer)
+        self._entries[key] = (version, self._clock(), answer)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
