@@ -352,8 +352,15 @@ def test_include_funnel_adds_the_cohort_of_the_window(api, db, context):
 def test_the_funnel_of_one_property_counts_its_leads_only(api, db, context):
     february_traffic(db)
     february_cohort(db)
-    funnel = get_summary(context, f"{WINDOW}&includeFunnel=true&propertyId=docs")["funnel"]
-    assert (funnel["marketingVisitors"], funnel["leadsCaptured"], funnel["tenantsCreated"]) == (0, 1, 5)
+    docs = get_summary(context, f"{WINDOW}&includeFunnel=true&propertyId=docs")["funnel"]
+    site = get_summary(context, f"{WINDOW}&includeFunnel=true&propertyId=default")["funnel"]
+    # Tenants stay every property's; leads, and the tenants counted as coming from one,
+    # are the property's: no docs lead became a tenant, and the site's three tenants with a
+    # lead (T1, T2, T5) came from its three leads of the window's
+    assert (docs["marketingVisitors"], docs["leadsCaptured"], docs["tenantsCreated"]) == (0, 1, 5)
+    assert docs["leadToTenantConversionRate"] == 0.0
+    assert (site["leadsCaptured"], site["tenantsCreated"]) == (3, 5)
+    assert site["leadToTenantConversionRate"] == pytest.approx(1.0)
 
 
 def test_without_include_funnel_there_is_no_funnel_block(api, db, context):

@@ -1,8 +1,8 @@
 -- The tenant stages of the funnel (DESIGN, "Funnel cohort"): the tenants created in
 -- [start_at, end_at) (one tenant when tenant_id is given), and how many of them had a
--- lead, an API key and a completed scan by end_at, and a completed scan on a day of
--- active_from..to_day; with the median and mean hours from creation to first scan over
--- those that scanned by end_at.
+-- lead (of property_id, when given), an API key and a completed scan by end_at, and a
+-- completed scan on a day of active_from..to_day; with the median and mean hours from
+-- creation to first scan over those that scanned by end_at.
 --
 -- Active is read from the milestone's first and last completed scans when they settle it
 -- (none since active_from: not active; the last one, or the first, within the 30 days:
@@ -18,6 +18,10 @@
 WITH cohort AS (
     SELECT m.tenant_id,
            m.lead_id,
+           -- With property_id, a tenant came from one of that property's leads only when
+           -- its lead is of it: leadsCaptured counts that property's leads.
+           m.lead_id IS NOT NULL
+             AND (%(property_id)s::text IS NULL OR l.property_id = %(property_id)s::text) AS from_lead,
            -- A scan needs an API key: a tenant that scanned has reached that stage even
            -- when its apikey.created is late or lost, so no stage outnumbers the one before.
            m.first_api_key_at < %(end_at)s::timestamptz
@@ -57,7 +61,7 @@ WITH cohort AS (
 SELECT GROUPING(grp) = 1                                  AS is_total,
        grp,
        count(*)                                           AS tenants_created,
-       count(lead_id)                                     AS tenants_with_lead,
+       count(*) FILTER (WHERE from_lead)                  AS tenants_with_lead,
        count(*) FILTER (WHERE has_api_key)                AS tenants_with_api_key,
        count(*) FILTER (WHERE has_first_scan)             AS tenants_with_first_scan,
        count(*) FILTER (WHERE is_active)                  AS tenants_active,
