@@ -562,6 +562,28 @@ def test_without_a_site_id_visitors_are_cookieless_and_daily(collect, db, contex
     assert rows(db, "SELECT count(*) FROM visitor_salts") == [(2,)]
 
 
+def test_a_cookieless_visitor_is_never_seen_before_the_day_its_key_was_made(collect, db, context):
+    # Given an anonymous batch that arrives just after midnight, with a page view from
+    # just before it
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    collect(midnight + timedelta(seconds=30))
+    late, early = (
+        page_view("evt_midnight_1", midnight - timedelta(seconds=10)),
+        page_view("evt_midnight_2", midnight + timedelta(seconds=20)),
+    )
+    for event in (late, early):
+        del event["visitorId"]
+    post(beacon(late, early), context)
+
+    # Then the visitor (keyed with the new day's salt) is first seen that day, so its page
+    # views are never a returning visitor's; the events keep their own times
+    assert rows(db, "SELECT first_seen_at FROM visitors") == [(midnight,)]
+    assert rows(db, "SELECT occurred_at FROM events ORDER BY occurred_at") == [
+        (midnight - timedelta(seconds=10),),
+        (midnight + timedelta(seconds=20),),
+    ]
+
+
 def test_a_different_browser_is_a_different_cookieless_visitor(collect, db, context):
     def anonymous(event_id: str) -> dict:
         event = page_view(event_id, NOW)

@@ -18,7 +18,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 from uuid import UUID, uuid4
@@ -29,7 +29,7 @@ from aws_lambda_powertools import Logger
 from funnel import accounting, classify
 from funnel.accounting import Kind, Outcome
 from funnel.emails import redact_emails
-from funnel.identity import Client, DailySalts, visitor_key
+from funnel.identity import Client, DailySalts, is_cookieless, visitor_key
 from funnel.schemas.capture import MAX_TITLE_LENGTH, BeaconEvent, EventsAccepted
 from funnel.sql import query
 
@@ -145,12 +145,18 @@ def _ingest_visitor(
     timed = sorted(
         (occurred_at(event, request.received_at), index, event) for index, event in enumerate(events)
     )
+    first_seen = timed[0][0]
+    if is_cookieless(key):
+        # Its key is made with the salt of the day the request arrives: the visitor did not
+        # exist before that day, even if an event in the batch did (a beacon sent just
+        # before midnight), so it is never counted as returning.
+        first_seen = max(first_seen, datetime.combine(request.received_at.date(), time(), UTC))
     visitor = conn.execute(
         query("visitors/upsert_visitor"),
         {
             "property_id": property_id,
             "visitor_key": key,
-            "first_seen": timed[0][0],
+            "first_seen": first_seen,
             "last_seen": timed[-1][0],
         },
     ).fetchone()

@@ -64,5 +64,10 @@ def visitor_key(site_visitor_id: str | None, *, salt: bytes, property_id: str, c
     return "c:" + hashlib.sha256(salt + material).hexdigest()[:40]
 
 
+def is_cookieless(key: str) -> bool:
+    """Whether a :func:`visitor_key` is a cookieless daily hash (a new visitor every day)."""
+    return key.startswith("c:")
+
+
 def utc_day(moment: datetime) -> date:
     return moment.date()
