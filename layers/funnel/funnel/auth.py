@@ -27,6 +27,7 @@ def check_admin_key(configured: str | None, supplied: str | None) -> None:
     if supplied is None:
         raise Unauthorized()
     expected = hashlib.sha256(configured.encode()).digest()
-    given = hashlib.sha256(supplied.encode()).digest()
+    # (surrogatepass: a header with a lone surrogate is a wrong key, not a crash)
+    given = hashlib.sha256(supplied.encode("utf-8", "surrogatepass")).digest()
     if not hmac.compare_digest(expected, given):
         raise Unauthorized()

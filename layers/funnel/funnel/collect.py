@@ -4,7 +4,6 @@ rejections for ingest accounting."""
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qsl
 
@@ -12,14 +11,14 @@ from funnel import accounting
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
 from funnel.errors import FunnelError
-from funnel.http import FORM, RawRequest, media_type
+from funnel.http import FORM, RawRequest, media_type, strict_json
 from funnel.identity import Client, DailySalts
 from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
 from funnel.runtime import Runtime
 from funnel.schemas.capture import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
 
 LEADS_PATH = "/v1/leads/capture"
-_PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+_PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
 
 
 def client_of(request: RawRequest) -> Client:
@@ -78,7 +77,7 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
 def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
     try:
         text = request.body.decode("utf-8")
-        document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else json.loads(text)
+        document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else strict_json(text)
     except (UnicodeDecodeError, ValueError):
         return "unknown", 1
     first: object = document
@@ -90,4 +89,4 @@ def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
     if not isinstance(first, dict):
         return "unknown", count
     claimed = first.get("propertyId", "default")
-    return (claimed if isinstance(claimed, str) and _PROPERTY.match(claimed) else "unknown"), count
+    return (claimed if isinstance(claimed, str) and _PROPERTY.fullmatch(claimed) else "unknown"), count

@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,8 +87,15 @@ class RawRequest:
 
 
 def lower_cased_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """An HTTP API event's headers with lower-cased names."""
-    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    """An HTTP API event's headers with lower-cased names, and values that are valid
+    Unicode (a lone surrogate becomes "?": no check or parser downstream has to cope)."""
+    return {str(k).lower(): _valid_text(str(v)) for k, v in (event.get("headers") or {}).items()}
+
+
+def _valid_text(value: str) -> str:
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 Guard = Callable[[RawRequest, Runtime], None]
@@ -133,22 +141,36 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON number")
 
 
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):
+        # 1e400: Python reads it as infinity, which JSON cannot write back.
+        raise _NotJson(f"{literal[:20]} is out of a double's range")
+    return number
+
+
 # One decoder for every request (json.loads with an argument builds a new one per call).
-_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def strict_json(text: str | bytes) -> Any:
-    """Parse a request body as JSON, refusing ``NaN`` and ``Infinity``: Python's parser
-    accepts them, JSON has no such numbers, and PostgreSQL's jsonb refuses them, so they
-    are malformed JSON (400) here rather than a failed write later."""
+    """Parse a request body as JSON, refusing what PostgreSQL's jsonb or Python cannot
+    hold: ``NaN``, ``Infinity`` and numbers beyond a double (Python's parser accepts them,
+    jsonb refuses them), integers of more digits than Python converts, and nesting deeper
+    than Python's recursion limit. Each is malformed JSON (400) here rather than a failed
+    write or a crash later."""
     try:
         document = text if isinstance(text, str) else text.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise json.JSONDecodeError("the body is not UTF-8", "", exc.start) from exc
     try:
         return _STRICT_DECODER.decode(document)
-    except _NotJson as exc:
-        raise json.JSONDecodeError(str(exc), document, 0) from exc
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("the body is nested too deeply", document, 0) from None
+    except ValueError as exc:  # _NotJson, and int() refusing thousands of digits
+        raise json.JSONDecodeError(str(exc)[:200], document, 0) from None
 
 
 def _snake(name: str) -> str:
@@ -369,7 +391,8 @@ class FunnelResolver(APIGatewayHttpResolver):
 
     @staticmethod
     def _as_json(event: Mapping[str, Any], request: RawRequest) -> Mapping[str, Any]:
-        """The event Powertools validates: forms and beacon text rewritten as a JSON body."""
+        """The event Powertools validates: forms and beacon text rewritten as a JSON body,
+        and JSON whose type Powertools would not recognise (`Application/JSON`) relabelled."""
         kind = media_type(request.headers)
         if not request.body:
             body = ""
@@ -381,8 +404,11 @@ class FunnelResolver(APIGatewayHttpResolver):
             body = _json(form_fields(multipart_pairs(request.body, request.headers["content-type"])))
         elif event.get("isBase64Encoded"):
             body = request.body.decode("utf-8")
-        else:
+        elif str((event.get("headers") or {}).get("content-type", JSON)).startswith(JSON):
             return event
+        else:
+            # JSON, in a case Powertools does not recognise ("Application/JSON")
+            body = request.body.decode("utf-8")
         headers = {**(event.get("headers") or {}), "content-type": JSON}
         return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
 

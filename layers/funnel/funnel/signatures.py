@@ -19,6 +19,8 @@ from funnel.errors import InvalidSignature
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SIGNATURE_VERSION = "v1"
+# Unix seconds stay within 10 digits until the year 2286; 12 leaves room, and no more.
+MAX_TIMESTAMP_DIGITS = 12
 
 
 @lru_cache(maxsize=32)
@@ -46,7 +48,8 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
 def _signature(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
     """The base64 HMAC-SHA256 of ``"{id}.{timestamp}.{body}"`` (a signature without its version)."""
     payload = body.encode() if isinstance(body, str) else body
-    signed = f"{msg_id}.{timestamp}.".encode() + payload
+    # (surrogatepass: an id no sender could have signed fails to match, never crashes)
+    signed = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass") + payload
     return base64.b64encode(hmac.digest(secret_key(secret), signed, hashlib.sha256)).decode()
 
 
@@ -83,17 +86,22 @@ def verify(
     raw_signatures = headers.get("webhook-signature", "").strip()
     if not (msg_id and raw_timestamp and raw_signatures):
         raise InvalidSignature("missing_signature_headers")
-    try:
-        timestamp = int(raw_timestamp)
-    except ValueError:
-        raise InvalidSignature("invalid_timestamp") from None
+    # Unix seconds in ASCII digits; int() would also take other scripts' digits, and one
+    # of hundreds of digits cannot be compared with a float clock.
+    if not (
+        raw_timestamp.isascii() and raw_timestamp.isdigit() and len(raw_timestamp) <= MAX_TIMESTAMP_DIGITS
+    ):
+        raise InvalidSignature("invalid_timestamp")
+    timestamp = int(raw_timestamp)
     if abs(now - timestamp) > tolerance_seconds:
         raise InvalidSignature("timestamp_out_of_tolerance")
 
     offered = [
         candidate.split(",", 1)[1]
         for candidate in raw_signatures.split()
-        if candidate.startswith(f"{SIGNATURE_VERSION},")
+        # (a signature is base64: anything else cannot match, and compare_digest refuses
+        # non-ASCII text)
+        if candidate.startswith(f"{SIGNATURE_VERSION},") and candidate.isascii()
     ]
     for secret in secrets:
         expected = _signature(secret, msg_id, timestamp, body)

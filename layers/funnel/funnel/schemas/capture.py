@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text
+from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text, storable
 
 MAX_BATCH = 100
 
@@ -27,10 +28,19 @@ ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 PagePath = Annotated[Text, StringConstraints(min_length=1, max_length=4096, pattern=r"^/")]
 # events.title is varchar(512).
 MAX_TITLE_LENGTH = 512
-UtmValue = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+# (Non-blank and stripped, as common.ShortText.)
+UtmValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True), AfterValidator(storable)
+]
 EventName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Milliseconds = Annotated[int, Field(ge=0, le=600_000)]
-PropertyValue = Annotated[Text, StringConstraints(max_length=256)] | int | float | bool | None
+PropertyValue = (
+    Annotated[Text, StringConstraints(max_length=256)]
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | None
+)
 
 EventType = Literal["page_view", "form_start", "form_submit", "web_vitals", "engagement", "custom"]
 CLICK_ID_NAMES = (

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from funnel.emails import normalize_email
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded as UTF-8:
     # either would fail at the database, so both are input errors here.
     if "\x00" in value:
@@ -21,12 +21,18 @@ def _storable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+Text = Annotated[str, AfterValidator(storable)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 ]
-ShortText = Annotated[Text, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+
+# Non-blank text, stripped. The constraints come before the Text check so that they see
+# the stripped text: stacked on Text, its validator would make them check the length
+# before stripping ("   " would pass as "").
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True), AfterValidator(storable)
+]
 
 
 def _normalized(value: str) -> str:
