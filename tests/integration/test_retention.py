@@ -30,6 +30,7 @@ SALT = date(2026, 6, 14)
 JUST = timedelta(microseconds=1)
 LONG_AGO = datetime(2023, 1, 10, tzinfo=UTC)
 TABLES = [
+    "visitor_salts",
     "events",
     "web_traffic_logs",
     "tenant_events",
@@ -43,7 +44,6 @@ TABLES = [
     "service_usage_rollups",
     "rollup_runs",
     "audit_log",
-    "visitor_salts",
 ]
 
 
@@ -462,19 +462,19 @@ class TestBatches:
         assert len(batches) == 3 + 3 + 2 + 11
 
     def test_a_run_out_of_time_stops_between_batches_and_the_next_one_finishes(self, tiny_batches, db):
-        # Given 5 expired events and a caller with time for two batches
+        # Given 5 expired events and a caller with time for the salts and two batches
         visitor_id = add_visitor(db, RAW - JUST)
         session_id = add_session(db, visitor_id, RAW - JUST)
         for hour in range(5):
             add_event(db, session_id, RAW - timedelta(hours=hour + 1))
-        budget = iter([900_000, 900_000, 0])
+        budget = iter([900_000, 900_000, 900_000, 0])
 
         # When the purge runs
         first = purge(tiny_batches, time_left_ms=lambda: next(budget, 0))
 
-        # Then it reports what it did and that it did not finish
+        # Then it reports what it did (the salts always first) and that it did not finish
         assert first.complete is False
-        assert first.rows == {"events": 4}
+        assert first.rows == {"visitor_salts": 0, "events": 4}
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
         # And the next run finishes the job
         second = purge(tiny_batches)

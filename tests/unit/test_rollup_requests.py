@@ -20,7 +20,7 @@ def plan(event: object, batch_days: int = 7):  # type: ignore[no-untyped-def]
 
 
 def test_the_schedules_input_is_today_and_the_batch_days_before_it():
-    # Given the template's Input, and ROLLUP_BATCH_DAYS 7 or 0
+    # Given the template's Input, and ROLLUP_BATCH_DAYS 7 or 1
     # Then the run covers today and that many days before
     scheduled = plan({"trigger": "schedule"})
     assert (scheduled.from_day, scheduled.to_day, scheduled.trigger) == (
@@ -29,7 +29,7 @@ def test_the_schedules_input_is_today_and_the_batch_days_before_it():
         Trigger.SCHEDULE,
     )
     assert (scheduled.property_id, scheduled.dry_run) == (None, False)
-    assert scheduled_range(TODAY, 0) == (TODAY, TODAY)
+    assert scheduled_range(TODAY, 1) == (date(2026, 2, 13), TODAY)
 
 
 def test_an_eventbridge_scheduled_event_without_input_reads_as_the_schedule():

@@ -54,9 +54,11 @@ class PurgeStep:
     statement: LiteralString
 
 
-# In order: raw rows first, then what they leave orphaned. A new table with a retention
-# is one more line here and one more SQL file.
+# In order: the salts first (a few rows, and the key to re-identifying cookieless visitors:
+# a purge cut short by a backlog must not keep them), then raw rows, then what they leave
+# orphaned. A new table with a retention is one more line here and one more SQL file.
 STEPS: tuple[PurgeStep, ...] = (
+    PurgeStep("visitor_salts", Horizon.SALT, query("retention/purge_visitor_salts")),
     PurgeStep("events", Horizon.RAW, query("retention/purge_events")),
     PurgeStep("web_traffic_logs", Horizon.RAW, query("retention/purge_web_traffic_logs")),
     PurgeStep("tenant_events", Horizon.RAW, query("retention/purge_tenant_events")),
@@ -70,7 +72,6 @@ STEPS: tuple[PurgeStep, ...] = (
     PurgeStep("service_usage_rollups", Horizon.ROLLUP, query("retention/purge_service_usage_rollups")),
     PurgeStep("rollup_runs", Horizon.ROLLUP, query("retention/purge_rollup_runs")),
     PurgeStep("audit_log", Horizon.ROLLUP, query("retention/purge_audit_log")),
-    PurgeStep("visitor_salts", Horizon.SALT, query("retention/purge_visitor_salts")),
 )
 
 

@@ -77,7 +77,8 @@ class RollupSettings(BaseSettings):
 
     # Days before today that every scheduled rollup recomputes, so late events land (a
     # beacon may arrive up to 24 hours late, a webhook later still).
-    rollup_batch_days: int = Field(default=7, ge=0, le=365)
+    # At least 1: a beacon may arrive up to 24 h after it happened.
+    rollup_batch_days: int = Field(default=7, ge=1, le=365)
     # Sort and hash memory of a day's rollup transaction (PostgreSQL's work_mem).
     rollup_work_mem_mb: int = Field(default=64, ge=4, le=2048)
 
