@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from pydantic import TypeAdapter
 
 import webhook_handler
+from funnel.schemas.webhooks import WebhookDelivery
+from funnel.webhooks import delivery_digest
 from tests.builders import as_base64, response_json, webhook_event
 from tests.conftest import OTHER_SIGNING_SECRET, SIGNING_SECRET, load_event
 
@@ -194,6 +198,33 @@ def test_a_redelivery_answers_with_the_original_event_and_writes_nothing(lambda_
     # Then it is acknowledged as a duplicate of the same event, and nothing changes
     assert response["statusCode"] == 200
     assert response_json(response) == {"ok": True, "eventId": first["eventId"], "duplicate": True}
+    assert row_counts() == before
+
+
+def test_no_hash_of_the_address_is_kept_yet_redeliveries_and_reuses_are_told_apart(
+    lambda_env, db, context, row_counts
+):
+    # Given a stored tenant.created, which carries an email
+    document = json.loads(load_event("webhook_ingest/tenant_created.json")["body"])
+    first = webhook_event(body=document, headers={"webhook-id": "msg_created"})
+    assert invoke(first, context)["statusCode"] == 200
+
+    # Then what is kept to recognise its body is the same whatever the address was, so it
+    # cannot confirm a guessed one
+    stored = bytes(db.execute("SELECT body_sha256 FROM webhook_deliveries").fetchone()[0])
+    assert stored != hashlib.sha256(first["body"].encode()).digest()
+    other_address = {**document, "payload": {**document["payload"], "email": "someone.else@example.net"}}
+    event = TypeAdapter(WebhookDelivery).validate_python(other_address).root
+    assert delivery_digest(event, json.dumps(other_address).encode()) == stored
+
+    # And a redelivery is still a duplicate, while the id reused for another site is a conflict
+    before = row_counts()
+    redelivered = invoke(webhook_event(body=document, headers={"webhook-id": "msg_created"}), context)
+    assert response_json(redelivered)["duplicate"] is True
+    moved = {**document, "payload": {**document["payload"], "siteUrl": "https://elsewhere.example/"}}
+    assert (
+        invoke(webhook_event(body=moved, headers={"webhook-id": "msg_created"}), context)["statusCode"] == 409
+    )
     assert row_counts() == before
 
 
