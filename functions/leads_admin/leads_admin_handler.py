@@ -49,6 +49,11 @@ def _request_id() -> str:
     return app.current_event.request_context.request_id
 
 
+def _request_base_url() -> str:
+    """The API's own address, as this request reached it (the default stage has no path)."""
+    return f"https://{app.current_event.request_context.domain_name}"
+
+
 @app.post(
     "/v1/leads/delete",
     summary="Delete everything held about an email address",
@@ -86,7 +91,9 @@ def delete_lead(request: Annotated[DeleteLeadRequest, Body()]) -> dict[str, Any]
     },
 )
 def create_unsubscribe_link(request: Annotated[UnsubscribeLinkRequest, Body()]) -> dict[str, Any]:
-    link = unsubscribe_link(app.runtime(), request.email, request_id=_request_id())
+    link = unsubscribe_link(
+        app.runtime(), request.email, request_id=_request_id(), request_base_url=_request_base_url()
+    )
     metrics.add_metric(name="UnsubscribeLinksIssued", unit=MetricUnit.Count, value=1)
     return UnsubscribeLinkCreated(url=link.url, expiresOn=link.expires_on).model_dump(mode="json")
 

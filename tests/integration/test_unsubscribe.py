@@ -134,6 +134,22 @@ class TestUnsubscribeLink:
             ("admin", "admin.unsubscribe_link", "lead", str(lead_id), SAMPLE_REQUEST_ID, None)
         ]
 
+    def test_without_a_public_base_url_the_link_is_on_the_apis_own_domain(self, unsubscribe_env, db, context):
+        # Given the deployed default: no PublicBaseUrl (the template passes it empty)
+        unsubscribe_env.setenv("PUBLIC_BASE_URL", "")
+        reset_runtime()
+        add_lead(db)
+        event = link_event()
+        event["requestContext"]["domainName"] = "a1b2c3.execute-api.ca-central-1.amazonaws.com"
+
+        # When the mailing tool asks for a link, then it is on the domain the request came to
+        url = urlsplit(response_json(admin(event, context))["url"])
+        assert (url.scheme, url.netloc, url.path) == (
+            "https",
+            "a1b2c3.execute-api.ca-central-1.amazonaws.com",
+            "/v1/unsubscribe",
+        )
+
     def test_an_unknown_email_is_404_and_writes_nothing(self, unsubscribe_env, db, context, row_counts):
         add_lead(db)
         before = row_counts()

@@ -66,7 +66,9 @@ class PrivacySettings(BaseSettings):
     unsubscribe_secret_arn: str | None = None
     # Links stay valid at least 60 days (CASL); a longer life costs nothing.
     unsubscribe_link_days: int = Field(default=180, ge=60)
-    public_base_url: str = "http://127.0.0.1:3000"
+    # Base of unsubscribe links; unset or empty: the domain the request came to (the API's
+    # own). Local runs set it to the local gateway's address.
+    public_base_url: str | None = None
     raw_retention_days: int = Field(default=90, ge=1)
     rollup_retention_months: int = Field(default=24, ge=1)
     purge_batch_size: int = Field(default=5000, ge=1)

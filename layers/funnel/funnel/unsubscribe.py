@@ -168,8 +168,12 @@ class UnsubscribeLink:
     expires_on: date
 
 
-def unsubscribe_link(runtime: Runtime, email_normalized: str, *, request_id: str | None) -> UnsubscribeLink:
+def unsubscribe_link(
+    runtime: Runtime, email_normalized: str, *, request_id: str | None, request_base_url: str
+) -> UnsubscribeLink:
     """The unsubscribe link of the lead with this email, for the mailing tool; audited.
+    It is made on ``PUBLIC_BASE_URL``, or without one on ``request_base_url`` (the API's
+    own address, as the request reached it).
 
     Raises
     ------
@@ -196,7 +200,7 @@ def unsubscribe_link(runtime: Runtime, email_normalized: str, *, request_id: str
     lead_id = runtime.database.run(find_and_audit)
     privacy = runtime.settings.privacy
     return UnsubscribeLink(
-        url=link_url(privacy.public_base_url, issue_token(lead_id, key=key, now=now)),
+        url=link_url(privacy.public_base_url or request_base_url, issue_token(lead_id, key=key, now=now)),
         expires_on=expires_on(now.date(), privacy.unsubscribe_link_days),
     )
 
