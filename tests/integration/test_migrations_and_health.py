@@ -15,7 +15,7 @@ import migrate_handler
 from funnel.__main__ import main as funnel_cli
 from funnel.errors import ConfigurationError
 from funnel.migrate import apply_migrations, available_migrations, migrate_database
-from funnel.runtime import reset_runtime
+from funnel.runtime import get_runtime, reset_runtime
 from funnel_local.postgres import create_database
 from tests.builders import response_json
 from tests.conftest import load_event
@@ -178,3 +178,23 @@ def test_health_is_503_when_the_database_is_down(lambda_env, context):
     response = health_handler.lambda_handler(load_event("health/get_health.json"), context)
     assert response["statusCode"] == 503
     assert response_json(response)["error"] == "database_unavailable"
+
+
+def test_a_connection_is_set_up_with_statements_not_startup_options(lambda_env):
+    # Given a function whose statements may run 1.5 s at most
+    lambda_env.setenv("DB_STATEMENT_TIMEOUT_MS", "1500")
+    reset_runtime()
+
+    # Then its connection carries that timeout and the SSD page cost
+    def settings(conn: psycopg.Connection) -> tuple[str, str, str]:
+        row = conn.execute("SHOW statement_timeout").fetchone()
+        cost = conn.execute("SHOW random_page_cost").fetchone()
+        startup = conn.execute(
+            "SELECT coalesce(current_setting('statement_timeout', true), '') "
+            "FROM pg_settings WHERE name = 'statement_timeout' AND source = 'session'"
+        ).fetchone()
+        assert row and cost and startup
+        return row[0], cost[0], startup[0]
+
+    # set in the session (RDS Proxy refuses startup options, which show as 'client')
+    assert get_runtime().database.run(settings) == ("1500ms", "1.1", "1500ms")

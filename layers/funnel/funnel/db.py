@@ -86,17 +86,27 @@ class Database:
             self._conn = None
         if self._conn is None:
             try:
-                self._conn = psycopg.connect(
+                conn = psycopg.connect(
                     self._conninfo(),
                     autocommit=True,
                     connect_timeout=self._connect_timeout,
                     application_name=self._application_name,
-                    # PostgreSQL's default random_page_cost (4) models spinning disks; on
-                    # SSD storage (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and
-                    # it keeps index probes chosen over scans while statistics lag a
-                    # fast-growing table.
-                    options=f"-c statement_timeout={self._statement_timeout_ms} -c random_page_cost=1.1",
                 )
+                # Set after connecting, not as startup options: RDS Proxy refuses those.
+                # PostgreSQL's default random_page_cost (4) models spinning disks; on SSD
+                # storage (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and it
+                # keeps index probes chosen over scans while statistics lag a
+                # fast-growing table.
+                try:
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, false), "
+                        "set_config('random_page_cost', '1.1', false)",
+                        (str(self._statement_timeout_ms),),
+                    )
+                except psycopg.Error:
+                    conn.close()
+                    raise
+                self._conn = conn
             except psycopg.OperationalError as exc:
                 logger.warning("database connection failed", extra={"error": type(exc).__name__})
                 raise DatabaseUnavailable() from exc
