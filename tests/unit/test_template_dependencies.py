@@ -60,3 +60,21 @@ def test_cloudformation_can_order_every_resource(parameters, monkeypatch):
     document = translated({**required, **parameters})
     cycles = [match for match in lint_all(json.dumps(document)) if match.rule.id == "E3004"]
     assert cycles == []
+
+
+def test_every_function_but_the_migrator_waits_for_the_migrations():
+    # (On a first deploy there are no tables before them; on an update, new code would
+    # otherwise run against the old schema while they apply.)
+    template, _ = decode(str(TEMPLATE))
+    assert template is not None
+    functions = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    waiting = set()
+    for name, resource in functions.items():
+        depends_on = resource.get("DependsOn") or []
+        if "SchemaMigrations" in ([depends_on] if isinstance(depends_on, str) else depends_on):
+            waiting.add(name)
+    assert waiting == set(functions) - {"MigrateFunction"}
