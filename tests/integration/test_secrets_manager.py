@@ -92,3 +92,37 @@ def test_secret_values_are_cached_between_invocations(aws, lambda_env, db, conte
     aws.put_secret_value(SecretId=arn, SecretString="second-key")
     again = webhook_event("scan_completed", headers={"x-admin-key": "first-key"})
     assert webhook_handler.lambda_handler(again, context)["statusCode"] == 200
+
+
+def test_a_rotated_database_password_is_fetched_again_when_the_cached_one_fails(
+    aws, lambda_env, database_url, db, context
+):
+    # Given the database secret in Secrets Manager, holding credentials that no longer
+    # work (here a role that does not exist: the embedded server trusts local passwords)
+    parts = conninfo_to_dict(database_url)
+
+    def secret_of(user: str) -> str:
+        return json.dumps(
+            {
+                "username": user,
+                "password": "irrelevant",
+                "host": parts["host"],
+                "port": int(parts.get("port", 5432)),
+                "dbname": parts["dbname"],
+            }
+        )
+
+    arn = aws.create_secret(Name="funnel/db", SecretString=secret_of("rotated_away"))["ARN"]
+    lambda_env.delenv("DATABASE_URL")
+    lambda_env.setenv("DB_SECRET_ARN", arn)
+    lambda_env.setenv("DB_SSLMODE", "disable")
+    reset_runtime()
+    assert webhook_handler.lambda_handler(webhook_event(), context)["statusCode"] == 503
+
+    # When the secret is rotated to working credentials, well within the cache's life
+    aws.put_secret_value(SecretId=arn, SecretString=secret_of(parts.get("user", "postgres")))
+
+    # Then the next request fails with the cached value, fetches the secret again and
+    # succeeds, rather than failing until the cache expires
+    response = webhook_handler.lambda_handler(webhook_event(), context)
+    assert response["statusCode"] == 200, response["body"]

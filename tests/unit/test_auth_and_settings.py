@@ -20,7 +20,7 @@ class DictSecrets:
         self.values = values
         self.reads: list[str] = []
 
-    def get(self, secret_id: str) -> str:
+    def get(self, secret_id: str, *, fresh: bool = False) -> str:
         self.reads.append(secret_id)
         return self.values[secret_id]
 

@@ -24,7 +24,7 @@ logger = Logger(child=True)
 T = TypeVar("T")
 
 
-def database_conninfo(settings: DatabaseSettings, secrets: SecretSource) -> str:
+def database_conninfo(settings: DatabaseSettings, secrets: SecretSource, *, fresh: bool = False) -> str:
     """Build the connection string from ``DATABASE_URL`` or the database secret.
 
     The secret is the JSON RDS writes (username, password, host, port, dbname);
@@ -36,7 +36,7 @@ def database_conninfo(settings: DatabaseSettings, secrets: SecretSource) -> str:
     if not settings.db_secret_arn:
         raise ConfigurationError("no database configured: set DATABASE_URL or DB_SECRET_ARN")
     try:
-        secret = json.loads(secrets.get(settings.db_secret_arn))
+        secret = json.loads(secrets.get(settings.db_secret_arn, fresh=fresh))
         user, password = secret["username"], secret["password"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError("the database secret lacks username/password JSON") from exc
@@ -59,7 +59,10 @@ class Database:
     Parameters
     ----------
     conninfo
-        Called when a connection must be opened (so secrets are read then, not at import).
+        Called when a connection must be opened (so secrets are read then, not at import),
+        with ``fresh=True`` to bypass the secrets cache: when a connection fails, the
+        password may have been rotated since it was cached, so the connection is tried
+        once more if the fresh conninfo differs.
     statement_timeout_ms, connect_timeout_seconds
         Limits that keep a slow database from holding a Lambda to its timeout.
     application_name
@@ -68,7 +71,7 @@ class Database:
 
     def __init__(
         self,
-        conninfo: Callable[[], str],
+        conninfo: Callable[..., str],
         *,
         statement_timeout_ms: int,
         connect_timeout_seconds: int,
@@ -85,32 +88,45 @@ class Database:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
             self._conn = None
         if self._conn is None:
+            conninfo = self._conninfo()
             try:
-                conn = psycopg.connect(
-                    self._conninfo(),
-                    autocommit=True,
-                    connect_timeout=self._connect_timeout,
-                    application_name=self._application_name,
-                )
-                # Set after connecting, not as startup options: RDS Proxy refuses those.
-                # PostgreSQL's default random_page_cost (4) models spinning disks; on SSD
-                # storage (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and it
-                # keeps index probes chosen over scans while statistics lag a
-                # fast-growing table.
-                try:
-                    conn.execute(
-                        "SELECT set_config('statement_timeout', %s, false), "
-                        "set_config('random_page_cost', '1.1', false)",
-                        (str(self._statement_timeout_ms),),
-                    )
-                except psycopg.Error:
-                    conn.close()
-                    raise
-                self._conn = conn
+                self._conn = self._connect(conninfo)
             except psycopg.OperationalError as exc:
-                logger.warning("database connection failed", extra={"error": type(exc).__name__})
-                raise DatabaseUnavailable() from exc
+                # The password may have been rotated since it was cached: try once more
+                # with the secret as it is now, if it changed.
+                fresh = self._conninfo(fresh=True)
+                if fresh == conninfo:
+                    logger.warning("database connection failed", extra={"error": type(exc).__name__})
+                    raise DatabaseUnavailable() from exc
+                try:
+                    self._conn = self._connect(fresh)
+                except psycopg.OperationalError as again:
+                    logger.warning("database connection failed", extra={"error": type(again).__name__})
+                    raise DatabaseUnavailable() from again
+                logger.info("database credentials refreshed")
         return self._conn
+
+    def _connect(self, conninfo: str) -> psycopg.Connection:
+        conn = psycopg.connect(
+            conninfo,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            application_name=self._application_name,
+        )
+        # Set after connecting, not as startup options: RDS Proxy refuses those.
+        # PostgreSQL's default random_page_cost (4) models spinning disks; on SSD storage
+        # (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and it keeps index probes
+        # chosen over scans while statistics lag a fast-growing table.
+        try:
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false), "
+                "set_config('random_page_cost', '1.1', false)",
+                (str(self._statement_timeout_ms),),
+            )
+        except psycopg.Error:
+            conn.close()
+            raise
+        return conn
 
     def run(self, work: Callable[[psycopg.Connection], T], *, transaction: bool = True) -> T:
         """Run ``work(conn)`` and return its result, in one transaction by default.

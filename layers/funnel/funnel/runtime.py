@@ -79,7 +79,7 @@ def build_runtime(settings: Settings, secrets: SecretSource | None = None) -> Ru
     """Wire a runtime from settings; secrets default to Secrets Manager."""
     source = secrets or SecretsManagerSource(max_age_seconds=settings.security.secrets_cache_seconds)
     database = Database(
-        lambda: database_conninfo(settings.database, source),
+        lambda fresh=False: database_conninfo(settings.database, source, fresh=fresh),
         statement_timeout_ms=settings.database.db_statement_timeout_ms,
         connect_timeout_seconds=settings.database.db_connect_timeout_seconds,
         application_name=f"{settings.service_name}-{settings.stage}",

@@ -9,8 +9,9 @@ from funnel.errors import ConfigurationError
 
 
 class SecretSource(Protocol):
-    def get(self, secret_id: str) -> str:
-        """Return the secret's string value."""
+    def get(self, secret_id: str, *, fresh: bool = False) -> str:
+        """Return the secret's string value; ``fresh`` bypasses any cache (a rotated
+        secret, found out by the credentials it holds failing)."""
         ...
 
 
@@ -31,13 +32,13 @@ class SecretsManagerSource:
         self._client = boto3_client
         self._provider: Any = None
 
-    def get(self, secret_id: str) -> str:
+    def get(self, secret_id: str, *, fresh: bool = False) -> str:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
             self._provider = SecretsProvider(boto3_client=self._client)
         try:
-            value = self._provider.get(secret_id, max_age=self._max_age)
+            value = self._provider.get(secret_id, max_age=self._max_age, force_fetch=fresh)
         except Exception as exc:
             # Any failure here (permissions, a missing secret, the network) is an
             # operator's problem: surfaced as misconfiguration, logged by the caller.
