@@ -16,7 +16,7 @@ metrics = Metrics()
 
 
 def migrate(event: dict[str, Any]) -> dict[str, Any]:
-    result = handle_migration_resource(get_runtime(), event)
+    result = handle_migration_resource(get_runtime, event)
     failed = result.get("status") == "FAILED"
     metrics.add_metric(name="MigrationsFailed", unit=MetricUnit.Count, value=int(failed))
     return result

@@ -158,6 +158,23 @@ def test_a_failed_migration_reports_failed_so_the_deploy_rolls_back(lambda_env, 
     assert "migrations failed" in document["Reason"]
 
 
+@pytest.mark.parametrize(("request_type", "status"), [("create", "FAILED"), ("delete", "SUCCESS")])
+def test_broken_settings_are_still_answered(request_type, status, lambda_env, cloudformation, context):
+    # Given settings that do not validate (a statement timeout below its minimum)
+    lambda_env.setenv("DB_STATEMENT_TIMEOUT_MS", "1")
+    reset_runtime()
+    event = load_event(f"migrate/cfn_{request_type}.json")
+    event["ResponseURL"] = cloudformation.url
+
+    # When CloudFormation creates or deletes the resource
+    migrate_handler.lambda_handler(event, context)
+
+    # Then it hears at once (a create fails, a delete needs no settings), rather than
+    # waiting for the resource's timeout
+    (document,) = cloudformation.documents
+    assert document["Status"] == status
+
+
 def test_a_direct_invocation_migrates_and_returns_what_it_applied(empty_database, lambda_env, context):
     lambda_env.setenv("DATABASE_URL", empty_database)
     reset_runtime()

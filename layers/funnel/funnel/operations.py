@@ -3,7 +3,7 @@ implementation behind each door."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,21 +24,23 @@ def run_migrations(runtime: Runtime) -> list[str]:
 
 
 def handle_migration_resource(
-    runtime: Runtime, event: Mapping[str, Any], send: cfn.Sender = cfn.put_response
+    runtime: Callable[[], Runtime], event: Mapping[str, Any], send: cfn.Sender = cfn.put_response
 ) -> dict[str, Any]:
     """Serve the ``Custom::FunnelMigrations`` resource, or a direct invocation.
 
     Create and Update apply pending migrations; Delete does nothing (data outlives the
     stack) but must still answer, or CloudFormation waits. A direct invocation (no
     ``RequestType``, as from ``funnel_local invoke``) applies migrations and returns.
+    ``runtime`` is called only when migrations run, inside the failure handling: broken
+    settings are answered FAILED, and never keep a Delete from answering.
     """
     request_type = event.get("RequestType")
     if request_type is None:
-        return {"applied": run_migrations(runtime)}
+        return {"applied": run_migrations(runtime())}
     status, reason, data = "SUCCESS", "", {}
     if request_type in ("Create", "Update"):
         try:
-            applied = run_migrations(runtime)
+            applied = run_migrations(runtime())
             data = {"Applied": ",".join(applied) or "none"}
         except Exception as exc:
             # Any failure must reach CloudFormation as FAILED so the deploy rolls back.
