@@ -123,7 +123,8 @@ def floor_handler(conn: psycopg.Connection) -> Callable[[dict[str, Any], Any], d
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from funnel.auth import check_admin_key
+    from funnel.auth import ADMIN_KEY as ADMIN_KEY_KIND
+    from funnel.auth import check_key
     from funnel.schemas.webhooks import WebhookDelivery
     from funnel.signatures import verify
 
@@ -133,7 +134,7 @@ def floor_handler(conn: psycopg.Connection) -> Callable[[dict[str, Any], Any], d
     @app.post("/v1/webhooks/description-service")
     def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
         headers = app.current_event.headers
-        check_admin_key(ADMIN_KEY, headers.get("x-admin-key"))
+        check_key([(ADMIN_KEY_KIND, (ADMIN_KEY,))], headers)
         verify([SECRET], headers, app.current_event.body.encode(), now=time.time(), tolerance_seconds=300)
         event, event_id = delivery.root, uuid.uuid4()
         payload = event.payload

@@ -78,7 +78,7 @@ def lambda_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[p
     """The environment a deployed function would see, pointed at the test database, with
     an admin key and no signing secrets (tests that want signatures set them)."""
     for name in list(os.environ):
-        if name.startswith(("DB_", "ADMIN_API_KEY", "WEBHOOK_", "DATABASE_URL")):
+        if name.startswith(("DB_", "ADMIN_API_KEY", "WEBHOOK_", "METRICS_API_KEYS", "DATABASE_URL")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ADMIN_API_KEY", ADMIN_KEY)

@@ -1,4 +1,5 @@
-"""Admin metrics (x-admin-key), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
+"""Metrics, read with the admin key (``x-admin-key``) or a read-only metrics key
+(``Authorization: Bearer``), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
 ingest and the acquisition funnel of a window, seed 002) and ``GET /v1/metrics/service-usage``
 (description-service usage and the funnel, by first-touch channel on request, seed 001)."""
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FunnelResolver, require_admin_key
+from funnel.http import FunnelResolver, require_metrics_key
 from funnel.metrics import ReportCache, service_usage, summary
 from funnel.schemas.common import ErrorResponse, Identifier
 from funnel.schemas.metrics import (
@@ -26,7 +27,7 @@ from funnel.schemas.metrics import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = FunnelResolver(guards=[require_admin_key])
+app = FunnelResolver(guards=[require_metrics_key])
 cache = ReportCache()
 
 From = Annotated[
@@ -47,9 +48,9 @@ CompareTo = Annotated[
 _ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in [
-        (401, "Missing or wrong x-admin-key"),
+        (401, "Missing or wrong key: x-admin-key (the admin key) or Authorization: Bearer (a metrics key)"),
         (422, "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future"),
-        (503, "Database unavailable or admin key not configured; retry"),
+        (503, "Database unavailable or no key configured; retry"),
     ]
 }
 

@@ -1,5 +1,6 @@
 """POST /v1/webhooks/description-service: tenant lifecycle and usage events from the
-description service, authenticated by the admin key and a Standard Webhooks signature."""
+description service, authenticated by a webhook key (or the admin key, unless the
+deployment refuses it here) and a Standard Webhooks signature."""
 
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FunnelResolver, require_admin_key, require_webhook_signature
+from funnel.http import FunnelResolver, require_webhook_key, require_webhook_signature
 from funnel.schemas.common import ErrorResponse
 from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
 from funnel.webhooks import receive_webhook
@@ -18,7 +19,7 @@ from funnel.webhooks import receive_webhook
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
+app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
 
 
 @app.post(
@@ -32,7 +33,7 @@ app = FunnelResolver(guards=[require_admin_key, require_webhook_signature])
         },
         400: {"description": "Not JSON", "content": {"application/json": {"model": ErrorResponse}}},
         401: {
-            "description": "Bad admin key or signature",
+            "description": "Missing or wrong key (x-admin-key) or signature",
             "content": {"application/json": {"model": ErrorResponse}},
         },
         409: {

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
+import metrics_handler
 import webhook_handler
 from funnel.runtime import reset_runtime
-from tests.builders import response_json, webhook_event
+from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.integration
@@ -126,3 +128,65 @@ def test_a_rotated_database_password_is_fetched_again_when_the_cached_one_fails(
     # succeeds, rather than failing until the cache expires
     response = webhook_handler.lambda_handler(webhook_event(), context)
     assert response["statusCode"] == 200, response["body"]
+
+
+def test_webhook_keys_rotate_through_their_secret_without_a_refused_delivery(aws, lambda_env, db, context):
+    # Given the webhook keys in their own secret, read afresh on every request
+    arn = aws.create_secret(Name="funnel/webhook-keys", SecretString="webhook-key-one")["ARN"]
+    lambda_env.setenv("WEBHOOK_API_KEYS_SECRET_ARN", arn)
+    lambda_env.setenv("SECRETS_CACHE_SECONDS", "0")
+    reset_runtime()
+
+    def deliver(key: str, sample: str) -> int:
+        event = webhook_event(sample, headers={"x-admin-key": key})
+        status: int = webhook_handler.lambda_handler(event, context)["statusCode"]
+        return status
+
+    assert deliver("webhook-key-one", "tenant_created") == 200
+
+    # When a second key is added, both work while the sender switches
+    aws.put_secret_value(SecretId=arn, SecretString="webhook-key-two webhook-key-one")
+    assert deliver("webhook-key-one", "apikey_created") == 200
+    assert deliver("webhook-key-two", "scan_completed") == 200
+
+    # Then, the first removed, only the second does
+    aws.put_secret_value(SecretId=arn, SecretString="webhook-key-two")
+    assert deliver("webhook-key-one", "scan_failed") == 401
+    assert deliver("webhook-key-two", "cluster_created") == 200
+    assert db.execute("SELECT count(*) FROM tenant_events").fetchone()[0] == 4
+
+
+def test_a_webhook_refusing_the_admin_key_never_reads_its_secret(aws, lambda_env, db, context):
+    # Given a webhook that refuses the admin key, and so (as the template grants) has no
+    # right to read its secret: here, an ARN that does not exist
+    hook = aws.create_secret(Name="funnel/webhook-keys-only", SecretString="webhook-only-key")["ARN"]
+    lambda_env.setenv("WEBHOOK_API_KEYS_SECRET_ARN", hook)
+    lambda_env.setenv(
+        "ADMIN_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:forbidden-AbCdEf"
+    )
+    lambda_env.setenv("WEBHOOK_REFUSES_ADMIN_KEY", "true")
+    reset_runtime()
+
+    # When the webhook key delivers, then it is stored, the admin key's secret untouched
+    response = webhook_handler.lambda_handler(
+        webhook_event(headers={"x-admin-key": "webhook-only-key"}), context
+    )
+    assert response["statusCode"] == 200, response["body"]
+
+
+def test_the_metrics_key_comes_from_its_secret(aws, lambda_env, set_clock, db, context):
+    arn = aws.create_secret(Name="funnel/metrics-keys", SecretString="read-only-from-secrets-manager\n")[
+        "ARN"
+    ]
+    lambda_env.setenv("METRICS_API_KEYS_SECRET_ARN", arn)
+    lambda_env.setenv("METRICS_API_KEYS", "stale-local-key")
+    reset_runtime()
+    set_clock(datetime(2026, 2, 14, 9, tzinfo=UTC))
+
+    def read(key: str) -> int:
+        event = api_event("metrics/summary", headers={"authorization": f"Bearer {key}", "x-admin-key": None})
+        status: int = metrics_handler.lambda_handler(event, context)["statusCode"]
+        return status
+
+    assert read("read-only-from-secrets-manager") == 200
+    assert read("stale-local-key") == 401

@@ -1,5 +1,5 @@
 """The OpenAPI document: generated from the handlers' models for every route of
-template.yaml, valid OpenAPI 3.1, with the admin key's security on admin routes, and
+template.yaml, valid OpenAPI 3.1, with each route's keys by purpose as its security, and
 committed as openapi.json exactly as the code generates it."""
 
 from __future__ import annotations
@@ -51,17 +51,28 @@ def test_every_route_of_the_template_is_documented(template, document):
     assert set(operations(document)) == {route.route_key for route in template.routes}
 
 
-def test_admin_routes_require_the_admin_key_and_public_routes_nothing(template, document):
+def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(template, document):
     security = {key: operation.get("security") for key, operation in operations(document).items()}
-    assert document["components"]["securitySchemes"]["adminKey"] == {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-admin-key",
-        "description": "The admin API key (ADMIN_API_KEY, or the AdminApiKeySecret output's secret).",
+    schemes = document["components"]["securitySchemes"]
+    assert {
+        name: {k: v for k, v in scheme.items() if k != "description"} for name, scheme in schemes.items()
+    } == {
+        "adminKey": {"type": "apiKey", "in": "header", "name": "x-admin-key"},
+        "webhookKey": {"type": "apiKey", "in": "header", "name": "x-admin-key"},
+        "metricsKey": {"type": "http", "scheme": "bearer"},
+        "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
     }
-    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage", "POST /v1/leads/delete"):
+    # Admin routes: the admin key alone
+    for route in ("POST /v1/leads/delete", "POST /v1/leads/unsubscribe-link"):
         assert security[route] == [{"adminKey": []}]
-    assert security["POST /v1/webhooks/description-service"] == [{"adminKey": [], "webhookSignature": []}]
+    # Metrics: the admin key, or a metrics key
+    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage"):
+        assert security[route] == [{"adminKey": []}, {"metricsKey": []}]
+    # The webhook: the admin key or a webhook key, with the signature either way
+    assert security["POST /v1/webhooks/description-service"] == [
+        {"adminKey": [], "webhookSignature": []},
+        {"webhookKey": [], "webhookSignature": []},
+    ]
     for route in ("POST /v1/events", "POST /v1/leads/capture", "GET /v1/unsubscribe", "GET /v1/health"):
         assert security[route] is None
 

@@ -6,9 +6,10 @@ document from the same pydantic models that validate requests and shape answers.
 are merged into one document and checked against the template: a route the template
 declares must be served by its function's ``app``, and the reverse. CORS preflights, which
 the resolver answers before routing, are described here. Each operation gets the security
-requirements of its function's guards (the ``x-admin-key`` header, the Standard Webhooks
-signature), and validation errors are described with the error shape the resolver
-actually answers (Powertools' default ``HTTPValidationError`` is never sent).
+requirements of its function's guards (one alternative per kind of key its ``KeyGuard``
+accepts, each with the Standard Webhooks signature where that is checked too), and
+validation errors are described with the error shape the resolver actually answers
+(Powertools' default ``HTTPValidationError`` is never sent).
 
 ``python -m funnel_local openapi`` writes the document to ``openapi.json`` at the
 repository's root; ``--check`` fails when that file is not what the code generates. The
@@ -30,7 +31,8 @@ from typing import Any, Final
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from werkzeug.wrappers import Request, Response
 
-from funnel.http import FunnelResolver, Guard, require_admin_key, require_webhook_signature
+from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind
+from funnel.http import FunnelResolver, Guard, KeyGuard, require_webhook_signature
 from funnel_local.postgres import REPO_ROOT
 from funnel_local.template import SamTemplate
 
@@ -54,7 +56,23 @@ SECURITY_SCHEMES: Final[dict[str, dict[str, Any]]] = {
         "type": "apiKey",
         "in": "header",
         "name": "x-admin-key",
-        "description": "The admin API key (ADMIN_API_KEY, or the AdminApiKeySecret output's secret).",
+        "description": "The admin API key (ADMIN_API_KEY, or the AdminApiKeySecret output's secret): "
+        "every route a key protects, the webhook's too unless the stack's WebhookRefusesAdminKey is true.",
+    },
+    "webhookKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-admin-key",
+        "description": "A webhook key (WEBHOOK_API_KEYS, or the WebhookApiKeySecret output's secret; "
+        "several may be valid at once, for rotation), in the same header as the admin key: the webhook "
+        "route only, 401 anywhere else.",
+    },
+    "metricsKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A read-only metrics key (METRICS_API_KEYS, or the MetricsApiKeySecret output's "
+        "secret; several may be valid at once, for rotation), as `Authorization: Bearer <key>`: "
+        "GET /v1/metrics/* only, 401 anywhere else.",
     },
     "webhookSignature": {
         "type": "apiKey",
@@ -65,10 +83,13 @@ SECURITY_SCHEMES: Final[dict[str, dict[str, Any]]] = {
         "whenever signing secrets are configured.",
     },
 }
-GUARD_SCHEMES: Final[Mapping[Guard, str]] = {
-    require_admin_key: "adminKey",
-    require_webhook_signature: "webhookSignature",
+KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {
+    ADMIN_KEY: "adminKey",
+    WEBHOOK_KEY: "webhookKey",
+    METRICS_KEY: "metricsKey",
 }
+# Guards every request must pass besides its key, by their security scheme.
+GUARD_SCHEMES: Final[Mapping[Guard, str]] = {require_webhook_signature: "webhookSignature"}
 _VALIDATION_ERROR_REF: Final = "#/components/schemas/HTTPValidationError"
 _ERROR_REF: Final = "#/components/schemas/ErrorResponse"
 _REF_PREFIX: Final = "#/components/schemas/"
@@ -151,13 +172,25 @@ def _merge_schema(schemas: dict[str, Any], name: str, definition: Any, function_
     schemas[name] = definition
 
 
+def _security(app: FunnelResolver) -> list[dict[str, list[str]]]:
+    """The operations' security requirements: one alternative per kind of key the guards
+    accept, each together with the other guards' schemes (the signature)."""
+    required: dict[str, list[str]] = {
+        GUARD_SCHEMES[guard]: [] for guard in app.guards if guard in GUARD_SCHEMES
+    }
+    kinds = [kind for guard in app.guards if isinstance(guard, KeyGuard) for kind in guard.kinds]
+    if not kinds:
+        return [required] if required else []
+    return [{KEY_SCHEMES[kind]: [], **required} for kind in kinds]
+
+
 def _function_part(
     function_id: str, module_name: str, declared: set[str], paths: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """Add one function's operations to ``paths``; return its component schemas."""
     app = _resolver(module_name, function_id)
     part = app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
-    schemes: dict[str, list[str]] = {GUARD_SCHEMES[g]: [] for g in app.guards if g in GUARD_SCHEMES}
+    security = _security(app)
     served = set()
     for path, item in part.get("paths", {}).items():
         for method, operation in item.items():
@@ -166,8 +199,8 @@ def _function_part(
                 raise OpenApiError(f"{function_id} serves {route_key}, not routed by template.yaml")
             served.add(route_key)
             _answer_validation_errors_as_sent(operation)
-            if schemes:
-                operation["security"] = [schemes]
+            if security:
+                operation["security"] = security
             paths.setdefault(path, {})[method] = operation
     for route_key in sorted(declared - served):
         method, _, path = route_key.partition(" ")

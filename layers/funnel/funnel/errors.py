@@ -88,8 +88,11 @@ class ServiceUnavailable(FunnelError):
         super().__init__(code, details=details, headers={"Retry-After": str(retry_after_seconds)})
 
 
-class AdminAuthNotConfigured(ServiceUnavailable):
-    code = "admin_auth_not_configured"
+class KeyNotConfigured(ServiceUnavailable):
+    """No key that a route accepts is configured; the code names the kind
+    (``admin_auth_not_configured``, ``webhook_auth_not_configured``...)."""
+
+    code = "auth_not_configured"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

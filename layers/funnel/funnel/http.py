@@ -3,7 +3,7 @@ routing, and the one place where errors become responses.
 
 Guards run before Powertools validates the request, so a caller who fails
 authentication learns nothing about the schema: order is body size, then the guards
-(admin key, signature), then JSON parsing and validation, then the route.
+(a key by purpose, the signature), then JSON parsing and validation, then the route.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -31,7 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.metrics import MetricUnit
 
-from funnel.auth import check_admin_key
+from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind, check_key
 from funnel.errors import (
     ConfigurationError,
     Forbidden,
@@ -44,6 +44,7 @@ from funnel.errors import (
     ValidationFailed,
 )
 from funnel.runtime import Runtime, get_runtime
+from funnel.settings import SecuritySettings
 from funnel.signatures import verify
 
 logger = Logger(child=True)
@@ -102,9 +103,52 @@ Guard = Callable[[RawRequest, Runtime], None]
 RuntimeFactory = Callable[[], Runtime]
 
 
-def require_admin_key(request: RawRequest, runtime: Runtime) -> None:
-    """Guard: the ``x-admin-key`` header matches the configured admin key."""
-    check_admin_key(runtime.admin_api_key(), request.headers.get("x-admin-key"))
+def _nothing_refused(security: SecuritySettings) -> Collection[KeyKind]:
+    return ()
+
+
+@dataclass(frozen=True)
+class KeyGuard:
+    """Guard: the request presents a key of one of ``kinds`` (keys by purpose, see
+    :mod:`funnel.auth`); a function's routes accept exactly the kinds its guard names.
+
+    Parameters
+    ----------
+    kinds
+        The kinds of key these routes accept, in the order the documentation lists them.
+    refused
+        Which of them the deployment's settings refuse here (the webhook route can refuse
+        the admin key); their secrets are then not even read.
+    metric
+        When set, each accepted request adds 1 to ``<metric>With<Purpose>Key`` (for
+        instance ``WebhooksWithAdminKey``), so operators see which keys are still in use.
+    """
+
+    kinds: tuple[KeyKind, ...]
+    refused: Callable[[SecuritySettings], Collection[KeyKind]] = _nothing_refused
+    metric: str | None = None
+
+    def __call__(self, request: RawRequest, runtime: Runtime) -> None:
+        refused = self.refused(runtime.settings.security)
+        accepted = [(kind, runtime.api_keys(kind)) for kind in self.kinds if kind not in refused]
+        kind = check_key(accepted, request.headers)
+        if self.metric is not None:
+            name = f"{self.metric}With{kind.purpose.capitalize()}Key"
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _admin_key_refused_on_webhook(security: SecuritySettings) -> Collection[KeyKind]:
+    return (ADMIN_KEY,) if security.webhook_refuses_admin_key else ()
+
+
+require_admin_key = KeyGuard((ADMIN_KEY,))
+"""The admin routes: the admin key only."""
+require_webhook_key = KeyGuard(
+    (ADMIN_KEY, WEBHOOK_KEY), refused=_admin_key_refused_on_webhook, metric="Webhooks"
+)
+"""The webhook route: a webhook key, or the admin key unless ``WEBHOOK_REFUSES_ADMIN_KEY``."""
+require_metrics_key = KeyGuard((ADMIN_KEY, METRICS_KEY), metric="MetricsReads")
+"""The metrics routes: the admin key, or a read-only metrics key."""
 
 
 def require_webhook_signature(request: RawRequest, runtime: Runtime) -> None:

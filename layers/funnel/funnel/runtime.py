@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from pydantic import SecretStr
+
+from funnel.auth import KeyKind
 from funnel.db import Database, database_conninfo
 from funnel.errors import ConfigurationError
 from funnel.secrets import SecretsManagerSource, SecretSource
@@ -34,6 +37,25 @@ class Runtime:
         if security.admin_api_key is not None:
             return security.admin_api_key.get_secret_value() or None
         return None
+
+    def api_keys(self, kind: KeyKind) -> tuple[str, ...]:
+        """The configured keys of ``kind``'s purpose, empty when there are none: the admin
+        key, or the whitespace-separated webhook or metrics keys (several during a
+        rotation), each from its secret when its ARN is set, else from its local variable."""
+        security = self.settings.security
+        match kind.purpose:
+            case "admin":
+                admin = self.admin_api_key()
+                return (admin,) if admin else ()
+            case "webhook":
+                return self._keys(security.webhook_api_keys_secret_arn, security.webhook_api_keys)
+            case "metrics":
+                return self._keys(security.metrics_api_keys_secret_arn, security.metrics_api_keys)
+
+    def _keys(self, arn: str | None, local: SecretStr | None) -> tuple[str, ...]:
+        if arn:
+            return tuple(self.secrets.get(arn).split())
+        return tuple(local.get_secret_value().split()) if local is not None else ()
 
     def unsubscribe_keys(self) -> tuple[bytes, ...]:
         """The keys of unsubscribe links: the first signs new links, any verifies (so a

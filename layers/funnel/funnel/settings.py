@@ -37,6 +37,14 @@ class SecuritySettings(BaseSettings):
 
     admin_api_key: SecretStr | None = None
     admin_api_key_secret_arn: str | None = None
+    # Keys by purpose, whitespace-separated (several during a rotation): the webhook's own
+    # keys, and read-only keys of the metrics routes.
+    webhook_api_keys: SecretStr | None = None
+    webhook_api_keys_secret_arn: str | None = None
+    # The template's WebhookRefusesAdminKey: the webhook route takes webhook keys only.
+    webhook_refuses_admin_key: bool = False
+    metrics_api_keys: SecretStr | None = None
+    metrics_api_keys_secret_arn: str | None = None
     webhook_signing_secrets: SecretStr | None = None
     webhook_signing_secrets_arn: str | None = None
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
