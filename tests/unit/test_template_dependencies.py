@@ -78,3 +78,114 @@ def test_every_function_but_the_migrator_waits_for_the_migrations():
         if "SchemaMigrations" in ([depends_on] if isinstance(depends_on, str) else depends_on):
             waiting.add(name)
     assert waiting == set(functions) - {"MigrateFunction"}
+
+
+# Keys by purpose: the references that name each key's secret, given or generated.
+KEY_SECRETS = {
+    "admin": {"AdminApiKeySecret", "AdminApiKeySecretArn"},
+    "webhook": {"WebhookApiKeySecret", "WebhookApiKeySecretArn"},
+    "metrics": {"MetricsApiKeySecret", "MetricsApiKeySecretArn"},
+}
+
+
+def _holds(condition: Any, document: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """The value of a condition or of the plain intrinsics a condition uses."""
+    if isinstance(condition, dict):
+        ((name, argument),) = condition.items()
+        if name == "Condition":
+            return _holds(document["Conditions"][argument], document, parameters)
+        if name == "Ref":
+            return parameters.get(argument, document["Parameters"][argument].get("Default", ""))
+        if name == "Fn::Equals":
+            left, right = (_holds(side, document, parameters) for side in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not _holds(argument[0], document, parameters)
+        if name == "Fn::Join":
+            separator, values = argument
+            value = _holds(values, document, parameters)
+            return separator.join(value if isinstance(value, list) else value.split(","))
+    return condition
+
+
+def _chosen(value: Any, document: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """``value`` with every ``Fn::If`` replaced by its chosen branch, ``AWS::NoValue`` dropped."""
+    if isinstance(value, list):
+        items = [_chosen(item, document, parameters) for item in value]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            branch = when_true if _holds({"Condition": name}, document, parameters) else when_false
+            return _chosen(branch, document, parameters)
+        return {key: _chosen(item, document, parameters) for key, item in value.items()}
+    return value
+
+
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, list):
+        return set().union(*(_refs(item) for item in value))
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return {value["Ref"]}
+        return set().union(*(_refs(item) for item in value.values()))
+    return set()
+
+
+def key_readers(parameters: dict[str, str]) -> dict[str, set[str]]:
+    """For each purpose of key, the functions whose role may read its secret."""
+    document = translated(parameters)
+    readers: dict[str, set[str]] = {purpose: set() for purpose in KEY_SECRETS}
+    for name, resource in document["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role" and name.endswith("FunctionRole"):
+            policies = _chosen(resource["Properties"].get("Policies", []), document, parameters)
+            for purpose, references in KEY_SECRETS.items():
+                if _refs(policies) & references:
+                    readers[purpose].add(name.removesuffix("Role"))
+    return readers
+
+
+HOOKS = {"WebhookSigningSecretsArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:hooks"}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {
+            "AdminApiKeySecretArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:admin",
+            "WebhookApiKeySecretArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:webhook",
+            "MetricsApiKeySecretArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:metrics",
+        },
+    ],
+    ids=["generated", "given"],
+)
+def test_each_key_secret_is_readable_only_by_the_functions_that_check_it(given, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ca-central-1")
+    assert key_readers({**HOOKS, **given}) == {
+        "admin": {"WebhookIngestFunction", "LeadsAdminFunction", "MetricsFunction"},
+        "webhook": {"WebhookIngestFunction"},
+        "metrics": {"MetricsFunction"},
+    }
+
+
+def test_a_webhook_refusing_the_admin_key_may_not_read_it(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ca-central-1")
+    readers = key_readers({**HOOKS, "WebhookRefusesAdminKey": "true"})
+    assert readers["admin"] == {"LeadsAdminFunction", "MetricsFunction"}
+    assert readers["webhook"] == {"WebhookIngestFunction"}
+
+
+def test_key_secrets_are_generated_unless_given_and_named_by_the_outputs(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ca-central-1")
+    template, _ = decode(str(TEMPLATE))
+    assert template is not None
+    for purpose, secret in [("Webhook", "WebhookApiKeySecret"), ("Metrics", "MetricsApiKeySecret")]:
+        resource = template["Resources"][secret]
+        assert resource["Type"] == "AWS::SecretsManager::Secret"
+        assert resource["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+        condition = template["Conditions"][resource["Condition"]]
+        assert condition == {"Fn::Equals": [{"Ref": f"{purpose}ApiKeySecretArn"}, ""]}
+        assert _refs(template["Outputs"][secret]["Value"]) == {secret, f"{purpose}ApiKeySecretArn"}
+    refusal = template["Parameters"]["WebhookRefusesAdminKey"]
+    assert (refusal["Default"], refusal["AllowedValues"]) == ("false", ["false", "true"])
