@@ -12,8 +12,9 @@
     Write the OpenAPI document of every route (``openapi.json``, generated from the
     handlers' models); ``--check`` exits 1 when the file differs from what the code makes.
 
-Every function gets the same local values: ``DATABASE_URL``, ``ADMIN_API_KEY`` and
-``WEBHOOK_SIGNING_SECRETS`` (fixed local defaults unless set in the environment).
+Every function gets the same local values: ``DATABASE_URL``, ``ADMIN_API_KEY``,
+``WEBHOOK_API_KEYS``, ``METRICS_API_KEYS`` and ``WEBHOOK_SIGNING_SECRETS`` (fixed local
+defaults unless set in the environment), and ``WEBHOOK_REFUSES_ADMIN_KEY`` when it is set.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEMPLATE: Final = REPO_ROOT / "template.yaml"
 DEFAULT_PORT: Final = 3000
 LOCAL_ADMIN_API_KEY: Final = "local-admin-key"
+LOCAL_WEBHOOK_API_KEY: Final = "local-webhook-key"
+LOCAL_METRICS_API_KEY: Final = "local-metrics-key"
 LOCAL_WEBHOOK_SIGNING_SECRETS: Final = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtc2lnbmluZy1zZWNyZXQ="
 LOCAL_UNSUBSCRIBE_SECRET: Final = "local-unsubscribe-secret"  # noqa: S105 - a published local default
 # A marketing site served locally on the usual development ports.
@@ -72,23 +75,34 @@ class _KeyValueFormatter(logging.Formatter):
 
 @dataclass(frozen=True)
 class LocalSecrets:
-    """The admin key and webhook signing secrets every local function gets."""
+    """The keys by purpose and webhook signing secrets every local function gets."""
 
     admin_api_key: str
     webhook_signing_secrets: str
     admin_api_key_is_default: bool
     webhook_signing_secrets_are_default: bool
+    webhook_api_keys: str
+    metrics_api_keys: str
+    webhook_api_keys_are_default: bool
+    metrics_api_keys_are_default: bool
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> LocalSecrets:
-        """Values of ``ADMIN_API_KEY``/``WEBHOOK_SIGNING_SECRETS``, or the local defaults."""
+        """Values of ``ADMIN_API_KEY``, ``WEBHOOK_SIGNING_SECRETS``, ``WEBHOOK_API_KEYS`` and
+        ``METRICS_API_KEYS``, or the local defaults."""
         admin_api_key = environ.get("ADMIN_API_KEY") or ""
         signing_secrets = environ.get("WEBHOOK_SIGNING_SECRETS") or ""
+        webhook_api_keys = (environ.get("WEBHOOK_API_KEYS") or "").strip()
+        metrics_api_keys = (environ.get("METRICS_API_KEYS") or "").strip()
         return cls(
             admin_api_key=admin_api_key or LOCAL_ADMIN_API_KEY,
             webhook_signing_secrets=signing_secrets or LOCAL_WEBHOOK_SIGNING_SECRETS,
             admin_api_key_is_default=not admin_api_key,
             webhook_signing_secrets_are_default=not signing_secrets,
+            webhook_api_keys=webhook_api_keys or LOCAL_WEBHOOK_API_KEY,
+            metrics_api_keys=metrics_api_keys or LOCAL_METRICS_API_KEY,
+            webhook_api_keys_are_default=not webhook_api_keys,
+            metrics_api_keys_are_default=not metrics_api_keys,
         )
 
     @property
@@ -96,16 +110,33 @@ class LocalSecrets:
         """The secret new signatures are made with: the first one (the rest are being rotated)."""
         return self.webhook_signing_secrets.split()[0]
 
+    @property
+    def webhook_key(self) -> str:
+        """The webhook key to send (the first; the rest are being rotated)."""
+        return self.webhook_api_keys.split()[0]
+
+    @property
+    def metrics_key(self) -> str:
+        """The metrics key to read with (the first; the rest are being rotated)."""
+        return self.metrics_api_keys.split()[0]
+
     def environment(self, conninfo: str, public_base_url: str) -> dict[str, str]:
         """The local overrides of every function's environment."""
-        return {
+        environment = {
             "DATABASE_URL": conninfo,
             "ADMIN_API_KEY": self.admin_api_key,
+            "WEBHOOK_API_KEYS": self.webhook_api_keys,
+            "METRICS_API_KEYS": self.metrics_api_keys,
             "WEBHOOK_SIGNING_SECRETS": self.webhook_signing_secrets,
             "UNSUBSCRIBE_SECRET": os.environ.get("UNSUBSCRIBE_SECRET") or LOCAL_UNSUBSCRIBE_SECRET,
             "ALLOWED_ORIGINS": os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS,
             "PUBLIC_BASE_URL": public_base_url,
         }
+        refuses_admin_key = os.environ.get("WEBHOOK_REFUSES_ADMIN_KEY")
+        if refuses_admin_key:
+            # Set, it wins over the template's WebhookRefusesAdminKey (or its override).
+            environment["WEBHOOK_REFUSES_ADMIN_KEY"] = refuses_admin_key
+        return environment
 
 
 def sign_event(event: Mapping[str, Any], secret: str, *, timestamp: int) -> dict[str, Any]:
@@ -181,7 +212,7 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
 
     emitter = (
         f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
-        f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.admin_api_key)} "
+        f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.webhook_key)} "
         f".venv/bin/python -m funnel_emitter {gateway.url}/v1/webhooks/description-service "
         "--event-type tenant.created --tenant-id tenant-demo-1 "
         """--payload '{"siteUrl": "https://example.com", "email": "Ada@Example.com"}'"""
@@ -194,6 +225,10 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
             "",
             f"Admin API key (x-admin-key): {secrets.admin_api_key} "
             + origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
+            f"Webhook key (x-admin-key):   {secrets.webhook_key} "
+            + origin(secrets.webhook_api_keys_are_default, "WEBHOOK_API_KEYS"),
+            f"Metrics key (Bearer):        {secrets.metrics_key} "
+            + origin(secrets.metrics_api_keys_are_default, "METRICS_API_KEYS"),
             f"Webhook signing secret:      {secrets.signing_secret} "
             + origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
             f"Database:                    {database_source}",
