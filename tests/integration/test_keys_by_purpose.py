@@ -15,8 +15,9 @@ import metrics_handler
 import webhook_handler
 from funnel.metrics import ReportCache
 from funnel.runtime import reset_runtime
+from funnel_local.cli import LOCAL_METRICS_API_KEY, LOCAL_WEBHOOK_API_KEY
 from tests.builders import api_event, response_json, webhook_event
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, load_event
 from tests.read_model import at
 
 pytestmark = pytest.mark.integration
@@ -236,3 +237,22 @@ class TestTheMetricsKey:
         printed = capsys.readouterr().out
         assert emitted(printed, "MetricsReadsWithAdminKey") == 1
         assert emitted(printed, "MetricsReadsWithMetricsKey") == 1
+
+
+class TestTheSampleEvents:
+    """`events/` shows each route called with the local key of its purpose (`make run`'s
+    defaults), as `funnel_local invoke` and `sam local invoke -e` send them."""
+
+    def test_the_webhook_samples_carry_the_webhook_key(self, keys, db, context):
+        keys.setenv("WEBHOOK_API_KEYS", LOCAL_WEBHOOK_API_KEY)
+        refuse_admin_key_on_webhook(keys)
+        response = webhook_handler.lambda_handler(load_event("webhook_ingest/tenant_created.json"), context)
+        assert response["statusCode"] == 200, response["body"]
+
+    def test_the_bearer_sample_carries_the_metrics_key(self, keys, context):
+        keys.setenv("METRICS_API_KEYS", LOCAL_METRICS_API_KEY)
+        reset_runtime()
+        event = load_event("metrics/summary_metrics_key.json")
+        assert "x-admin-key" not in event["headers"]
+        response = metrics_handler.lambda_handler(event, context)
+        assert response["statusCode"] == 200, response["body"]
