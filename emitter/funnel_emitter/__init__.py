@@ -14,6 +14,7 @@ package without pulling anything else in.
 """
 
 from funnel_emitter._version import __version__
+from funnel_emitter.background import BackgroundSender
 from funnel_emitter.backoff import Backoff
 from funnel_emitter.client import DeliveryResult, WebhookEmitter, sign
 from funnel_emitter.events import (
@@ -32,6 +33,7 @@ from funnel_emitter.outbox import Outbox, OutboxEntry, OutboxError, WebhookIdReu
 __all__ = [
     "EVENT_TYPES",
     "ApiKeyCreated",
+    "BackgroundSender",
     "Backoff",
     "ClusterCreated",
     "DeliveryResult",
