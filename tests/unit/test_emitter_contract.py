@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +284,22 @@ def test_the_occurred_at_window_matches_the_server_on_both_sides() -> None:
     envelope_body(event, floor, now=NOW)
     with pytest.raises(InvalidEvent):
         envelope_body(event, before, now=NOW)
+
+
+def pins(path: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of a requirements file's ``name==version`` lines."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9._-]+)==([^\s;]+)", line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+def test_the_emitters_test_runner_uses_the_projects_pinned_versions() -> None:
+    # Given the emitter's test requirements and the project's lock
+    repo = Path(__file__).resolve().parents[2]
+    emitter, project = pins(repo / "emitter/requirements-test.txt"), pins(repo / "requirements-dev.txt")
+    # Then pytest is there, and every package both pin has the same version in both
+    assert {"pytest", "pytest-timeout"} <= emitter.keys()
+    assert {name: version for name, version in emitter.items() if project.get(name, version) != version} == {}
