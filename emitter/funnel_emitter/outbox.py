@@ -417,11 +417,15 @@ class Outbox:
         try:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from exc
+            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA synchronous = FULL")
             yield conn
+        except sqlite3.Error as exc:
+            # Locked past busy_timeout, a full disk, a file that is not SQLite: callers
+            # get one exception type, and the rows already written stay as they were.
+            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
         finally:
             conn.close()
 
@@ -434,31 +438,30 @@ class Outbox:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does).
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
     def _initialise(self) -> None:
         if not os.path.exists(self.path):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        try:
-            with self._connect() as conn:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()["journal_mode"]
-                if mode != "wal":
-                    raise OutboxError(f"the outbox {self.path} cannot use WAL (journal_mode={mode})")
-            with self._write() as conn:
-                version = conn.execute("PRAGMA user_version").fetchone()["user_version"]
-                if version == 0:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                elif version != SCHEMA_VERSION:
-                    raise OutboxError(
-                        f"the outbox {self.path} has schema version {version}; this funnel-emitter "
-                        f"reads version {SCHEMA_VERSION}"
-                    )
-        except sqlite3.DatabaseError as exc:
-            raise OutboxError(f"{self.path} is not a usable outbox: {exc}") from exc
+        with self._connect() as conn:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()["journal_mode"]
+            if mode != "wal":
+                raise OutboxError(f"the outbox {self.path} cannot use WAL (journal_mode={mode})")
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()["user_version"]
+            if version == 0:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox {self.path} has schema version {version}; this funnel-emitter "
+                    f"reads version {SCHEMA_VERSION}"
+                )
 
     @staticmethod
     def _get(conn: sqlite3.Connection, webhook_id: str, claim: str | None) -> OutboxEntry | None:

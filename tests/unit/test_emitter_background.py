@@ -7,6 +7,7 @@ retry falls due when a test moves the clock, never after a real wait.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -128,6 +129,31 @@ def test_events_another_process_queues_are_noticed_within_the_poll_interval(
         assert server.answering.wait(WAIT)
         assert server.ids() == [webhook_id]
     finally:
+        assert sender.close(WAIT)
+
+
+def test_the_thread_survives_an_outbox_it_cannot_write_for_a_while(
+    server: ScriptedServer, fake: FakeTime, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an event due, and another process holding the outbox's write lock
+    server.default = Reply()
+    webhook_id = make(server.url, fake, path).enqueue(scan())
+    emitter = WebhookEmitter(
+        server.url, signing_secret=SECRET, admin_key=ADMIN_KEY, outbox=Outbox(path, busy_timeout=0.05)
+    )
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    # When a sender starts and cannot take the row
+    sender = BackgroundSender(emitter, poll_interval=0.05).start()
+    try:
+        assert not sender.flush(0.5)
+        assert "could not be read or written" in caplog.text
+        # Then once the lock is released it delivers the event all the same
+        locker.execute("ROLLBACK")
+        assert sender.flush(WAIT)
+        assert server.ids() == [webhook_id]
+    finally:
+        locker.close()
         assert sender.close(WAIT)
 
 

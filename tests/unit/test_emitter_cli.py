@@ -428,7 +428,7 @@ def test_outbox_deliver_sends_what_is_due_and_reports_it(
         (["outbox", "retry", "--outbox", "{path}"], "retry needs"),
         (["outbox", "purge", "--outbox", "{path}"], "purge needs"),
         (["outbox", "purge", "--older-than", "a week", "--outbox", "{path}"], "not an age"),
-        (["outbox", "list", "--outbox", "{junk}"], "not a usable outbox"),
+        (["outbox", "list", "--outbox", "{junk}"], "cannot be used"),
         (["outbox", "deliver", "--outbox", "{path}", "http://127.0.0.1:9/"], "FUNNEL_WEBHOOK_SECRET"),
         (["outbox", "vacuum", "--outbox", "{path}"], "invalid choice"),
     ],

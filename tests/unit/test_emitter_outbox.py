@@ -19,6 +19,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -561,10 +562,26 @@ def test_a_file_that_is_not_an_outbox_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(newer) as conn:
         conn.execute("PRAGMA user_version = 99")
     # Then neither can be opened as an outbox
-    with pytest.raises(OutboxError, match="not a usable outbox"):
+    with pytest.raises(OutboxError, match="cannot be used: file is not a database"):
         Outbox(junk)
     with pytest.raises(OutboxError, match="schema version 99"):
         Outbox(newer)
+
+
+def test_an_outbox_locked_too_long_is_an_error_before_anything_is_sent(
+    server: ScriptedServer, fake: FakeTime, path: Path
+) -> None:
+    # Given another process holds the outbox's write lock longer than the busy timeout
+    emitter = make(server.url, fake, path, outbox=Outbox(path, busy_timeout=0.05))
+    with closing(sqlite3.connect(path, isolation_level=None)) as locker:
+        locker.execute("BEGIN IMMEDIATE")
+        # When an event is sent or enqueued, Then OutboxError says so and nothing was sent
+        with pytest.raises(OutboxError, match="locked"):
+            emitter.send(scan())
+        with pytest.raises(OutboxError, match="locked"):
+            emitter.enqueue(scan())
+        locker.execute("ROLLBACK")
+    assert server.received == []
 
 
 def test_enqueue_and_delivery_need_an_outbox(server: ScriptedServer) -> None:
