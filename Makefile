@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test test-unit test-integration test-e2e test-emitter-pythons lint typecheck check validate build \
         migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
-        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
+        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,9 @@ bench-events: $(STAMP) ## beacon events/s through POST /v1/events vs executemany
 
 bench-rollups: $(STAMP) ## time to roll up a day of 1M and 2M events vs one GROUP BY scan of it
 	$(BIN)/python -m benchmarks.bench_rollups
+
+bench-emitter: $(STAMP) ## emitter events/s with the outbox vs without it, and enqueue/s vs plain synced INSERTs/s
+	$(BIN)/python -m benchmarks.bench_emitter
 
 bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary (compareTo, includeFunnel) at 1x and 10x data, p95 ratio
 	$(BIN)/python -m benchmarks.bench_metrics

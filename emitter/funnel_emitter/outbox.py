@@ -2,9 +2,14 @@
 
 One row per event, keyed by its ``webhook-id``, holding the exact body that is sent on
 every attempt (so one id never carries two bodies), the number of attempts, when the next
-one is due, the last error, and who is delivering it right now. The file is in WAL mode
-with ``synchronous=FULL``: a row written is on disk, and survives the sending process, the
-machine's crash and a restart.
+one is due, the last error, and who is delivering it right now. The file is in WAL mode.
+Queuing an event is synced to disk before :meth:`Outbox.add` returns (``synchronous=FULL``):
+it survives the sending process, the machine's crash and a restart. The bookkeeping that
+follows (claims, attempts, deleting a delivered row) is not synced on its own
+(``synchronous=NORMAL``): it survives the process at once, and a power cut once the next
+event is queued or SQLite checkpoints. What a power cut can undo is therefore harmless: a
+delivered event sent again (Funnel drops it as a duplicate of its webhook-id) or an
+attempt not counted.
 
 Several threads and processes may share one file. Every write is one short
 ``BEGIN IMMEDIATE`` transaction, so writers queue on SQLite's lock (each waits up to
@@ -13,14 +18,17 @@ deadline into it, and only the holder of that token may record the attempt's out
 row claimed by one sender is invisible to the others until its claim expires, which is
 how a row abandoned by a crashed process is picked up again.
 
-Each call opens its own connection, so an :class:`Outbox` may be shared by threads.
+An :class:`Outbox` may be shared by threads: each call takes a connection of its own for
+its duration (reused from earlier calls), and a forked child process opens its own.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +66,10 @@ _COLUMNS = (
     "webhook_id, event_type, tenant_id, body, state, attempts, created_at, next_attempt_at, retry_until,"
     " last_attempt_at, last_status, last_error, dead_reason"
 )
+
+
+# Connections a forked child inherited: referenced here so they are never closed in it.
+_INHERITED: list[sqlite3.Connection] = []
 
 
 class OutboxError(Exception):
@@ -136,7 +148,21 @@ class Outbox:
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = os.fspath(path)
         self._busy_timeout = busy_timeout
+        # Connections are kept and reused, one caller at a time: opening one per call
+        # would sync the folder on every write, and when the last connection closes
+        # SQLite checkpoints and deletes the WAL, several syncs more.
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
+        self._pid = os.getpid()
+        weakref.finalize(self, _close_all, self._idle)
         self._initialise()
+
+    def close(self) -> None:
+        """Close the connections kept for reuse (the last one out checkpoints the WAL).
+        The outbox can still be used afterwards; this also happens when it is collected
+        or the interpreter exits."""
+        with self._idle_lock:
+            _close_all(self._idle)
 
     # --- writes -------------------------------------------------------------------------
 
@@ -168,7 +194,7 @@ class Outbox:
             When the id is queued with a different body.
         """
         token = uuid.uuid4().hex if claim_until is not None else None
-        with self._write() as conn:
+        with self._write(durable=True) as conn:
             row = conn.execute(
                 "SELECT body, claim_token, claim_expires_at FROM outbox WHERE webhook_id = ?", (webhook_id,)
             ).fetchone()
@@ -367,7 +393,8 @@ class Outbox:
             selection = f"{by_id} OR ({selection})" if selection else by_id
         if not selection:
             return 0
-        with self._write() as conn:
+        # Synced: a purge removes personal data (a tenant's email), and must stay done.
+        with self._write(durable=True) as conn:
             return conn.execute("DELETE FROM outbox WHERE " + selection, params).rowcount  # noqa: S608 - placeholders only
 
     # --- reads --------------------------------------------------------------------------
@@ -413,25 +440,45 @@ class Outbox:
     # --- plumbing -----------------------------------------------------------------------
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        conn = self._take()
         try:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             yield conn
         except sqlite3.Error as exc:
             # Locked past busy_timeout, a full disk, a file that is not SQLite: callers
             # get one exception type, and the rows already written stay as they were.
-            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
-        finally:
             conn.close()
+            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        with self._idle_lock:
+            self._idle.append(conn)
+
+    def _take(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:
+            # A forked child must neither use nor close its parent's connections (SQLite
+            # forbids carrying one across fork()): they are kept, untouched, and the
+            # child opens its own. The lock may have been held by a thread of the parent.
+            _INHERITED.extend(self._idle)
+            self._idle.clear()
+            self._idle_lock, self._pid = threading.Lock(), os.getpid()
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise OutboxError(f"the outbox {self.path} cannot be used: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._connect(durable=durable) as conn:
             # IMMEDIATE takes the write lock before reading, so what a transaction reads
             # cannot change before it writes: two senders never claim the same row.
             conn.execute("BEGIN IMMEDIATE")
@@ -451,7 +498,7 @@ class Outbox:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()["journal_mode"]
             if mode != "wal":
                 raise OutboxError(f"the outbox {self.path} cannot use WAL (journal_mode={mode})")
-        with self._write() as conn:
+        with self._write(durable=True) as conn:
             version = conn.execute("PRAGMA user_version").fetchone()["user_version"]
             if version == 0:
                 for statement in _SCHEMA:
@@ -476,6 +523,11 @@ def _entry(row: sqlite3.Row, *, claim: str | None) -> OutboxEntry:
     values = {name: row[name] for name in row.keys()}  # noqa: SIM118 - a Row is not a Mapping
     values["body"] = bytes(values["body"])
     return OutboxEntry(**values, claim=claim)
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    while connections:
+        connections.pop().close()
 
 
 def _ids_in(webhook_ids: Sequence[str], params: dict[str, Any]) -> str:

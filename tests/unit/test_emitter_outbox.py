@@ -539,6 +539,32 @@ def test_concurrent_sender_processes_deliver_each_event_exactly_once(
     assert Outbox(path).entries() == []
 
 
+def test_a_forked_child_uses_the_outbox_it_inherited_without_harming_the_parents(path: Path) -> None:
+    # Given an outbox that has been used (so it keeps connections open), in a process with
+    # no other thread yet, as a pre-forking web server's master is
+    outbox = Outbox(path)
+    queuer = WebhookEmitter("http://127.0.0.1:9/", signing_secret=SECRET, admin_key=ADMIN_KEY, outbox=outbox)
+    parents = queuer.enqueue(scan(1))
+    # When the process forks and the child queues an event through the same object
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            queuer.enqueue(scan(2))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    # Then the child succeeded, and the parent's outbox still delivers both events
+    assert os.waitstatus_to_exitcode(status) == 0
+    with scripted_server() as server:
+        server.default = Reply()
+        sender = WebhookEmitter(server.url, signing_secret=SECRET, admin_key=ADMIN_KEY, outbox=outbox)
+        assert len(sender.deliver_due()) == 2
+        assert server.ids()[0] == parents
+    assert outbox.entries() == []
+
+
 # --- the file -------------------------------------------------------------------------------
 
 
