@@ -65,7 +65,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	$(BIN)/sam build
 
-check: lint typecheck openapi-check test validate build
+check: lint typecheck openapi-check test test-emitter-pythons validate build
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL
 	$(BIN)/python -m funnel migrate
