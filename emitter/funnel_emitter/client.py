@@ -33,7 +33,7 @@ from typing import IO, Any, overload
 from funnel_emitter._version import __version__
 from funnel_emitter.backoff import Backoff
 from funnel_emitter.events import Event, as_event, envelope_body, parse_iso
-from funnel_emitter.outbox import Outbox, OutboxEntry
+from funnel_emitter.outbox import Outbox, OutboxEntry, OutboxError
 
 __all__ = ["DeliveryResult", "WebhookEmitter", "sign"]
 
@@ -377,25 +377,29 @@ class WebhookEmitter:
         RuntimeError
             When this emitter has no outbox.
         """
-        if self._outbox is None:
-            raise RuntimeError("deliver_next needs an emitter with an outbox")
-        now = self._clock()
-        entry = self._outbox.claim_next(now=now, claim_until=now + self._claim_lease)
-        if entry is None:
-            return None
-        result, _, _ = self._attempt(entry, inline=False)
-        return result
+        return self._deliver_next(due_by=None)
 
     def deliver_due(self, limit: int | None = None) -> list[DeliveryResult]:
         """Try every row that is due now once (at most ``limit``); rows that fail are
-        rescheduled, not retried within the call."""
+        rescheduled, not retried within the call, however long it takes."""
+        started = self._clock()
         results: list[DeliveryResult] = []
         while limit is None or len(results) < limit:
-            result = self.deliver_next()
+            result = self._deliver_next(due_by=started)
             if result is None:
                 break
             results.append(result)
         return results
+
+    def _deliver_next(self, *, due_by: float | None) -> DeliveryResult | None:
+        if self._outbox is None:
+            raise RuntimeError("delivering from the outbox needs an emitter with an outbox")
+        now = self._clock()
+        entry = self._outbox.claim_next(now=now, claim_until=now + self._claim_lease, due_by=due_by)
+        if entry is None:
+            return None
+        result, _, _ = self._attempt(entry, inline=False)
+        return result
 
     # --- one attempt ------------------------------------------------------------------
 
@@ -436,7 +440,18 @@ class WebhookEmitter:
             )
 
         if outcome.ok:
-            if not self._outbox.remove_delivered(entry):
+            try:
+                removed = self._outbox.remove_delivered(entry)
+            except OutboxError:
+                # Delivered all the same; the row is sent again once its claim runs out,
+                # and Funnel answers that redelivery as a duplicate.
+                logger.exception(
+                    "webhook %s was delivered but is still in the outbox",
+                    entry.webhook_id,
+                    extra={"webhook_id": entry.webhook_id},
+                )
+                removed = True
+            if not removed:
                 logger.warning(
                     "webhook %s was delivered after its outbox claim ran out",
                     entry.webhook_id,

@@ -236,8 +236,13 @@ class Outbox:
                 )
             return self._get(conn, webhook_id, token)
 
-    def claim_next(self, *, now: float, claim_until: float) -> OutboxEntry | None:
+    def claim_next(
+        self, *, now: float, claim_until: float, due_by: float | None = None
+    ) -> OutboxEntry | None:
         """Take the pending row that has been due longest and that nobody holds.
+
+        Only rows due by ``due_by`` (``now`` by default) are taken: a caller going through
+        what was due when it started does not meet the rows it rescheduled itself.
 
         Returns
         -------
@@ -249,11 +254,11 @@ class Outbox:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT webhook_id FROM outbox"
-                " WHERE state = 'pending' AND next_attempt_at <= :now"
+                " WHERE state = 'pending' AND next_attempt_at <= :due_by"
                 # Free to take: nobody holds it, or its holder's claim ran out.
                 " AND (claim_token IS NULL OR claim_expires_at <= :now)"
                 " ORDER BY next_attempt_at, created_at, rowid LIMIT 1",
-                {"now": now},
+                {"now": now, "due_by": now if due_by is None else min(now, due_by)},
             ).fetchone()
             if row is None:
                 return None

@@ -299,6 +299,24 @@ def test_the_outbox_retries_on_the_whole_schedule(server: ScriptedServer, fake: 
     assert gaps == [1, 5, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
 
 
+def test_a_delivery_pass_tries_each_due_event_once_however_long_it_takes(
+    server: ScriptedServer, fake: FakeTime, path: Path
+) -> None:
+    # Given an event due now, a Funnel that keeps failing, and a slow pass: the clock
+    # moves 2 s on every reading, past the event's 1 s quick retry
+    server.default = Reply(503)
+    make(server.url, fake, path).enqueue(scan())
+
+    def slow_clock() -> float:
+        fake.advance(2)
+        return fake.clock()
+
+    emitter = make(server.url, fake, path, clock=slow_clock)
+    # When what is due is delivered, Then the event was tried once, not again in the same pass
+    assert [result.attempts for result in emitter.deliver_due()] == [1]
+    assert len(server.received) == 1
+
+
 def test_an_event_is_retried_for_three_days_then_kept_as_dead(
     server: ScriptedServer, fake: FakeTime, path: Path
 ) -> None:
@@ -608,6 +626,32 @@ def test_an_outbox_locked_too_long_is_an_error_before_anything_is_sent(
             emitter.enqueue(scan())
         locker.execute("ROLLBACK")
     assert server.received == []
+
+
+def test_a_delivered_event_is_reported_delivered_even_if_the_outbox_cannot_forget_it(
+    server: ScriptedServer, fake: FakeTime, path: Path
+) -> None:
+    # Given a send whose answer Funnel holds back, and an outbox locked meanwhile
+    server.hold.clear()
+    server.default = Reply()
+    emitter = make(server.url, fake, path, outbox=Outbox(path, busy_timeout=0.05))
+    results: list[Any] = []
+    sending = threading.Thread(target=lambda: results.append(emitter.send(scan())))
+    sending.start()
+    assert server.answering.wait(10)
+    with closing(sqlite3.connect(path, isolation_level=None)) as locker:
+        locker.execute("BEGIN IMMEDIATE")
+        # When Funnel accepts the event while its row cannot be deleted
+        server.hold.set()
+        sending.join(10)
+        locker.execute("ROLLBACK")
+    # Then the caller hears it was delivered, and the row left behind is only re-sent
+    # (a duplicate Funnel recognises) once its claim runs out
+    assert [(r.ok, r.status) for r in results] == [(True, 200)]
+    (left,) = Outbox(path).entries()
+    assert emitter.deliver_due() == []
+    fake.advance(600)
+    assert [r.webhook_id for r in emitter.deliver_due()] == [left.webhook_id]
 
 
 def test_enqueue_and_delivery_need_an_outbox(server: ScriptedServer) -> None:
