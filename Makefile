@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
+.PHONY: run test test-unit test-integration test-e2e test-emitter-pythons lint typecheck check validate build \
         migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
-        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
+        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,25 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
+# The emitter's tests that need only the standard library and pytest, run on every Python
+# the package supports that this machine has, each in a small venv of its own.
+EMITTER_PYTHONS ?= python3.10 python3.11 python3.12 python3.13
+EMITTER_TESTS := tests/unit/test_emitter.py tests/unit/test_emitter_events.py tests/unit/test_emitter_outbox.py \
+                 tests/unit/test_emitter_background.py tests/unit/test_emitter_cli.py
+
+test-emitter-pythons: ## the emitter's tests on each of $(EMITTER_PYTHONS) found here
+	@set -e; for py in $(EMITTER_PYTHONS); do \
+	  if ! $$py -c 'import sys' >/dev/null 2>&1; then echo "== $$py: not on this machine, skipped"; continue; fi; \
+	  venv=.venv-emitter/$$py; \
+	  if [ ! -f $$venv/.installed ] || [ emitter/requirements-test.txt -nt $$venv/.installed ]; then \
+	    rm -rf $$venv && $$py -m venv $$venv && \
+	    $$venv/bin/python -m pip install --quiet -r emitter/requirements-test.txt && touch $$venv/.installed; \
+	  fi; \
+	  echo "== $$py ($$($$venv/bin/python -c 'import platform; print(platform.python_version())'))"; \
+	  PYTHONPATH=emitter:layers/funnel:. $$venv/bin/python -m pytest --noconftest -p no:cacheprovider -q \
+	    $(EMITTER_TESTS); \
+	done
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +65,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	$(BIN)/sam build
 
-check: lint typecheck openapi-check test validate build
+check: lint typecheck openapi-check test test-emitter-pythons validate build
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL
 	$(BIN)/python -m funnel migrate
@@ -86,6 +105,9 @@ bench-events: $(STAMP) ## beacon events/s through POST /v1/events vs executemany
 bench-rollups: $(STAMP) ## time to roll up a day of 1M and 2M events vs one GROUP BY scan of it
 	$(BIN)/python -m benchmarks.bench_rollups
 
+bench-emitter: $(STAMP) ## emitter events/s with the outbox vs without it, and enqueue/s vs plain synced INSERTs/s
+	$(BIN)/python -m benchmarks.bench_emitter
+
 bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary (compareTo, includeFunnel) at 1x and 10x data, p95 ratio
 	$(BIN)/python -m benchmarks.bench_metrics
 
@@ -97,4 +119,4 @@ lock: ## regenerate requirements-dev.txt from requirements-dev.in in a scratch v
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-emitter .aws-sam .pytest_cache .mypy_cache .ruff_cache

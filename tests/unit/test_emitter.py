@@ -11,114 +11,35 @@ import json
 import logging
 import re
 import socket
-import threading
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from funnel.signatures import verify
-from funnel_emitter import WebhookEmitter, sign
+from funnel_emitter import WebhookEmitter, __version__, sign
+from tests.emitter_fakes import (
+    ADMIN_KEY,
+    DROP,
+    HANG,
+    SCAN_PAYLOAD,
+    SECRET,
+    START,
+    FakeTime,
+    Reply,
+    ScriptedServer,
+    scripted_server,
+)
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ADMIN_KEY = "test-admin-key-7f3a"
 EMAIL = "owner@example.org"
-START = 1_700_000_000.0
-
-DROP = "drop"  # close the connection without answering
-HANG = "hang"  # answer nothing until the test is over
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: dict[str, Any] | bytes = field(default_factory=lambda: {"ok": True, "eventId": "evt-1"})
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class ScriptedServer(ThreadingHTTPServer):
-    """Answers each request with the next scripted reply and records what it received."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
-        self.script: list[Reply | str] = []
-        self.received: list[Received] = []
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1/webhooks/description-service"
-
-
-class _ScriptedHandler(BaseHTTPRequestHandler):
-    server: ScriptedServer
-
-    def do_POST(self) -> None:
-        self._answer()
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def _answer(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.server.received.append(
-            Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        )
-        reply = self.server.script.pop(0) if self.server.script else Reply(599, {"error": "unscripted"})
-        if reply == HANG:
-            self.server.release.wait(10)
-        if isinstance(reply, str):
-            self.close_connection = True
-            return
-        raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the server quiet; the tests read ``received`` instead."""
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = START
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with scripted_server() as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -152,7 +73,7 @@ def make_emitter(url: str, fake_time: FakeTime, **overrides: Any) -> WebhookEmit
 
 
 def send_scan(emitter: WebhookEmitter, **kwargs: Any) -> Any:
-    return emitter.send("scan.completed", "tenant-1", {"jobId": "job-9", "mediaCount": 3}, **kwargs)
+    return emitter.send("scan.completed", "tenant-1", SCAN_PAYLOAD, **kwargs)
 
 
 def timestamps(server: ScriptedServer) -> list[int]:
@@ -216,7 +137,7 @@ def test_a_delivery_carries_the_auth_content_and_agent_headers(
     assert (request.method, request.path) == ("POST", "/v1/webhooks/description-service")
     assert request.headers["x-admin-key"] == ADMIN_KEY
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"] == "funnel-emitter/0.1.0"
+    assert request.headers["user-agent"] == f"funnel-emitter/{__version__}"
     # And each event gets its own msg_<hex> id
     assert re.fullmatch(r"msg_[0-9a-f]{32}", first.webhook_id)
     assert first.webhook_id != second.webhook_id
@@ -265,7 +186,7 @@ def test_the_body_is_the_compact_envelope_with_a_utc_z_time(
     # Then the body is compact JSON with the time converted to UTC and marked Z
     assert server.received[0].body == (
         b'{"eventType":"scan.completed","tenantId":"tenant-1","occurredAt":"2026-02-13T12:00:00Z",'
-        b'"payload":{"jobId":"job-9","mediaCount":3}}'
+        b'"payload":{"jobId":"job-9","mediaCount":3,"identitiesDetected":2,"durationMs":900}}'
     )
 
 
@@ -293,14 +214,14 @@ def test_occurred_at_defaults_to_now_from_the_clock(server: ScriptedServer, emit
     server.script.append(Reply())
     send_scan(emitter)
     # Then the injected clock's now is used
-    assert json.loads(server.received[0].body)["occurredAt"] == "2023-11-14T22:13:20Z"
+    assert json.loads(server.received[0].body)["occurredAt"] == "2026-02-14T00:00:00Z"
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"event_type": "tenant.deleted"}, "unknown event type"),
-        ({"tenant_id": ""}, "tenant_id"),
+        ({"tenant_id": ""}, "tenantId"),
         ({"occurred_at": datetime(2026, 2, 13, 12, 0)}, "timezone-aware"),
         ({"occurred_at": "2026-02-13T12:00:00"}, "timezone-aware"),
         ({"occurred_at": "yesterday"}, "ISO-8601"),
@@ -344,7 +265,7 @@ def test_a_misconfigured_emitter_fails_at_construction(
 # --- retries -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 429])
+@pytest.mark.parametrize("status", [500, 502, 503, 429, 408])
 def test_transient_statuses_are_retried_with_the_same_id_and_body_until_giving_up(
     server: ScriptedServer, emitter: WebhookEmitter, fake_time: FakeTime, status: int
 ) -> None:
