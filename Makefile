@@ -9,7 +9,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
         migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
-        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
+        openapi openapi-check tracker tracker-check tracker-size \
+        bench-webhook bench-events bench-rollups bench-metrics lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +47,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	$(BIN)/sam build
 
-check: lint typecheck openapi-check test validate build
+check: lint typecheck openapi-check tracker-check test validate build
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL
 	$(BIN)/python -m funnel migrate
@@ -59,6 +60,21 @@ openapi: $(STAMP) ## write openapi.json, the OpenAPI document of every route, fr
 
 openapi-check: $(STAMP) ## fail when openapi.json is not what the code generates (run `make openapi`)
 	$(BIN)/python -m funnel_local openapi --check
+
+# The tracker (tracker/src/funnel.js) is minified by terser, pinned in tracker/package-lock.json.
+TRACKER_DEPS := tracker/node_modules/.package-lock.json
+
+$(TRACKER_DEPS): tracker/package.json tracker/package-lock.json
+	cd tracker && npm ci --no-audit --no-fund
+
+tracker: $(TRACKER_DEPS) ## build functions/assets/static/funnel.js (what GET /funnel.js serves) from tracker/src
+	node tracker/build.mjs
+
+tracker-check: $(TRACKER_DEPS) ## fail when the served funnel.js is not what its source builds to, or is over budget
+	node tracker/build.mjs --check
+
+tracker-size: $(TRACKER_DEPS) ## gzipped sizes of funnel.js with and without web vitals; fails over 3 KB / 2 KB
+	node tracker/build.mjs --size
 
 rollups-run: $(STAMP) ## roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)
 	$(BIN)/python -m funnel rollups-run
@@ -97,4 +113,4 @@ lock: ## regenerate requirements-dev.txt from requirements-dev.in in a scratch v
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache tracker/node_modules
