@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
+.PHONY: run test test-unit test-integration test-e2e chromium lint typecheck check validate build \
         migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
         openapi openapi-check tracker tracker-check tracker-size \
         bench-webhook bench-events bench-rollups bench-metrics lock clean
@@ -22,7 +22,7 @@ $(STAMP): requirements-dev.txt pyproject.toml
 run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000}
 	$(BIN)/python -m funnel_local serve
 
-test: $(STAMP) ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
+test: $(STAMP) chromium ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -31,8 +31,22 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e
+
+# The browser tests drive Debian's chromium (never a browser Playwright downloads); a fresh
+# machine gets it here when make runs as root (CI does), or is told what to install.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium at $(CHROMIUM):" \
+	         "sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
