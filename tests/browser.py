@@ -75,10 +75,12 @@ def eventually(
 
 @dataclass
 class Site:
-    """A web site on 127.0.0.1: each path of ``pages`` answers its HTML (query ignored)."""
+    """A web site on 127.0.0.1: each path of ``pages`` answers its HTML, and each of
+    ``files`` its media type and bytes (the query is ignored)."""
 
     origin: str
     pages: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.origin}{path}"
@@ -87,10 +89,15 @@ class Site:
 def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            page = site.pages.get(urlsplit(self.path).path)
-            body = (page or "<!doctype html><title>Not found</title>").encode()
-            self.send_response(200 if page is not None else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            path = urlsplit(self.path).path
+            page = site.pages.get(path)
+            media_type, body = site.files.get(path) or (
+                "text/html; charset=utf-8",
+                (page or "<!doctype html><title>Not found</title>").encode(),
+            )
+            found = page is not None or path in site.files
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", media_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()

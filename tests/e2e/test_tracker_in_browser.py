@@ -325,7 +325,9 @@ def test_a_visit_is_stored_as_it_happened(gateway, site, tab, db, prop, screensh
     engagement = of_type(stored, "engagement")
     assert {row["occurred_at"] for row in engagement} <= {view["occurred_at"] for view in views}
 
-    # And nothing went wrong on the host page
+    # And the browser keeps nothing of it, and nothing went wrong on the host page
+    assert page.evaluate("[document.cookie, localStorage.length, sessionStorage.length]") == ["", 0, 0]
+    assert page.context.cookies() == []
     assert tab.console_errors == [] and tab.exceptions == []
     assert (screenshots / "tracker-landing.png").stat().st_size > 0
 
@@ -1003,3 +1005,23 @@ def test_a_second_click_while_the_lead_is_on_its_way_sends_nothing_more(
     assert rows(db, "SELECT count(*) AS n FROM form_submissions WHERE property_id = %s", prop) == [{"n": 1}]
     assert len(of_type(stored, "form_submit")) == 1
     assert tab.exceptions == []
+
+
+def test_data_api_sends_to_the_api_wherever_the_script_is_served_from(gateway, site, tab, db, prop):
+    # Given a site that serves the tracker from its own origin and names the API in data-api
+    script = (REPO / "functions" / "assets" / "static" / "funnel.js").read_bytes()
+    site.files["/js/funnel.js"] = ("application/javascript", script)
+    site.pages["/self-hosted"] = html(
+        "Self-hosted",
+        "<p>Own copy.</p>",
+        head=f'<script defer src="/js/funnel.js" data-property="{prop}" data-api="{gateway.url}/"'
+        " data-allow-automated></script>",
+    )
+
+    # When a visitor opens the page
+    tab.page.goto(site.url("/self-hosted"))
+
+    # Then the page view reached the API
+    stored = eventually(lambda: events(db, prop), lambda found: len(found) == 1)
+    assert [(row["event_type"], row["path"]) for row in stored] == [("page_view", "/self-hosted")]
+    assert all(request.url.startswith(f"{gateway.url}/v1/") for request in tab.sent)
