@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e test-emitter-pythons lint typecheck check validate build \
-        migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
-        openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
+.PHONY: run test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck check \
+        validate build migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage \
+        rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
+        bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ $(STAMP): requirements-dev.txt pyproject.toml
 run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000}
 	$(BIN)/python -m funnel_local serve
 
-test: $(STAMP) ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
+test: $(STAMP) chromium ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -30,7 +31,7 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e
 
 # The emitter's tests that need only the standard library and pytest, run on every Python
@@ -52,6 +53,20 @@ test-emitter-pythons: ## the emitter's tests on each of $(EMITTER_PYTHONS) found
 	    $(EMITTER_TESTS); \
 	done
 
+# The browser tests drive Debian's chromium (never a browser Playwright downloads); a fresh
+# machine gets it here when make runs as root (CI does), or is told what to install.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium at $(CHROMIUM):" \
+	         "sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -65,7 +80,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	$(BIN)/sam build
 
-check: lint typecheck openapi-check test test-emitter-pythons validate build
+check: lint typecheck openapi-check tracker-check test test-emitter-pythons validate build
 
 migrate: $(STAMP) ## apply migrations to DATABASE_URL
 	$(BIN)/python -m funnel migrate
@@ -78,6 +93,21 @@ openapi: $(STAMP) ## write openapi.json, the OpenAPI document of every route, fr
 
 openapi-check: $(STAMP) ## fail when openapi.json is not what the code generates (run `make openapi`)
 	$(BIN)/python -m funnel_local openapi --check
+
+# The tracker (tracker/src/funnel.js) is minified by terser, pinned in tracker/package-lock.json.
+TRACKER_DEPS := tracker/node_modules/.package-lock.json
+
+$(TRACKER_DEPS): tracker/package.json tracker/package-lock.json
+	cd tracker && npm ci --no-audit --no-fund
+
+tracker: $(TRACKER_DEPS) ## build functions/assets/static/funnel.js (what GET /funnel.js serves) from tracker/src
+	node tracker/build.mjs
+
+tracker-check: $(TRACKER_DEPS) ## fail when the served funnel.js is not what its source builds to, or is over budget
+	node tracker/build.mjs --check
+
+tracker-size: $(TRACKER_DEPS) ## gzipped sizes of funnel.js with and without web vitals; fails over 3 KB / 2 KB
+	node tracker/build.mjs --size
 
 rollups-run: $(STAMP) ## roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)
 	$(BIN)/python -m funnel rollups-run
@@ -119,4 +149,4 @@ lock: ## regenerate requirements-dev.txt from requirements-dev.in in a scratch v
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .venv-emitter .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-emitter .aws-sam .pytest_cache .mypy_cache .ruff_cache tracker/node_modules

@@ -84,13 +84,21 @@ class TestProjectTemplate:
         ):
             assert deploy_only not in environment
 
-    def test_every_function_runs_with_the_shared_layer(self, project_template: SamTemplate) -> None:
-        # Given the Globals Layers entry (!Ref FunnelLayer)
+    def test_every_function_runs_with_the_shared_layer_but_the_static_one(
+        self, project_template: SamTemplate
+    ) -> None:
+        # Given the Globals Layers entry (!Ref FunnelLayer), which AssetsFunction drops
+        # (Layers: !Ref AWS::NoValue, Environment: !Ref AWS::NoValue)
         # When each function's layers are resolved
-        layer_dirs = {spec.layer_dirs for spec in project_template.functions.values()}
+        layer_dirs = {
+            spec.layer_dirs for name, spec in project_template.functions.items() if name != "AssetsFunction"
+        }
+        assets = project_template.function("AssetsFunction")
 
-        # Then each has exactly the layer's ContentUri folder
+        # Then each has exactly the layer's ContentUri folder, and the static files' function
+        # has no layer and none of the global environment
         assert layer_dirs == {(REPO_ROOT / "layers" / "funnel",)}
+        assert (assets.layer_dirs, dict(assets.environment)) == ((), {})
 
     def test_functions_point_at_their_handler_modules(self, project_template: SamTemplate) -> None:
         # Given the template's functions

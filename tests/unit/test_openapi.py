@@ -136,3 +136,44 @@ def test_the_command_writes_the_document_and_checks_it(tmp_path):
     assert main(["openapi", "--check", "--output", str(output)]) == 0
     output.write_text(output.read_text().replace("Funnel API", "Funnel"))
     assert main(["openapi", "--check", "--output", str(output)]) == 1
+
+
+def test_the_static_files_are_documented_with_their_validator_and_304(document):
+    # Given the static files' function, which has an ASSETS table and no resolver
+    tracker = operations(document)["GET /funnel.js"]
+
+    # Then its file is a public GET answering the file or 304, keyed by If-None-Match
+    assert tracker["tags"] == ["assets"] and "security" not in tracker
+    assert set(tracker["responses"]) == {"200", "304"}
+    javascript = {"application/javascript": {"schema": {"type": "string"}}}
+    assert tracker["responses"]["200"]["content"] == javascript
+    assert set(tracker["responses"]["304"]["headers"]) == {"ETag", "Cache-Control"}
+    assert [parameter["name"] for parameter in tracker["parameters"]] == ["If-None-Match", "Accept-Encoding"]
+
+
+def test_a_template_route_no_static_file_answers_is_an_error(tmp_path):
+    # Given a template routing a path the static files' function has no file for
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              AssetsFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Runtime: python3.11
+                  CodeUri: {REPO / "functions" / "assets"}
+                  Handler: assets_handler.lambda_handler
+                  Events:
+                    Tracker:
+                      Type: HttpApi
+                      Properties: {{Path: /funnel.js, Method: GET}}
+                    Missing:
+                      Type: HttpApi
+                      Properties: {{Path: /missing.js, Method: GET}}
+            """
+        )
+    )
+    with pytest.raises(OpenApiError, match=r"routes GET /missing\.js, not served by its ASSETS"):
+        build_document(load_template(path))

@@ -62,9 +62,10 @@ def test_cloudformation_can_order_every_resource(parameters, monkeypatch):
     assert cycles == []
 
 
-def test_every_function_but_the_migrator_waits_for_the_migrations():
+def test_every_function_that_reads_the_database_waits_for_the_migrations():
     # (On a first deploy there are no tables before them; on an update, new code would
-    # otherwise run against the old schema while they apply.)
+    # otherwise run against the old schema while they apply. The migrator runs them, and
+    # the static files' function reads no database.)
     template, _ = decode(str(TEMPLATE))
     assert template is not None
     functions = {
@@ -77,7 +78,7 @@ def test_every_function_but_the_migrator_waits_for_the_migrations():
         depends_on = resource.get("DependsOn") or []
         if "SchemaMigrations" in ([depends_on] if isinstance(depends_on, str) else depends_on):
             waiting.add(name)
-    assert waiting == set(functions) - {"MigrateFunction"}
+    assert waiting == set(functions) - {"MigrateFunction", "AssetsFunction"}
 
 
 # Keys by purpose: the references that name each key's secret, given or generated.
@@ -189,3 +190,31 @@ def test_key_secrets_are_generated_unless_given_and_named_by_the_outputs(monkeyp
         assert _refs(template["Outputs"][secret]["Value"]) == {secret, f"{purpose}ApiKeySecretArn"}
     refusal = template["Parameters"]["WebhookRefusesAdminKey"]
     assert (refusal["Default"], refusal["AllowedValues"]) == ("false", ["false", "true"])
+
+
+def test_the_static_files_function_carries_nothing_it_does_not_use(monkeypatch):
+    # Given the template deployed into a VPC with an existing database
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ca-central-1")
+    document = translated(
+        {
+            "WebhookSigningSecretsArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:hooks",
+            "DatabaseSecretArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:db",
+            "VpcSubnetIds": "subnet-1",
+            "VpcSecurityGroupIds": "sg-1",
+        }
+    )
+    resources = document["Resources"]
+    assets = resources["AssetsFunction"]["Properties"]
+
+    # Then, unlike the database functions, the assets function has no layer, no VPC, no
+    # environment (no database secret to wait for) and a role that only logs and traces
+    no_value = {"Ref": "AWS::NoValue"}
+    assert (assets["Layers"], assets["VpcConfig"], assets["Environment"]) == (no_value, {}, no_value)
+    assert str(resources["HealthFunction"]["Properties"]["Layers"]).startswith("[{'Ref': 'FunnelLayer")
+    assert "SubnetIds" in str(resources["HealthFunction"]["Properties"]["VpcConfig"])
+    role = resources["AssetsFunctionRole"]["Properties"]
+    assert sorted(arn.rsplit("/", 1)[1] for arn in role["ManagedPolicyArns"]) == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSXrayWriteOnlyAccess",
+    ]
+    assert "Policies" not in role

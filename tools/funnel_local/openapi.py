@@ -2,7 +2,9 @@
 
 Each function with ``HttpApi`` routes names its handler module in the template; that
 module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
-document from the same pydantic models that validate requests and shape answers. The parts
+document from the same pydantic models that validate requests and shape answers. A
+static-files function has no resolver: its module's ``ASSETS`` table (path, media type,
+summary) gives one ``GET`` per file, with its validator and ``304``. The parts
 are merged into one document and checked against the template: a route the template
 declares must be served by its function's ``app``, and the reverse. CORS preflights, which
 the resolver answers before routing, are described here. Each operation gets the security
@@ -110,8 +112,73 @@ def _resolver(module_name: str, function_id: str) -> FunnelResolver:
     module = importlib.import_module(module_name)
     app = getattr(module, "app", None)
     if not isinstance(app, FunnelResolver):
-        raise OpenApiError(f"{function_id}: {module_name} has no module-level FunnelResolver named app")
+        raise OpenApiError(
+            f"{function_id}: {module_name} has no module-level FunnelResolver named app, nor static ASSETS"
+        )
     return app
+
+
+def _static_assets(module_name: str) -> Mapping[str, Any] | None:
+    """The ``ASSETS`` table of a static-files handler (path -> file with ``content_type``
+    and ``summary``), or None for a handler with a resolver."""
+    module = importlib.import_module(module_name)
+    assets: Mapping[str, Any] | None = getattr(module, "ASSETS", None)
+    return assets if assets is not None and getattr(module, "app", None) is None else None
+
+
+def _static_operation(path: str, asset: Any) -> dict[str, Any]:
+    validator = {
+        "description": "The file's validator; each encoding has its own",
+        "schema": {"type": "string"},
+    }
+    cache = {"description": "How long a browser keeps the file", "schema": {"type": "string"}}
+    return {
+        "tags": ["assets"],
+        "summary": asset.summary,
+        "operationId": "get" + path.replace("/", "_").replace(".", "_").replace("-", "_"),
+        "parameters": [
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "ETags of copies the browser holds: a current one is answered 304",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "Accept-Encoding",
+                "in": "header",
+                "required": False,
+                "description": "With gzip, the file is sent gzipped (Content-Encoding: gzip)",
+                "schema": {"type": "string"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The file",
+                "headers": {"ETag": validator, "Cache-Control": cache},
+                "content": {asset.content_type.split(";", 1)[0]: {"schema": {"type": "string"}}},
+            },
+            "304": {
+                "description": "Not modified: the copy If-None-Match names is current",
+                "headers": {"ETag": validator, "Cache-Control": cache},
+            },
+        },
+    }
+
+
+def _static_part(
+    function_id: str, assets: Mapping[str, Any], declared: set[str], paths: dict[str, dict[str, Any]]
+) -> None:
+    """Add a static-files function's operations to ``paths``: one GET per file."""
+    served = {f"GET {path}" for path in assets}
+    if served - declared:
+        raise OpenApiError(f"{function_id} serves {min(served - declared)}, not routed by template.yaml")
+    if declared - served:
+        raise OpenApiError(
+            f"{function_id}: template.yaml routes {min(declared - served)}, not served by its ASSETS"
+        )
+    for path, asset in assets.items():
+        paths.setdefault(path, {})["get"] = _static_operation(path, asset)
 
 
 def _preflight(path: str) -> dict[str, Any]:
@@ -217,16 +284,22 @@ def build_document(template: SamTemplate) -> dict[str, Any]:
     Raises
     ------
     OpenApiError
-        When a function's handler module has no ``FunnelResolver`` ``app``, a template
-        route is not served by it (preflights aside) or it serves a route the template does
-        not declare, two functions define one schema name differently, or a referenced
-        schema is defined by none (validation errors refer to ``ErrorResponse``).
+        When a function's handler module has neither a ``FunnelResolver`` ``app`` nor a
+        static ``ASSETS`` table, a template route is not served by it (preflights aside) or
+        it serves a route the template does not declare, two functions define one schema
+        name differently, or a referenced schema is defined by none (validation errors
+        refer to ``ErrorResponse``).
     """
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     for function_id, spec in sorted(template.functions.items()):
         declared = {route.route_key for route in template.routes if route.function_id == function_id}
-        if declared:
+        if not declared:
+            continue
+        assets = _static_assets(spec.handler_module)
+        if assets is not None:
+            _static_part(function_id, assets, declared, paths)
+        else:
             part = _function_part(function_id, spec.handler_module, declared, paths)
             for name, definition in part.items():
                 _merge_schema(schemas, name, definition, function_id)

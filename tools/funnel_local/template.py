@@ -538,7 +538,8 @@ class _TemplateReader:
 
     def _layer_dirs(self, logical_id: str, layers: list[Any]) -> tuple[Path, ...]:
         directories = []
-        for entry in self._resolver.resolve(layers, keep_resource_refs=True):
+        # (None when the function drops the global layers with !Ref AWS::NoValue.)
+        for entry in self._resolver.resolve(layers, keep_resource_refs=True) or []:
             resource = self._resources.get(entry.logical_id) if isinstance(entry, ResourceRef) else None
             if resource is None or resource.get("Type") != _SERVERLESS_LAYER:
                 logger.warning(
