@@ -1,8 +1,12 @@
 """``python -m funnel_local``: the local runner's command line (see :mod:`funnel_local.cli`)."""
 
+import os
 import sys
 
 if __name__ == "__main__":
+    # The layer's loggers (migrations run in this process) take the service's name when
+    # they are created, at import: set it first.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "funnel")
     # Imported here, not above: every spawned worker re-imports this module as __mp_main__,
     # and must not load the gateway (or the layer) before its own environment is in place.
     from funnel_local.cli import main

@@ -1,8 +1,10 @@
 """Command line of the local runner: ``python -m funnel_local {serve,invoke,routes,openapi}``.
 
 ``serve``
-    Start PostgreSQL (``DATABASE_URL``, or the embedded server in ``.pgdata``), apply the
-    migrations, and serve every route of ``template.yaml`` until Ctrl-C.
+    Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
+    ``.pgdata`` by default), apply the migrations, and serve every route of ``template.yaml``
+    until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded server unless another command
+    of the project still uses it (see :mod:`funnel_local.postgres`).
 ``invoke``
     Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
@@ -39,7 +41,7 @@ from funnel.migrate import migrate_database
 from funnel.signatures import sign
 from funnel_local.gateway import RunningGateway, start_gateway
 from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, is_current, render
-from funnel_local.postgres import REPO_ROOT, database
+from funnel_local.postgres import REPO_ROOT, database, describe_data_dir, local_data_dir
 from funnel_local.template import SamTemplate, TemplateError, load_template
 from funnel_local.workers import FunctionPool, Outcome, log_function_error
 
@@ -210,7 +212,7 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
             f"  curl -s -H 'content-type: application/json' {gateway.url}/v1/leads/capture -d "
             """'{"email": "ada@example.com", "consent": true, "consentWordingVersion": "v1"}'""",
             "",
-            "Ctrl-C stops the gateway and the database.",
+            "Ctrl-C stops the gateway, and the database unless another command still uses it.",
         ]
     )
 
@@ -221,10 +223,16 @@ def _serve(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # Ctrl-C, a process manager or CI, a closed terminal: each stops the gateway and then,
+    # unless another command still uses it, the database.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     secrets = LocalSecrets.from_environment(os.environ)
-    database_source = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL in .pgdata"
+    database_source = (
+        "DATABASE_URL"
+        if os.environ.get("DATABASE_URL")
+        else f"embedded PostgreSQL, data in {describe_data_dir(local_data_dir())}"
+    )
     with database(persistent=True) as conninfo:
         _migrate(conninfo)
         try:
@@ -232,7 +240,7 @@ def _serve(args: argparse.Namespace) -> int:
                 args.template,
                 host=args.host,
                 port=args.port,
-                env_overrides=secrets.environment(conninfo, f"http://{args.host}:{args.port}"),
+                env_overrides=lambda url: secrets.environment(conninfo, url),
                 parameter_overrides=_parameter_overrides(args.parameter_overrides),
             )
         except OSError as exc:
@@ -375,8 +383,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         document is out of date, 2 on a usage or template error.
     """
     args = build_parser().parse_args(argv)
-    # The layer's loggers (migrations run in this process) are named after the service.
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "funnel")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=args.log_level, handlers=[handler], force=True)

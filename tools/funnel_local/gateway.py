@@ -458,7 +458,7 @@ def start_gateway(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    env_overrides: Mapping[str, str],
+    env_overrides: Mapping[str, str] | Callable[[str], Mapping[str, str]],
     parameter_overrides: Mapping[str, str] | None = None,
     max_workers_per_function: int = DEFAULT_MAX_WORKERS,
 ) -> RunningGateway:
@@ -471,7 +471,9 @@ def start_gateway(
     host, port
         Where to listen; port 0 picks a free port (see :attr:`RunningGateway.port`).
     env_overrides
-        Environment values laid over the template's, for every function.
+        Environment values laid over the template's, for every function; or a function of
+        the gateway's URL returning them (for values that name the gateway itself, known
+        only once it listens, as with port 0).
     parameter_overrides
         Template parameter values replacing the defaults.
     max_workers_per_function
@@ -484,21 +486,27 @@ def start_gateway(
     """
     template = load_template(template_path, parameter_overrides)
     routed = {route.function_id for route in template.routes}
-    pools = {
-        function_id: FunctionPool(
-            template.functions[function_id], env_overrides, max_workers=max_workers_per_function
-        )
-        for function_id in sorted(routed)
-    }
+    # Filled once the server listens and its URL is known, before it serves anything.
+    pools: dict[str, FunctionPool] = {}
     app = HttpApiGateway(template.routes, pools, docs=LocalDocs(template))
     server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
-    thread.start()
     actual_port = server.server_port
     url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{actual_port}"
+    overrides = env_overrides(url) if callable(env_overrides) else env_overrides
+    pools.update(
+        {
+            function_id: FunctionPool(
+                template.functions[function_id], overrides, max_workers=max_workers_per_function
+            )
+            for function_id in sorted(routed)
+        }
+    )
+    thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
+    thread.start()
     return RunningGateway(
         template=template,
-        url=f"http://{url_host}:{actual_port}",
+        url=url,
         port=actual_port,
         _server=server,
         _thread=thread,
