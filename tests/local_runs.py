@@ -9,8 +9,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,23 @@ def stop_leftovers(data_dir: Path) -> None:
             process.wait(10)
         except psutil.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def scratch_data_dir(prefix: str) -> Iterator[Path]:
+    """A data directory path (not yet created) in a temporary folder, removed afterwards
+    with any server left on it.
+
+    Not under pytest's ``tmp_path``: as root the server runs as another user, who must be
+    able to reach the directory, and every pytest session on the machine makes its
+    ``/tmp/pytest-of-<user>`` private again when it starts.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        directory = Path(scratch) / "pgdata"
+        try:
+            yield directory
+        finally:
+            stop_leftovers(directory)
 
 
 def run_command(data_dir: Path, *arguments: str, **extra: str) -> subprocess.CompletedProcess[str]:

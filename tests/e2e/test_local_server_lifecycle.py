@@ -18,16 +18,15 @@ import psutil
 import pytest
 
 from funnel_local.postgres import USERS_FILE, read_users, running_server_pid
-from tests.local_runs import LocalServe, server_log, server_processes, stop_leftovers
+from tests.local_runs import LocalServe, scratch_data_dir, server_log, server_processes
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    directory = tmp_path_factory.mktemp("lifecycle") / "pgdata"
-    yield directory
-    stop_leftovers(directory)
+def data_dir() -> Iterator[Path]:
+    with scratch_data_dir("funnel-lifecycle-") as directory:
+        yield directory
 
 
 @pytest.fixture
