@@ -18,8 +18,13 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000}
-	$(BIN)/python -m funnel_local serve
+# make run fires the rollup every minute, so a new beacon shows in the metrics a minute
+# later; LOCAL_ROLLUP_SCHEDULE= (empty) keeps the template's hourly schedule.
+LOCAL_ROLLUP_SCHEDULE ?= rate(1 minute)
+
+run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000} and fire its schedules
+	$(BIN)/python -m funnel_local serve \
+	  $(if $(LOCAL_ROLLUP_SCHEDULE),--schedule 'RollupFunction=$(LOCAL_ROLLUP_SCHEDULE)')
 
 test: $(STAMP) ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
 	$(BIN)/python -m pytest

@@ -3,8 +3,10 @@
 ``serve``
     Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
     ``.pgdata`` by default), apply the migrations, and serve every route of ``template.yaml``
-    until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded server unless another command
-    of the project still uses it (see :mod:`funnel_local.postgres`).
+    and fire its schedules as EventBridge would (``--schedule`` changes one's expression,
+    ``--no-schedules`` fires none) until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded
+    server unless another command of the project still uses it (see
+    :mod:`funnel_local.postgres`).
 ``invoke``
     Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
@@ -147,14 +149,44 @@ def _migrate(conninfo: str) -> None:
     logger.info("database migrated", extra={"applied": applied})
 
 
-def _parameter_overrides(pairs: Sequence[str]) -> dict[str, str]:
+def _pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name:
-            raise TemplateError(f"parameter overrides are Name=Value pairs, got {pair!r}")
+            raise TemplateError(f"{what} are Name=Value pairs, got {pair!r}")
         overrides[name] = value
     return overrides
+
+
+def _parameter_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    return _pairs(pairs, "parameter overrides")
+
+
+def _schedule_table(gateway: RunningGateway) -> str:
+    scheduler = gateway.scheduler
+    if scheduler is None:
+        return "Schedules: not run (--no-schedules)"
+    template_expressions = {schedule.key: schedule.expression.text for schedule in gateway.template.schedules}
+    rows = []
+    for schedule in scheduler.schedules:
+        expression = schedule.expression.text
+        if expression != template_expressions.get(schedule.key):
+            expression += f" (template: {template_expressions.get(schedule.key)})"
+        upcoming = scheduler.next_firing(schedule)
+        if not schedule.enabled:
+            when = "disabled"
+        elif upcoming is None:
+            when = "never again"
+        else:
+            when = f"next {upcoming:%Y-%m-%d %H:%M:%S} UTC"
+        rows.append((schedule.key, expression, when))
+    if not rows:
+        return "Schedules: none in the template"
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    lines = ["Schedules (as EventBridge fires them):"]
+    lines += [f"  {key.ljust(widths[0])}  {text.ljust(widths[1])}  {when}" for key, text, when in rows]
+    return "\n".join(lines)
 
 
 def _throttle_text(template: SamTemplate, route_key: str) -> str:
@@ -193,6 +225,8 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
             f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
             "",
             _route_table(gateway.template),
+            "",
+            _schedule_table(gateway),
             "",
             f"Admin API key (x-admin-key): {secrets.admin_api_key} "
             + origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
@@ -242,6 +276,8 @@ def _serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 env_overrides=lambda url: secrets.environment(conninfo, url),
                 parameter_overrides=_parameter_overrides(args.parameter_overrides),
+                run_schedules=args.schedules,
+                schedule_overrides=_pairs(args.schedule, "schedule overrides"),
             )
         except OSError as exc:
             logger.error("cannot listen: %s", exc, extra={"host": args.host, "port": args.port})
@@ -339,6 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("PORT") or DEFAULT_PORT),
         help=f"port to listen on (default: $PORT, else {DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="NAME=EXPRESSION",
+        help="run a schedule (Function or Function.Event) on another rate(...) or cron(...) expression "
+        "than the template's, e.g. 'RollupFunction=rate(1 minute)'; repeatable",
+    )
+    serve.add_argument(
+        "--no-schedules",
+        dest="schedules",
+        action="store_false",
+        help="serve the routes only; never fire the template's schedules",
     )
     serve.set_defaults(run=_serve)
 
