@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
-        migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
+        migrate purge invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
         openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -53,8 +53,12 @@ build: $(STAMP) ## sam build, without containers
 
 check: lint typecheck openapi-check test validate build
 
-migrate: $(STAMP) ## apply migrations to DATABASE_URL
-	$(BIN)/python -m funnel migrate
+# The operator commands run `python -m funnel` on DATABASE_URL (or DB_SECRET_ARN); with
+# neither set, on the embedded server make run uses (started if needed), migrated first.
+OPS := $(BIN)/python -m funnel_local ops
+
+migrate: $(STAMP) ## apply pending migrations (DATABASE_URL, else the local embedded server)
+	$(OPS) migrate
 
 invoke: $(STAMP) ## make invoke FUNCTION=WebhookIngestFunction EVENT=events/webhook_ingest/tenant_created.json
 	$(BIN)/python -m funnel_local invoke $(FUNCTION) --event $(EVENT)
@@ -65,21 +69,24 @@ openapi: $(STAMP) ## write openapi.json, the OpenAPI document of every route, fr
 openapi-check: $(STAMP) ## fail when openapi.json is not what the code generates (run `make openapi`)
 	$(BIN)/python -m funnel_local openapi --check
 
+purge: $(STAMP) ## the retention purge the daily schedule runs: make purge [DRY_RUN=1]
+	$(OPS) purge $(if $(DRY_RUN),--dry-run)
+
 rollups-run: $(STAMP) ## roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)
-	$(BIN)/python -m funnel rollups-run
+	$(OPS) rollups-run
 
 rollups-backfill: $(STAMP) ## make rollups-backfill FROM=2026-01-01 TO=2026-01-31 [PROPERTY=default] [DRY_RUN=1]
-	$(BIN)/python -m funnel rollups-backfill --from $(FROM) --to $(TO) \
+	$(OPS) rollups-backfill --from $(FROM) --to $(TO) \
 	  $(if $(PROPERTY),--property-id $(PROPERTY)) $(if $(DRY_RUN),--dry-run)
 
 rollups-status: $(STAMP) ## freshness, the latest rollup runs and the discrepancies they found
-	$(BIN)/python -m funnel rollups-status
+	$(OPS) rollups-status
 
 rollups-blocks: $(STAMP) ## rebuild the pre-merged visitor sketches of stored days: make rollups-blocks FROM=... TO=...
-	$(BIN)/python -m funnel rollups-blocks --from $(FROM) --to $(TO)
+	$(OPS) rollups-blocks --from $(FROM) --to $(TO)
 
 rollups-service-usage: $(STAMP) ## service usage only: make rollups-service-usage [FROM=... TO=...] [DRY_RUN=1]
-	$(BIN)/python -m funnel rollups-service-usage $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+	$(OPS) rollups-service-usage $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(DRY_RUN),--dry-run)
 
 bench-webhook: $(STAMP) ## webhook deliveries/s through the handler vs plain INSERTs/s

@@ -1,4 +1,4 @@
-"""Command line of the local runner: ``python -m funnel_local {serve,invoke,routes,openapi}``.
+"""Command line of the local runner: ``python -m funnel_local {serve,invoke,ops,routes,openapi}``.
 
 ``serve``
     Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
@@ -10,6 +10,10 @@
 ``invoke``
     Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
+``ops``
+    Run an operator command of the layer (``python -m funnel migrate``, ``purge``,
+    ``rollups-*``); with no database configured, on the embedded server ``make run`` uses
+    (see :mod:`funnel_local.ops`).
 ``routes``
     Print the route table of the template.
 ``openapi``
@@ -43,6 +47,7 @@ from funnel.migrate import migrate_database
 from funnel.signatures import sign
 from funnel_local.gateway import RunningGateway, start_gateway
 from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, is_current, render
+from funnel_local.ops import run_operator_command
 from funnel_local.postgres import REPO_ROOT, database, describe_data_dir, local_data_dir
 from funnel_local.template import SamTemplate, TemplateError, load_template
 from funnel_local.workers import FunctionPool, Outcome, log_function_error
@@ -314,6 +319,10 @@ def _invoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _ops(args: argparse.Namespace) -> int:
+    return run_operator_command(args.arguments)
+
+
 def _routes(args: argparse.Namespace) -> int:
     print(_route_table(load_template(args.template, _parameter_overrides(args.parameter_overrides))))
     return 0
@@ -347,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        With the ``serve``, ``invoke``, ``routes`` and ``openapi`` subcommands.
+        With the ``serve``, ``invoke``, ``ops``, ``routes`` and ``openapi`` subcommands.
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -401,6 +410,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-stamp webhook-id/-timestamp/-signature with the first WEBHOOK_SIGNING_SECRETS secret",
     )
     invoke.set_defaults(run=_invoke)
+
+    ops = commands.add_parser(
+        "ops",
+        help="run an operator command of python -m funnel, on the local embedded server when no "
+        "database is configured",
+        description="Run `python -m funnel COMMAND [OPTIONS]` (migrate, purge, rollups-run, "
+        "rollups-backfill, rollups-status, rollups-service-usage, rollups-blocks). With none of "
+        "DATABASE_URL, DB_SECRET_ARN and DB_HOST set, it runs on the embedded server make run uses "
+        "(started if needed, stopped afterwards unless another command uses it), migrated first. "
+        "`ops COMMAND --help` shows a command's options.",
+    )
+    ops.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ops.add_argument("arguments", nargs=argparse.REMAINDER, metavar="COMMAND [OPTIONS]")
+    ops.set_defaults(run=_ops)
 
     routes = commands.add_parser("routes", parents=[common], help="print the route table of the template")
     routes.set_defaults(run=_routes)
