@@ -79,6 +79,8 @@ def test_stopping_make_run_stops_the_server_it_started(serves, data_dir, stop):
     assert_healthy(serve)
     (postmaster,) = server_processes(data_dir)
     assert running_server_pid(data_dir) == postmaster.pid
+    # (the API's document loads every handler into make run's own process: its logs stay)
+    assert serve.get("/openapi.json")[0] == 200
 
     # When it is stopped (Ctrl-C in its terminal, or SIGTERM from a process manager)
     stopped_at = time.monotonic()
