@@ -346,6 +346,7 @@ def _demo(args: argparse.Namespace) -> int:
                 scale=args.scale,
                 seed=args.seed,
                 reset=args.reset,
+                asynchronous_commit=not os.environ.get("DATABASE_URL"),
                 progress=logger.info,
             )
         except DemoError as exc:

@@ -3,10 +3,12 @@ service, through Funnel's own ingestion code, then roll it all up.
 
 The requests of :mod:`funnel_local.demo_plan` go, in the order they arrive, through the
 collect and webhook handlers themselves (``POST /v1/events``, ``POST /v1/leads/capture``
-as JSON or a form post, ``POST /v1/webhooks/description-service`` signed), in this process,
-as API Gateway events built from the samples in ``events/``, with the runtime's clock pinned
-to each request's arrival: the handlers validate, identify, sessionise, attribute, dedupe and
-count exactly as they do for real traffic. Then the rollups run over every day, as
+as JSON or a form post, ``POST /v1/webhooks/description-service`` signed), called as Lambda
+calls them, on API Gateway events built from the samples in ``events/``, with the runtime's
+clock pinned to each request's arrival: the handlers validate, identify, sessionise,
+attribute, dedupe and count exactly as they do for real traffic. One process per core sends
+side by side, each the requests of some plan keys (whole visitors, their leads and tenants)
+in their order, with asynchronous commits. Then the rollups run over every day, as
 ``make rollups-backfill`` runs them, and both metrics routes have a number in every field.
 
 The data is seeded, so a run gives the same requests every time; it is not idempotent
@@ -42,8 +44,6 @@ from funnel_local.demo_plan import BeaconPost, Browser, Delivery, DemoPlan, Lead
 from funnel_local.postgres import REPO_ROOT
 from funnel_local.template import load_template
 from funnel_local.workers import LambdaContext
-
-logger = logging.getLogger(__name__)
 
 EVENTS_DIR: Final = REPO_ROOT / "events"
 # The tables whose rows make a database "have data" (the demo will not write beside them).
@@ -96,7 +96,10 @@ def empty_database(conninfo: str) -> None:
 
 
 def handler_environment(
-    local: Mapping[str, str], template_path: Path = REPO_ROOT / "template.yaml"
+    local: Mapping[str, str],
+    *,
+    asynchronous_commit: bool,
+    template_path: Path = REPO_ROOT / "template.yaml",
 ) -> dict[str, str]:
     """What the collect and webhook functions see, in this process: their template
     environment, the local values (database, keys, origins), quiet logs and no tracing."""
@@ -104,16 +107,15 @@ def handler_environment(
     environment: dict[str, str] = {}
     for function_id in ("CollectFunction", "WebhookIngestFunction"):
         environment.update(template.function(function_id).environment)
-    return {
-        **environment,
-        **local,
-        # A line per request would drown the demo's own report; warnings still show.
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+    environment.update(local)
+    # A line per request would drown the demo's own report; warnings still show.
+    environment.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"})
+    if asynchronous_commit:
         # Each request is a transaction; waiting for each commit to reach the disk would be
         # most of the demo's time. A crash could lose the last few, never corrupt anything.
-        "PGOPTIONS": "-c synchronous_commit=off",
-    }
+        # (A startup option: not for a server behind RDS Proxy, which refuses them.)
+        environment["PGOPTIONS"] = "-c synchronous_commit=off"
+    return environment
 
 
 class _Handlers:
@@ -268,6 +270,7 @@ def run_demo(
     reset: bool = False,
     now: datetime | None = None,
     lanes: int | None = None,
+    asynchronous_commit: bool = True,
     progress: Callable[[str], None] = lambda line: None,
 ) -> DemoReport:
     """Fill the database of ``conninfo`` (migrated) with the demo's data, then roll it up.
@@ -290,6 +293,9 @@ def run_demo(
     lanes
         Processes sending side by side (default :func:`default_lanes`). Each takes the
         requests of some plan keys, in their order, so the data does not depend on it.
+    asynchronous_commit
+        Commit without waiting for the disk (``synchronous_commit=off``, a startup option):
+        for the local embedded server.
     progress
         Receives a line of progress now and then.
 
@@ -309,7 +315,7 @@ def run_demo(
         f"demo: {len(plan.deliveries)} requests for {plan.first_day} to {plan.last_day} "
         f"({plan.counts.visits} visits, {plan.counts.leads} leads, {plan.counts.tenants} tenants)"
     )
-    environment = handler_environment(local_environment)
+    environment = handler_environment(local_environment, asynchronous_commit=asynchronous_commit)
     sender = _Sender(
         environment=environment,
         admin_api_key=admin_api_key,
@@ -406,7 +412,7 @@ def _quiet_layer_logs() -> Iterator[None]:
         name for name in logging.root.manager.loggerDict if name == "funnel" or name.startswith("funnel.")
     ]
     loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
+    levels = [layer_logger.level for layer_logger in loggers]
     for layer_logger in loggers:
         layer_logger.setLevel(logging.WARNING)
     try:
