@@ -42,6 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -219,46 +220,169 @@ def _route_table(template: SamTemplate) -> str:
     )
 
 
-def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str) -> str:
-    def origin(is_default: bool, variable: str) -> str:
-        return f"(local default; set {variable} to change)" if is_default else f"(from {variable})"
+@dataclass(frozen=True)
+class HttpExample:
+    """A request of the banner's walkthrough, shown as a curl command."""
 
-    emitter = (
-        f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
-        f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.admin_api_key)} "
-        f".venv/bin/python -m funnel_emitter {gateway.url}/v1/webhooks/description-service "
-        "--event-type tenant.created --tenant-id tenant-demo-1 "
-        """--payload '{"siteUrl": "https://example.com", "email": "Ada@Example.com"}'"""
-    )
-    return "\n".join(
-        [
-            f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
-            "",
-            _route_table(gateway.template),
-            "",
-            _schedule_table(gateway),
-            "",
-            f"Admin API key (x-admin-key): {secrets.admin_api_key} "
-            + origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
-            f"Webhook signing secret:      {secrets.signing_secret} "
-            + origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
-            f"Database:                    {database_source}",
-            "",
-            f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
-            "",
-            "Try:",
-            f"  curl -s {gateway.url}/v1/health",
-            f"  {emitter}",
-            # curl's own user agent is a bot's, which is counted and not stored.
-            f"  curl -s -A 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0' "
-            f"-H 'content-type: text/plain' {gateway.url}/v1/events -d "
-            """'{"type": "page_view", "eventId": "evt_demo_0000001", "path": "/pricing?utm_source=demo"}'""",
-            f"  curl -s -H 'content-type: application/json' {gateway.url}/v1/leads/capture -d "
-            """'{"email": "ada@example.com", "consent": true, "consentWordingVersion": "v1"}'""",
-            "",
-            "Ctrl-C stops the gateway, and the database unless another command still uses it.",
+    note: str
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+    def shell(self, base_url: str) -> str:
+        command = ["curl", "-s"]
+        for name, value in self.headers:
+            command += ["-H", f"{name}: {value}"]
+        if self.body is not None:
+            command += ["-d", self.body]
+        return shlex.join([*command, f"{base_url}{self.path}"])
+
+
+@dataclass(frozen=True)
+class WebhookExample:
+    """A description-service webhook of the walkthrough, shown as the emitter's command."""
+
+    note: str
+    event_type: str
+    tenant_id: str
+    payload: Mapping[str, Any]
+
+    def shell(self, base_url: str, secrets: LocalSecrets) -> str:
+        environment = (
+            f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
+            f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.admin_api_key)}"
+        )
+        command = [
+            ".venv/bin/python",
+            "-m",
+            "funnel_emitter",
+            f"{base_url}/v1/webhooks/description-service",
+            "--event-type",
+            self.event_type,
+            "--tenant-id",
+            self.tenant_id,
+            "--payload",
+            json.dumps(dict(self.payload)),
         ]
-    )
+        return f"{environment} {shlex.join(command)}"
+
+
+EXAMPLE_VISITOR: Final = "vis_example_00001"
+EXAMPLE_EMAIL: Final = "ada@example.com"
+# curl's own user agent is a bot's, whose beacons are counted and not stored.
+EXAMPLE_BROWSER: Final = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | WebhookExample]:
+    """The banner's example requests, in the order that makes one funnel: a visit, the
+    visitor's lead, a tenant signing up with the lead's address (so it is attributed to
+    that lead), and, once the rollup has run, the metrics of the 30 days up to today."""
+    page_view = {
+        "type": "page_view",
+        "eventId": "evt_example_00001",
+        "visitorId": EXAMPLE_VISITOR,
+        "path": "/pricing?utm_source=newsletter&utm_medium=email",
+    }
+    lead = {
+        "email": EXAMPLE_EMAIL,
+        "visitorId": EXAMPLE_VISITOR,
+        "consent": True,
+        "consentWordingVersion": "v1",
+    }
+    return [
+        HttpExample("the API and its database", "GET", "/v1/health"),
+        HttpExample(
+            "a visit (what the tracker sends)",
+            "POST",
+            "/v1/events",
+            (("user-agent", EXAMPLE_BROWSER), ("content-type", "text/plain")),
+            json.dumps(page_view),
+        ),
+        HttpExample(
+            "the visitor leaves an address",
+            "POST",
+            "/v1/leads/capture",
+            (("user-agent", EXAMPLE_BROWSER), ("content-type", "application/json")),
+            json.dumps(lead),
+        ),
+        WebhookExample(
+            "they sign up with it: the tenant is attributed to the lead",
+            "tenant.created",
+            "tenant-example-1",
+            {"siteUrl": "https://example.com", "email": "Ada@Example.com"},
+        ),
+        HttpExample(
+            "after the next rollup: the metrics of the 30 days up to today",
+            "GET",
+            f"/v1/metrics/summary?to={today.isoformat()}&includeFunnel=true",
+            (("x-admin-key", secrets.admin_api_key),),
+        ),
+    ]
+
+
+def _origin(is_default: bool, variable: str) -> str:
+    return f"(local default; set {variable} to change)" if is_default else f"(from {variable})"
+
+
+def _serves(gateway: RunningGateway, method: str, path: str) -> bool:
+    return any(route.method == method and route.path == path for route in gateway.template.routes)
+
+
+def _site_lines(gateway: RunningGateway) -> list[str]:
+    """Where a site, a person and a developer find Funnel: the tracker, the dashboard, the docs."""
+    tracker = "Put the tracker on a page:"
+    if not _serves(gateway, "GET", "/funnel.js"):
+        tracker = "Put the tracker on a page (coming: this API does not serve /funnel.js yet):"
+    dashboard = f"Dashboard: {gateway.url}/dashboard"
+    if not _serves(gateway, "GET", "/dashboard"):
+        dashboard += " (coming: not served yet)"
+    return [
+        tracker,
+        f'  <script defer src="{gateway.url}/funnel.js" data-property="default"></script>',
+        dashboard,
+        f"API documentation: {gateway.url}/swagger",
+    ]
+
+
+def _rollup_note(gateway: RunningGateway) -> str:
+    scheduler = gateway.scheduler
+    for schedule in scheduler.schedules if scheduler is not None else ():
+        upcoming = scheduler.next_firing(schedule) if scheduler is not None else None
+        if schedule.function_id == "RollupFunction" and upcoming is not None:
+            return f"the rollup runs {schedule.expression.text}, next at {upcoming:%H:%M:%S} UTC"
+    return "`make rollups-run` runs the rollup"
+
+
+def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str) -> str:
+    lines = [
+        f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
+        "",
+        _route_table(gateway.template),
+        "",
+        _schedule_table(gateway),
+        "",
+        f"Admin API key (x-admin-key): {secrets.admin_api_key} "
+        + _origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
+        f"Webhook signing secret:      {secrets.signing_secret} "
+        + _origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
+        f"Database:                    {database_source}",
+        "",
+        f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
+        "",
+        *_site_lines(gateway),
+        "",
+        f"Try, in this order ({_rollup_note(gateway)}; `make demo` fills 90 days):",
+    ]
+    for example in walkthrough(secrets, datetime.now(UTC).date()):
+        command = (
+            example.shell(gateway.url, secrets)
+            if isinstance(example, WebhookExample)
+            else example.shell(gateway.url)
+        )
+        lines += [f"  # {example.note}", f"  {command}"]
+    lines += ["", "Ctrl-C stops the gateway, and the database unless another command still uses it."]
+    return "\n".join(lines)
 
 
 def _serve(args: argparse.Namespace) -> int:
