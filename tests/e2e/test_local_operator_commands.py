@@ -101,7 +101,9 @@ def test_a_usage_error_still_releases_the_server(data_dir):
 
 
 def test_help_starts_no_server(data_dir):
+    # When the help is asked
     result = run_command(data_dir, "ops", "--help")
+    # Then it names the commands, and no server was started (no data directory even)
     assert result.returncode == 0
     assert "rollups-backfill" in result.stdout
     assert not data_dir.exists()

@@ -31,6 +31,7 @@ def beacons(plan: DemoPlan) -> list[BeaconPost]:
 
 
 def test_the_same_options_give_the_same_plan_and_another_seed_another(plan):
+    # Given the plan; When it is made again, Then it is the same; with another seed, not
     assert build_plan(now=NOW, days=90, scale=0.3) == plan
     assert build_plan(now=NOW, days=90, scale=0.3, seed=7).deliveries != plan.deliveries
 
@@ -55,6 +56,7 @@ def test_the_hour_it_is_made_changes_today_only(plan):
 
 
 def test_requests_come_in_time_order_within_the_days_and_never_from_the_future(plan):
+    # Given the plan's requests, Then they arrive in time order, within its days, by now
     moments = [delivery.at for delivery in plan.deliveries]
     assert moments == sorted(moments)
     assert plan.first_day == NOW.date() - timedelta(days=89) and plan.last_day == NOW.date()
@@ -68,6 +70,8 @@ def test_requests_come_in_time_order_within_the_days_and_never_from_the_future(p
 
 
 def test_every_request_is_valid_but_the_planned_refusals(plan):
+    # Given every request, read by the models the handlers validate with
+    # Then each is valid, but the malformed beacons, which are refused for their missing path
     refused = 0
     for delivery in plan.deliveries:
         if isinstance(delivery, BeaconPost):
@@ -140,6 +144,9 @@ def test_a_lead_every_day_each_after_what_its_visitor_did(plan):
 
 
 def test_tenants_come_after_their_lead_and_their_webhooks_share_its_key(plan):
+    # Given the leads, and the webhooks in arrival order
+    # Then each tenant signs up with a lead's address after its capture, every kind of
+    # webhook comes, and a tenant's webhooks share its lead's key (they are sent in order)
     leads = {lead.capture["email"].lower(): lead for lead in plan.deliveries if isinstance(lead, LeadPost)}
     tenants: dict[str, LeadPost] = {}
     kinds = defaultdict(int)
@@ -167,6 +174,7 @@ def test_tenants_come_after_their_lead_and_their_webhooks_share_its_key(plan):
 
 
 def test_a_visitors_requests_share_one_key(plan):
+    # Given the beacons of each visitor with an id, Then they are all on one key
     keys: dict[str, set[int]] = defaultdict(set)
     for beacon in beacons(plan):
         for event in beacon.body["events"]:
@@ -177,5 +185,6 @@ def test_a_visitors_requests_share_one_key(plan):
 
 @pytest.mark.parametrize(("days", "scale"), [(0, 1.0), (90, 0.0), (90, -1.0)])
 def test_nonsense_options_are_refused(days, scale):
+    # Given no day, or no traffic; Then no plan is made
     with pytest.raises(ValueError, match="days must be at least 1"):
         build_plan(now=NOW, days=days, scale=scale)

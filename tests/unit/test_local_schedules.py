@@ -100,8 +100,10 @@ class TestRate:
         assert rate.next_after(at("2026-12-02T12:59:00"), since=since) == at("2026-12-02T13:20:30")
 
     def test_a_moment_before_the_start_gets_the_first_firing(self) -> None:
+        # Given a daily rate started at 10:00
         rate = parse_schedule_expression("rate(1 day)")
         since = at("2026-12-02T10:00:00")
+        # When asked from before its start (a clock set back), Then the first firing comes
         assert rate.next_after(since - timedelta(hours=5), since=since) == at("2026-12-03T10:00:00")
 
 
@@ -154,7 +156,10 @@ class TestCronSyntax:
     def test_lists_ranges_increments_and_names(
         self, text: str, minutes: tuple[int, ...], hours: tuple[int, ...], months: tuple[int, ...]
     ) -> None:
+        # Given a cron expression with lists, ranges, increments or names
+        # When it is read
         expression = cron(text)
+        # Then its minutes, hours and months are the values they name
         assert (expression.minutes, expression.hours, expression.months) == (minutes, hours, months)
 
     def test_days_of_the_week_count_from_sunday(self) -> None:
@@ -185,7 +190,9 @@ class TestCronFiring:
         assert purge.next_after(at("2026-12-02T03:15:59")) == at("2026-12-03T03:15:00")
 
     def test_a_firing_crosses_days_months_and_years(self) -> None:
+        # Given an hourly cron, asked around the last hour of a year
         every_hour = cron("cron(0 * * * ? *)")
+        # Then its next firing is in the next day, month and year when it must be, and not before
         assert every_hour.next_after(at("2026-12-31T23:59:59")) == at("2027-01-01T00:00:00")
         assert every_hour.next_after(at("2026-12-31T23:00:00")) == at("2027-01-01T00:00:00")
         assert every_hour.next_after(at("2026-12-31T22:59:59")) == at("2026-12-31T23:00:00")
@@ -197,20 +204,24 @@ class TestCronFiring:
         assert cron("cron(15 3 * * ? *)").next_after(toronto) == at("2026-12-02T03:15:00")
 
     def test_l_in_the_day_of_the_month_is_its_last_day(self) -> None:
+        # Given a cron on the month's last day
         month_end = cron("cron(0 0 L * ? *)")
-        # A leap February has 29 days, another 28
+        # Then a leap February's is the 29th, another's the 28th, and March's the 31st
         assert month_end.next_after(at("2028-02-28T00:00:00")) == at("2028-02-29T00:00:00")
         assert month_end.next_after(at("2027-02-27T23:59:59")) == at("2027-02-28T00:00:00")
         assert month_end.next_after(at("2027-02-28T00:00:00")) == at("2027-03-31T00:00:00")
 
     def test_a_day_a_month_lacks_is_skipped(self) -> None:
+        # Given a cron on the 31st, asked on 1 November (a month of 30 days)
         thirty_first = cron("cron(0 0 31 * ? *)")
+        # Then it next fires on 31 December
         assert thirty_first.next_after(at("2026-11-01T00:00:00")) == at("2026-12-31T00:00:00")
         # And a day no month has never comes
         assert cron("cron(0 0 30 2 ? *)").next_after(at("2026-01-01T00:00:00")) is None
 
     def test_w_is_the_weekday_nearest_the_day_within_the_month(self) -> None:
-        # 2026-08-01 is a Saturday: not the Friday before (July), but Monday the 3rd
+        # Given crons on the weekday nearest a day, when that day is a weekend day or not
+        # Then 2026-08-01 is a Saturday: not the Friday before (July), but Monday the 3rd
         assert cron("cron(0 9 1W * ? *)").next_after(at("2026-07-31T00:00:00")) == at("2026-08-03T09:00:00")
         # 2026-08-15 is a Saturday: the Friday before
         assert cron("cron(0 9 15W * ? *)").next_after(at("2026-08-01T00:00:00")) == at("2026-08-14T09:00:00")
@@ -220,7 +231,9 @@ class TestCronFiring:
         assert cron("cron(0 9 16W * ? *)").next_after(at("2026-03-01T00:00:00")) == at("2026-03-16T09:00:00")
 
     def test_days_of_the_week_by_number_name_range_last_and_occurrence(self) -> None:
-        start = at("2026-12-02T13:00:00")  # a Wednesday, after noon
+        # Given a Wednesday after noon
+        start = at("2026-12-02T13:00:00")
+        # Then weekdays, Sunday (1), Saturday (L) at noon come on their next day
         assert cron("cron(0 12 ? * MON-FRI *)").next_after(start) == at("2026-12-03T12:00:00")
         assert cron("cron(0 12 ? * 1 *)").next_after(start) == at("2026-12-06T12:00:00")
         assert cron("cron(0 12 ? * L *)").next_after(start) == at("2026-12-05T12:00:00")
@@ -230,19 +243,24 @@ class TestCronFiring:
         assert cron("cron(0 12 ? * 3#2 *)").next_after(at("2026-12-08T12:00:00")) == at("2027-01-12T12:00:00")
 
     def test_a_fifth_occurrence_skips_months_without_one(self) -> None:
-        # December 2026 has five Thursdays (31st), January 2027 four, April 2027 five (29th)
+        # Given a cron on the fifth Thursday: December 2026 has one (31st), January to March
+        # 2027 none, April 2027 one (29th)
         fifth_thursday = cron("cron(0 0 ? * THU#5 *)")
         assert fifth_thursday.next_after(at("2026-12-01T00:00:00")) == at("2026-12-31T00:00:00")
         assert fifth_thursday.next_after(at("2026-12-31T00:00:00")) == at("2027-04-29T00:00:00")
 
     def test_the_year_field_ends_a_schedule(self) -> None:
+        # Given a cron on New Year's Day of 2027 and 2028 only
         new_year = cron("cron(0 0 1 1 ? 2027-2028)")
+        # Then it fires twice, then never
         assert new_year.next_after(at("2026-06-01T00:00:00")) == at("2027-01-01T00:00:00")
         assert new_year.next_after(at("2027-12-31T23:59:59")) == at("2028-01-01T00:00:00")
         assert new_year.next_after(at("2028-01-01T00:00:00")) is None
 
     def test_minutes_within_an_hour_and_hours_within_a_day(self) -> None:
+        # Given a cron every quarter hour of working hours on weekdays
         quarter_hours = cron("cron(0/15 9-17 ? * MON-FRI *)")
+        # Then it fires at the next quarter, the next hour, the next morning and next Monday
         assert quarter_hours.next_after(at("2026-12-02T09:44:59")) == at("2026-12-02T09:45:00")
         assert quarter_hours.next_after(at("2026-12-02T09:45:00")) == at("2026-12-02T10:00:00")
         assert quarter_hours.next_after(at("2026-12-02T17:45:00")) == at("2026-12-03T09:00:00")
@@ -266,15 +284,18 @@ class TestTemplateSchedules:
         assert rollup.enabled and purge.enabled
 
     def test_the_input_is_what_the_function_receives(self) -> None:
+        # Given the rollup's schedule, and a handler that changes the event it got
         (rollup,) = [
             s for s in load_template(REPO_ROOT / "template.yaml").schedules if s.event_name == "Hourly"
         ]
         first = rollup.event(at("2026-12-02T10:00:00"), "id-1")
         first["trigger"] = "changed by a handler"
-        # Each firing gets its own copy
+        # When the schedule fires again, Then the function gets the Input as written
         assert rollup.event(at("2026-12-02T11:00:00"), "id-2") == {"trigger": "schedule"}
 
     def test_without_input_eventbridge_sends_its_scheduled_event(self, tmp_path: Path) -> None:
+        # Given a Schedule event without Input; When it fires, Then the function gets
+        # EventBridge's "Scheduled Event" for its rule
         template = load_template(
             write_template(
                 tmp_path,
@@ -310,6 +331,7 @@ class TestTemplateSchedules:
     def test_a_disabled_schedule_is_read_as_disabled(
         self, tmp_path: Path, properties: str, enabled: bool
     ) -> None:
+        # Given a schedule with Enabled or State (or Enabled from a parameter); Then so it is
         events = f"Nightly:\n  Type: Schedule\n  Properties:\n    Schedule: rate(1 day)\n    {properties}\n"
         (nightly,) = load_template(write_template(tmp_path, schedule_events(events))).schedules
         assert nightly.enabled is enabled
@@ -339,6 +361,7 @@ class TestOverrides:
         return load_template(REPO_ROOT / "template.yaml").schedules
 
     def test_a_schedule_is_given_another_expression_by_function_or_by_event(self, schedules) -> None:
+        # Given the template's schedules; When the rollup's is overridden by function or by event
         by_function = override_schedules(schedules, {"RollupFunction": "rate(1 minute)"})
         by_event = override_schedules(schedules, {"RollupFunction.Hourly": "rate(1 minute)"})
         assert by_function == by_event
@@ -352,6 +375,8 @@ class TestOverrides:
         assert rollup.input == {"trigger": "schedule"}
 
     def test_a_function_with_two_schedules_needs_the_events_name(self, tmp_path: Path) -> None:
+        # Given a function with two schedules; When one is overridden by the function's name,
+        # Then that is refused, and by Function.Event only that one changes
         events = (
             "Nightly:\n  Type: Schedule\n  Properties:\n    Schedule: cron(0 2 * * ? *)\n"
             "Hourly:\n  Type: Schedule\n  Properties:\n    Schedule: rate(1 hour)\n"
@@ -363,6 +388,7 @@ class TestOverrides:
         assert [spec.expression.text for spec in changed] == ["cron(0 2 * * ? *)", "rate(1 minute)"]
 
     def test_no_override_changes_nothing(self, schedules) -> None:
+        # Given no override, Then the schedules are the template's
         assert override_schedules(schedules, {}) == schedules
 
     @pytest.mark.parametrize(
@@ -375,6 +401,7 @@ class TestOverrides:
         ],
     )
     def test_a_bad_override_is_refused(self, schedules, overrides: dict[str, str], message: str) -> None:
+        # Given an override of no schedule, or an expression EventBridge refuses; Then it is refused
         with pytest.raises(TemplateError, match=message):
             override_schedules(schedules, overrides)
 
