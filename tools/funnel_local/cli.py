@@ -346,11 +346,13 @@ def _site_lines(gateway: RunningGateway) -> list[str]:
 
 
 def _rollup_note(gateway: RunningGateway) -> str:
+    """When the metrics will count the walkthrough: the rollup's next firing."""
     scheduler = gateway.scheduler
-    for schedule in scheduler.schedules if scheduler is not None else ():
-        upcoming = scheduler.next_firing(schedule) if scheduler is not None else None
-        if schedule.function_id == "RollupFunction" and upcoming is not None:
-            return f"the rollup runs {schedule.expression.text}, next at {upcoming:%H:%M:%S} UTC"
+    if scheduler is not None:
+        for schedule in scheduler.schedules:
+            upcoming = scheduler.next_firing(schedule)
+            if schedule.function_id == "RollupFunction" and upcoming is not None:
+                return f"the rollup runs {schedule.expression.text}, next at {upcoming:%H:%M:%S} UTC"
     return "`make rollups-run` runs the rollup"
 
 
@@ -477,7 +479,7 @@ def _demo(args: argparse.Namespace) -> int:
             logger.error("demo: %s", exc)
             return 1
     counts = report.plan.counts
-    header = f"-H 'x-admin-key: {secrets.admin_api_key}'"
+    header = "-H " + shlex.quote(f"x-admin-key: {secrets.admin_api_key}")
     print(
         "\n".join(
             [
