@@ -532,11 +532,11 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
+def _between(minimum: int, maximum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}")
         return value
 
     return parse
@@ -610,7 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
         "handlers with a controlled clock, then run the rollups over every day. Refuses a database "
         "that holds data unless --reset.",
     )
-    demo.add_argument("--days", type=_at_least(61), default=90, help="days, today included (default 90)")
+    demo.add_argument(
+        "--days",
+        type=_between(61, 90),
+        default=90,
+        help="days, today included: 61 (the default window and its comparison) to 90 (raw data's "
+        "retention); default 90",
+    )
     demo.add_argument("--scale", type=float, default=1.0, help="traffic relative to the default (1.0)")
     demo.add_argument(
         "--seed", type=int, default=2026, help="seed of the plan (the same seed, the same data)"
