@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck check \
-        validate build migrate invoke rollups-run rollups-backfill rollups-status rollups-service-usage \
-        rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
+.PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck \
+        check validate build migrate purge invoke rollups-run rollups-backfill rollups-status \
+        rollups-service-usage rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
         bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -19,8 +19,16 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000}
-	$(BIN)/python -m funnel_local serve
+# make run fires the rollup every minute, so a new beacon shows in the metrics a minute
+# later; LOCAL_ROLLUP_SCHEDULE= (empty) keeps the template's hourly schedule.
+LOCAL_ROLLUP_SCHEDULE ?= rate(1 minute)
+
+run: $(STAMP) ## serve every route of template.yaml on 127.0.0.1:$${PORT:-3000} and fire its schedules
+	$(BIN)/python -m funnel_local serve \
+	  $(if $(LOCAL_ROLLUP_SCHEDULE),--schedule 'RollupFunction=$(LOCAL_ROLLUP_SCHEDULE)')
+
+demo: $(STAMP) ## 90 days of demo data for two sites, through the handlers, rolled up: make demo [RESET=1]
+	$(BIN)/python -m funnel_local demo $(if $(RESET),--reset)
 
 test: $(STAMP) chromium ## the whole suite: unit, integration (real PostgreSQL, moto) and end to end
 	$(BIN)/python -m pytest
@@ -82,8 +90,12 @@ build: $(STAMP) ## sam build, without containers
 
 check: lint typecheck openapi-check tracker-check test test-emitter-pythons validate build
 
-migrate: $(STAMP) ## apply migrations to DATABASE_URL
-	$(BIN)/python -m funnel migrate
+# The operator commands run `python -m funnel` on DATABASE_URL (or DB_SECRET_ARN); with
+# neither set, on the embedded server make run uses (started if needed), migrated first.
+OPS := $(BIN)/python -m funnel_local ops
+
+migrate: $(STAMP) ## apply pending migrations (DATABASE_URL, else the local embedded server)
+	$(OPS) migrate
 
 invoke: $(STAMP) ## make invoke FUNCTION=WebhookIngestFunction EVENT=events/webhook_ingest/tenant_created.json
 	$(BIN)/python -m funnel_local invoke $(FUNCTION) --event $(EVENT)
@@ -109,21 +121,24 @@ tracker-check: $(TRACKER_DEPS) ## fail when the served funnel.js is not what its
 tracker-size: $(TRACKER_DEPS) ## gzipped sizes of funnel.js with and without web vitals; fails over 3 KB / 2 KB
 	node tracker/build.mjs --size
 
+purge: $(STAMP) ## the retention purge the daily schedule runs: make purge [DRY_RUN=1]
+	$(OPS) purge $(if $(DRY_RUN),--dry-run)
+
 rollups-run: $(STAMP) ## roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)
-	$(BIN)/python -m funnel rollups-run
+	$(OPS) rollups-run
 
 rollups-backfill: $(STAMP) ## make rollups-backfill FROM=2026-01-01 TO=2026-01-31 [PROPERTY=default] [DRY_RUN=1]
-	$(BIN)/python -m funnel rollups-backfill --from $(FROM) --to $(TO) \
+	$(OPS) rollups-backfill --from $(FROM) --to $(TO) \
 	  $(if $(PROPERTY),--property-id $(PROPERTY)) $(if $(DRY_RUN),--dry-run)
 
 rollups-status: $(STAMP) ## freshness, the latest rollup runs and the discrepancies they found
-	$(BIN)/python -m funnel rollups-status
+	$(OPS) rollups-status
 
 rollups-blocks: $(STAMP) ## rebuild the pre-merged visitor sketches of stored days: make rollups-blocks FROM=... TO=...
-	$(BIN)/python -m funnel rollups-blocks --from $(FROM) --to $(TO)
+	$(OPS) rollups-blocks --from $(FROM) --to $(TO)
 
 rollups-service-usage: $(STAMP) ## service usage only: make rollups-service-usage [FROM=... TO=...] [DRY_RUN=1]
-	$(BIN)/python -m funnel rollups-service-usage $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+	$(OPS) rollups-service-usage $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(DRY_RUN),--dry-run)
 
 bench-webhook: $(STAMP) ## webhook deliveries/s through the handler vs plain INSERTs/s

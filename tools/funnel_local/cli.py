@@ -1,11 +1,22 @@
-"""Command line of the local runner: ``python -m funnel_local {serve,invoke,routes,openapi}``.
+"""Command line of the local runner: ``python -m funnel_local {serve,invoke,demo,ops,routes,openapi}``.
 
 ``serve``
-    Start PostgreSQL (``DATABASE_URL``, or the embedded server in ``.pgdata``), apply the
-    migrations, and serve every route of ``template.yaml`` until Ctrl-C.
+    Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
+    ``.pgdata`` by default), apply the migrations, and serve every route of ``template.yaml``
+    and fire its schedules as EventBridge would (``--schedule`` changes one's expression,
+    ``--no-schedules`` fires none) until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded
+    server unless another command of the project still uses it (see
+    :mod:`funnel_local.postgres`).
 ``invoke``
     Run one function once on an event file, like ``sam local invoke -e``; ``--sign``
     re-stamps a webhook event's Standard Webhooks headers so it passes the signature check.
+``demo``
+    Fill the database with 90 days of demo data through the handlers, then roll it up
+    (see :mod:`funnel_local.demo`).
+``ops``
+    Run an operator command of the layer (``python -m funnel migrate``, ``purge``,
+    ``rollups-*``); with no database configured, on the embedded server ``make run`` uses
+    (see :mod:`funnel_local.ops`).
 ``routes``
     Print the route table of the template.
 ``openapi``
@@ -30,17 +41,21 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
 from funnel.migrate import migrate_database
 from funnel.signatures import sign
+from funnel_local.demo import DemoError, run_demo
+from funnel_local.demo_plan import SITES
 from funnel_local.gateway import RunningGateway, start_gateway
 from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, is_current, render
-from funnel_local.postgres import REPO_ROOT, database
+from funnel_local.ops import run_operator_command
+from funnel_local.postgres import REPO_ROOT, database, describe_data_dir, local_data_dir
 from funnel_local.template import SamTemplate, TemplateError, load_template
 from funnel_local.workers import FunctionPool, Outcome, log_function_error
 
@@ -176,14 +191,44 @@ def _migrate(conninfo: str) -> None:
     logger.info("database migrated", extra={"applied": applied})
 
 
-def _parameter_overrides(pairs: Sequence[str]) -> dict[str, str]:
+def _pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name:
-            raise TemplateError(f"parameter overrides are Name=Value pairs, got {pair!r}")
+            raise TemplateError(f"{what} are Name=Value pairs, got {pair!r}")
         overrides[name] = value
     return overrides
+
+
+def _parameter_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    return _pairs(pairs, "parameter overrides")
+
+
+def _schedule_table(gateway: RunningGateway) -> str:
+    scheduler = gateway.scheduler
+    if scheduler is None:
+        return "Schedules: not run (--no-schedules)"
+    template_expressions = {schedule.key: schedule.expression.text for schedule in gateway.template.schedules}
+    rows = []
+    for schedule in scheduler.schedules:
+        expression = schedule.expression.text
+        if expression != template_expressions.get(schedule.key):
+            expression += f" (template: {template_expressions.get(schedule.key)})"
+        upcoming = scheduler.next_firing(schedule)
+        if not schedule.enabled:
+            when = "disabled"
+        elif upcoming is None:
+            when = "never again"
+        else:
+            when = f"next {upcoming:%Y-%m-%d %H:%M:%S} UTC"
+        rows.append((schedule.key, expression, when))
+    if not rows:
+        return "Schedules: none in the template"
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    lines = ["Schedules (as EventBridge fires them):"]
+    lines += [f"  {key.ljust(widths[0])}  {text.ljust(widths[1])}  {when}" for key, text, when in rows]
+    return "\n".join(lines)
 
 
 def _throttle_text(template: SamTemplate, route_key: str) -> str:
@@ -206,48 +251,175 @@ def _route_table(template: SamTemplate) -> str:
     )
 
 
-def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str) -> str:
-    def origin(is_default: bool, variable: str) -> str:
-        return f"(local default; set {variable} to change)" if is_default else f"(from {variable})"
+@dataclass(frozen=True)
+class HttpExample:
+    """A request of the banner's walkthrough, shown as a curl command."""
 
-    emitter = (
-        f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
-        f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.webhook_key)} "
-        f".venv/bin/python -m funnel_emitter {gateway.url}/v1/webhooks/description-service "
-        "--event-type tenant.created --tenant-id tenant-demo-1 "
-        """--payload '{"siteUrl": "https://example.com", "email": "Ada@Example.com"}'"""
-    )
-    return "\n".join(
-        [
-            f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
-            "",
-            _route_table(gateway.template),
-            "",
-            f"Admin API key (x-admin-key): {secrets.admin_api_key} "
-            + origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
-            f"Webhook key (x-admin-key):   {secrets.webhook_key} "
-            + origin(secrets.webhook_api_keys_are_default, "WEBHOOK_API_KEYS"),
-            f"Metrics key (Bearer):        {secrets.metrics_key} "
-            + origin(secrets.metrics_api_keys_are_default, "METRICS_API_KEYS"),
-            f"Webhook signing secret:      {secrets.signing_secret} "
-            + origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
-            f"Database:                    {database_source}",
-            "",
-            f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
-            "",
-            "Try:",
-            f"  curl -s {gateway.url}/v1/health",
-            f"  {emitter}",
-            # curl's own user agent is a bot's, which is counted and not stored.
-            f"  curl -s -A 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0' "
-            f"-H 'content-type: text/plain' {gateway.url}/v1/events -d "
-            """'{"type": "page_view", "eventId": "evt_demo_0000001", "path": "/pricing?utm_source=demo"}'""",
-            f"  curl -s -H 'content-type: application/json' {gateway.url}/v1/leads/capture -d "
-            """'{"email": "ada@example.com", "consent": true, "consentWordingVersion": "v1"}'""",
-            "",
-            "Ctrl-C stops the gateway and the database.",
+    note: str
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+    def shell(self, base_url: str) -> str:
+        command = ["curl", "-s"]
+        for name, value in self.headers:
+            command += ["-H", f"{name}: {value}"]
+        if self.body is not None:
+            command += ["-d", self.body]
+        return shlex.join([*command, f"{base_url}{self.path}"])
+
+
+@dataclass(frozen=True)
+class WebhookExample:
+    """A description-service webhook of the walkthrough, shown as the emitter's command."""
+
+    note: str
+    event_type: str
+    tenant_id: str
+    payload: Mapping[str, Any]
+
+    def shell(self, base_url: str, secrets: LocalSecrets) -> str:
+        environment = (
+            f"FUNNEL_WEBHOOK_SECRET={shlex.quote(secrets.signing_secret)} "
+            f"FUNNEL_ADMIN_KEY={shlex.quote(secrets.webhook_key)}"
+        )
+        command = [
+            ".venv/bin/python",
+            "-m",
+            "funnel_emitter",
+            f"{base_url}/v1/webhooks/description-service",
+            "--event-type",
+            self.event_type,
+            "--tenant-id",
+            self.tenant_id,
+            "--payload",
+            json.dumps(dict(self.payload)),
         ]
-    )
+        return f"{environment} {shlex.join(command)}"
+
+
+EXAMPLE_VISITOR: Final = "vis_example_00001"
+EXAMPLE_EMAIL: Final = "ada@example.com"
+# curl's own user agent is a bot's, whose beacons are counted and not stored.
+EXAMPLE_BROWSER: Final = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | WebhookExample]:
+    """The banner's example requests, in the order that makes one funnel: a visit, the
+    visitor's lead, a tenant signing up with the lead's address (so it is attributed to
+    that lead), and, once the rollup has run, the metrics of the 30 days up to today."""
+    page_view = {
+        "type": "page_view",
+        "eventId": "evt_example_00001",
+        "visitorId": EXAMPLE_VISITOR,
+        "path": "/pricing?utm_source=newsletter&utm_medium=email",
+    }
+    lead = {
+        "email": EXAMPLE_EMAIL,
+        "visitorId": EXAMPLE_VISITOR,
+        "consent": True,
+        "consentWordingVersion": "v1",
+    }
+    return [
+        HttpExample("the API and its database", "GET", "/v1/health"),
+        HttpExample(
+            "a visit (what the tracker sends)",
+            "POST",
+            "/v1/events",
+            (("user-agent", EXAMPLE_BROWSER), ("content-type", "text/plain")),
+            json.dumps(page_view),
+        ),
+        HttpExample(
+            "the visitor leaves an address",
+            "POST",
+            "/v1/leads/capture",
+            (("user-agent", EXAMPLE_BROWSER), ("content-type", "application/json")),
+            json.dumps(lead),
+        ),
+        WebhookExample(
+            "they sign up with it: the tenant is attributed to the lead",
+            "tenant.created",
+            "tenant-example-1",
+            {"siteUrl": "https://example.com", "email": "Ada@Example.com"},
+        ),
+        HttpExample(
+            "after the next rollup: the metrics of the 30 days up to today",
+            "GET",
+            f"/v1/metrics/summary?to={today.isoformat()}&includeFunnel=true",
+            (("authorization", f"Bearer {secrets.metrics_key}"),),
+        ),
+    ]
+
+
+def _origin(is_default: bool, variable: str) -> str:
+    return f"(local default; set {variable} to change)" if is_default else f"(from {variable})"
+
+
+def _serves(gateway: RunningGateway, method: str, path: str) -> bool:
+    return any(route.method == method and route.path == path for route in gateway.template.routes)
+
+
+def _site_lines(gateway: RunningGateway) -> list[str]:
+    """Where a site, a person and a developer find Funnel: the tracker, the dashboard, the docs."""
+    tracker = "Put the tracker on a page:"
+    if not _serves(gateway, "GET", "/funnel.js"):
+        tracker = "Put the tracker on a page (coming: this API does not serve /funnel.js yet):"
+    dashboard = f"Dashboard: {gateway.url}/dashboard"
+    if not _serves(gateway, "GET", "/dashboard"):
+        dashboard += " (coming: not served yet)"
+    return [
+        tracker,
+        f'  <script defer src="{gateway.url}/funnel.js" data-property="default"></script>',
+        dashboard,
+        f"API documentation: {gateway.url}/swagger",
+    ]
+
+
+def _rollup_note(gateway: RunningGateway) -> str:
+    """When the metrics will count the walkthrough: the rollup's next firing."""
+    scheduler = gateway.scheduler
+    if scheduler is not None:
+        for schedule in scheduler.schedules:
+            upcoming = scheduler.next_firing(schedule)
+            if schedule.function_id == "RollupFunction" and upcoming is not None:
+                return f"the rollup runs {schedule.expression.text}, next at {upcoming:%H:%M:%S} UTC"
+    return "`make rollups-run` runs the rollup"
+
+
+def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str) -> str:
+    lines = [
+        f"Funnel is serving {gateway.template.path.name} at {gateway.url}",
+        "",
+        _route_table(gateway.template),
+        "",
+        _schedule_table(gateway),
+        "",
+        f"Admin API key (x-admin-key): {secrets.admin_api_key} "
+        + _origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
+        f"Webhook key (x-admin-key):   {secrets.webhook_key} "
+        + _origin(secrets.webhook_api_keys_are_default, "WEBHOOK_API_KEYS"),
+        f"Metrics key (Bearer):        {secrets.metrics_key} "
+        + _origin(secrets.metrics_api_keys_are_default, "METRICS_API_KEYS"),
+        f"Webhook signing secret:      {secrets.signing_secret} "
+        + _origin(secrets.webhook_signing_secrets_are_default, "WEBHOOK_SIGNING_SECRETS"),
+        f"Database:                    {database_source}",
+        "",
+        f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
+        "",
+        *_site_lines(gateway),
+        "",
+        f"Try, in this order ({_rollup_note(gateway)}; `make demo` fills 90 days):",
+    ]
+    for example in walkthrough(secrets, datetime.now(UTC).date()):
+        command = (
+            example.shell(gateway.url, secrets)
+            if isinstance(example, WebhookExample)
+            else example.shell(gateway.url)
+        )
+        lines += [f"  # {example.note}", f"  {command}"]
+    lines += ["", "Ctrl-C stops the gateway, and the database unless another command still uses it."]
+    return "\n".join(lines)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -256,10 +428,16 @@ def _serve(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # Ctrl-C, a process manager or CI, a closed terminal: each stops the gateway and then,
+    # unless another command still uses it, the database.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     secrets = LocalSecrets.from_environment(os.environ)
-    database_source = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL in .pgdata"
+    database_source = (
+        "DATABASE_URL"
+        if os.environ.get("DATABASE_URL")
+        else f"embedded PostgreSQL, data in {describe_data_dir(local_data_dir())}"
+    )
     with database(persistent=True) as conninfo:
         _migrate(conninfo)
         try:
@@ -267,8 +445,10 @@ def _serve(args: argparse.Namespace) -> int:
                 args.template,
                 host=args.host,
                 port=args.port,
-                env_overrides=secrets.environment(conninfo, f"http://{args.host}:{args.port}"),
+                env_overrides=lambda url: secrets.environment(conninfo, url),
                 parameter_overrides=_parameter_overrides(args.parameter_overrides),
+                run_schedules=args.schedules,
+                schedule_overrides=_pairs(args.schedule, "schedule overrides"),
             )
         except OSError as exc:
             logger.error("cannot listen: %s", exc, extra={"host": args.host, "port": args.port})
@@ -305,6 +485,61 @@ def _invoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    secrets = LocalSecrets.from_environment(os.environ)
+    if args.reset and os.environ.get("DATABASE_URL"):
+        logger.error(
+            "--reset empties every table: it is only done on the local embedded server, not DATABASE_URL"
+        )
+        return 2
+    port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    base_url = f"http://127.0.0.1:{port}"
+    with database(persistent=True) as conninfo:
+        _migrate(conninfo)
+        try:
+            report = run_demo(
+                conninfo,
+                local_environment=secrets.environment(conninfo, base_url),
+                webhook_key=secrets.webhook_key,
+                signing_secret=secrets.signing_secret,
+                days=args.days,
+                scale=args.scale,
+                seed=args.seed,
+                reset=args.reset,
+                asynchronous_commit=not os.environ.get("DATABASE_URL"),
+                progress=logger.info,
+            )
+        except DemoError as exc:
+            logger.error("demo: %s", exc)
+            return 1
+    counts = report.plan.counts
+    header = "-H " + shlex.quote(f"x-admin-key: {secrets.admin_api_key}")
+    print(
+        "\n".join(
+            [
+                f"Demo data for {report.plan.first_day} to {report.plan.last_day}, properties "
+                f"{', '.join(site.property_id for site in SITES)}:",
+                f"  {counts.visits} visits, {counts.page_views} page views, {counts.events} events, "
+                f"{counts.leads} leads, {counts.tenants} tenants, {counts.webhooks} webhooks",
+                f"  sent through the handlers in {report.ingest_seconds:.1f} s, "
+                f"{report.days_rolled_up} days rolled up in {report.rollup_seconds:.1f} s; "
+                f"make demo took {time.monotonic() - started:.1f} s",
+                "",
+                "With make run serving:",
+                f"  curl -s {header} '{base_url}/v1/metrics/summary?includeFunnel=true&compareTo=true'",
+                f"  curl -s {header} '{base_url}/v1/metrics/service-usage?groupBy=channel&compareTo=true'",
+            ]
+        ),
+        flush=True,
+    )
+    return 0
+
+
+def _ops(args: argparse.Namespace) -> int:
+    return run_operator_command(args.arguments)
+
+
 def _routes(args: argparse.Namespace) -> int:
     print(_route_table(load_template(args.template, _parameter_overrides(args.parameter_overrides))))
     return 0
@@ -332,13 +567,23 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _between(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``funnel_local`` argument parser.
 
     Returns
     -------
     argparse.ArgumentParser
-        With the ``serve``, ``invoke``, ``routes`` and ``openapi`` subcommands.
+        With the ``serve``, ``invoke``, ``demo``, ``ops``, ``routes`` and ``openapi`` subcommands.
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -367,6 +612,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("PORT") or DEFAULT_PORT),
         help=f"port to listen on (default: $PORT, else {DEFAULT_PORT})",
     )
+    serve.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="NAME=EXPRESSION",
+        help="run a schedule (Function or Function.Event) on another rate(...) or cron(...) expression "
+        "than the template's, e.g. 'RollupFunction=rate(1 minute)'; repeatable",
+    )
+    serve.add_argument(
+        "--no-schedules",
+        dest="schedules",
+        action="store_false",
+        help="serve the routes only; never fire the template's schedules",
+    )
     serve.set_defaults(run=_serve)
 
     invoke = commands.add_parser("invoke", parents=[common], help="run one function once on an event file")
@@ -378,6 +637,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-stamp webhook-id/-timestamp/-signature with the first WEBHOOK_SIGNING_SECRETS secret",
     )
     invoke.set_defaults(run=_invoke)
+
+    demo = commands.add_parser(
+        "demo",
+        help="fill the local database with days of two sites and the description service, then roll them up",
+        description="Send a seeded plan of page views, leads and webhooks through the collect and webhook "
+        "handlers with a controlled clock, then run the rollups over every day. Refuses a database "
+        "that holds data unless --reset.",
+    )
+    demo.add_argument(
+        "--days",
+        type=_between(61, 90),
+        default=90,
+        help="days, today included: 61 (the default window and its comparison) to 90 (raw data's "
+        "retention); default 90",
+    )
+    demo.add_argument("--scale", type=float, default=1.0, help="traffic relative to the default (1.0)")
+    demo.add_argument(
+        "--seed", type=int, default=2026, help="seed of the plan (the same seed, the same data)"
+    )
+    demo.add_argument(
+        "--reset", action="store_true", help="empty every table of the local embedded database first"
+    )
+    demo.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    demo.set_defaults(run=_demo)
+
+    ops = commands.add_parser(
+        "ops",
+        help="run an operator command of python -m funnel, on the local embedded server when no "
+        "database is configured",
+        description="Run `python -m funnel COMMAND [OPTIONS]` (migrate, purge, rollups-run, "
+        "rollups-backfill, rollups-status, rollups-service-usage, rollups-blocks). With none of "
+        "DATABASE_URL, DB_SECRET_ARN and DB_HOST set, it runs on the embedded server make run uses "
+        "(started if needed, stopped afterwards unless another command uses it), migrated first. "
+        "`ops COMMAND --help` shows a command's options.",
+    )
+    ops.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ops.add_argument("arguments", nargs=argparse.REMAINDER, metavar="COMMAND [OPTIONS]")
+    ops.set_defaults(run=_ops)
 
     routes = commands.add_parser("routes", parents=[common], help="print the route table of the template")
     routes.set_defaults(run=_routes)
@@ -410,8 +707,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         document is out of date, 2 on a usage or template error.
     """
     args = build_parser().parse_args(argv)
-    # The layer's loggers (migrations run in this process) are named after the service.
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "funnel")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=args.log_level, handlers=[handler], force=True)

@@ -23,7 +23,8 @@ response, and 503 ``Service Unavailable`` when the integration timeout (``Timeou
 30 s at most) runs out first.
 
 Beyond the template's routes, and only here, ``GET /openapi.json`` and ``GET /swagger``
-document every route (:class:`funnel_local.openapi.LocalDocs`).
+document every route (:class:`funnel_local.openapi.LocalDocs`). On request, the template's
+schedules fire into the same worker pools (:mod:`funnel_local.scheduler`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from funnel_local.openapi import LocalDocs
+from funnel_local.scheduler import Scheduler, override_schedules
 from funnel_local.template import PSEUDO_PARAMETERS, HttpRoute, SamTemplate, ThrottleSettings, load_template
 from funnel_local.workers import DEFAULT_MAX_WORKERS, FunctionPool, Invocation, Outcome, log_function_error
 
@@ -437,9 +439,12 @@ class RunningGateway:
     _server: BaseWSGIServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _pools: Mapping[str, FunctionPool] = field(repr=False)
+    scheduler: Scheduler | None = None
 
     def stop(self) -> None:
-        """Stop accepting requests, then stop every worker."""
+        """Fire no more schedules, stop accepting requests, then stop every worker."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
@@ -458,11 +463,14 @@ def start_gateway(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    env_overrides: Mapping[str, str],
+    env_overrides: Mapping[str, str] | Callable[[str], Mapping[str, str]],
     parameter_overrides: Mapping[str, str] | None = None,
     max_workers_per_function: int = DEFAULT_MAX_WORKERS,
+    run_schedules: bool = False,
+    schedule_overrides: Mapping[str, str] | None = None,
 ) -> RunningGateway:
-    """Serve every ``HttpApi`` route of a template, in a background thread.
+    """Serve every ``HttpApi`` route of a template, in a background thread; and, if asked,
+    run its ``Schedule`` events through the same worker pools (:mod:`funnel_local.scheduler`).
 
     Parameters
     ----------
@@ -471,11 +479,18 @@ def start_gateway(
     host, port
         Where to listen; port 0 picks a free port (see :attr:`RunningGateway.port`).
     env_overrides
-        Environment values laid over the template's, for every function.
+        Environment values laid over the template's, for every function; or a function of
+        the gateway's URL returning them (for values that name the gateway itself, known
+        only once it listens, as with port 0).
     parameter_overrides
         Template parameter values replacing the defaults.
     max_workers_per_function
         Concurrent invocations of one function before requests wait for a worker.
+    run_schedules
+        Fire the template's schedules too (see :attr:`RunningGateway.scheduler`).
+    schedule_overrides
+        Other expressions for some schedules (see
+        :func:`funnel_local.scheduler.override_schedules`).
 
     Returns
     -------
@@ -483,24 +498,36 @@ def start_gateway(
         Stop it with :meth:`RunningGateway.stop`, or use it as a context manager.
     """
     template = load_template(template_path, parameter_overrides)
+    schedules = override_schedules(template.schedules, schedule_overrides or {}) if run_schedules else ()
     routed = {route.function_id for route in template.routes}
-    pools = {
-        function_id: FunctionPool(
-            template.functions[function_id], env_overrides, max_workers=max_workers_per_function
-        )
-        for function_id in sorted(routed)
-    }
+    scheduled = {schedule.function_id for schedule in schedules if schedule.enabled}
+    # Filled once the server listens and its URL is known, before it serves anything.
+    pools: dict[str, FunctionPool] = {}
     app = HttpApiGateway(template.routes, pools, docs=LocalDocs(template))
     server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
-    thread.start()
     actual_port = server.server_port
     url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{actual_port}"
+    overrides = env_overrides(url) if callable(env_overrides) else env_overrides
+    pools.update(
+        {
+            function_id: FunctionPool(
+                template.functions[function_id], overrides, max_workers=max_workers_per_function
+            )
+            for function_id in sorted(routed | scheduled)
+        }
+    )
+    thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
+    thread.start()
+    scheduler = Scheduler(schedules, pools) if run_schedules else None
+    if scheduler is not None:
+        scheduler.start()
     return RunningGateway(
         template=template,
-        url=f"http://{url_host}:{actual_port}",
+        url=url,
         port=actual_port,
         _server=server,
         _thread=thread,
         _pools=pools,
+        scheduler=scheduler,
     )

@@ -1,7 +1,7 @@
 """Read a SAM template the way a deploy would, for local runs.
 
-``template.yaml`` is the single source of truth for routes, environment, layers, timeouts
-and throttling; this module turns it into typed values. CloudFormation intrinsics are
+``template.yaml`` is the single source of truth for routes, schedules, environment, layers,
+timeouts and throttling; this module turns it into typed values. CloudFormation intrinsics are
 resolved against the template's parameters (defaults, or overrides) and fixed pseudo
 parameters. What only exists once deployed (``!GetAtt``, a ``!Ref`` to a resource) becomes
 :data:`UNRESOLVED`, and environment variables with such values are left out, as if they
@@ -15,15 +15,24 @@ belongs to the implicit ``ServerlessHttpApi``.
 
 from __future__ import annotations
 
+import copy
 import enum
+import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
+
+from funnel_local.schedule_expressions import (
+    ScheduleExpression,
+    ScheduleExpressionError,
+    parse_schedule_expression,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +124,61 @@ class HttpRoute:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """One ``Schedule`` event of a function: an EventBridge rule that invokes it on a schedule.
+
+    ``input`` is the event's ``Input`` (JSON text in the template), decoded; when the
+    template gives none, EventBridge sends its own "Scheduled Event" (see :meth:`event`).
+    """
+
+    function_id: str
+    event_name: str
+    expression: ScheduleExpression
+    input: Any
+    enabled: bool
+    rule_name: str
+    description: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``Function.Event``, the schedule's name in logs and overrides."""
+        return f"{self.function_id}.{self.event_name}"
+
+    def event(self, fired_at: datetime, event_id: str) -> Any:
+        """What EventBridge sends the function when the rule fires at ``fired_at``.
+
+        Parameters
+        ----------
+        fired_at
+            The scheduled time (UTC).
+        event_id
+            The event's ``id`` (a UUID); unused when the schedule has an ``Input``.
+        """
+        if self.input is not None:
+            return copy.deepcopy(self.input)
+        region = PSEUDO_PARAMETERS["AWS::Region"]
+        account = PSEUDO_PARAMETERS["AWS::AccountId"]
+        return {
+            "version": "0",
+            "id": event_id,
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": account,
+            "time": fired_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region,
+            "resources": [f"arn:aws:events:{region}:{account}:rule/{self.rule_name}"],
+            "detail": {},
+        }
+
+
+@dataclass(frozen=True)
 class SamTemplate:
     """What a local run needs from a SAM template, intrinsics resolved."""
 
     path: Path
     functions: Mapping[str, FunctionSpec]
     routes: tuple[HttpRoute, ...]
+    schedules: tuple[ScheduleSpec, ...] = ()
 
     @property
     def throttling(self) -> dict[str, ThrottleSettings]:
@@ -185,13 +243,14 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     Returns
     -------
     SamTemplate
-        The enabled Python functions, and the HTTP API routes with their throttling.
+        The enabled Python functions, the HTTP API routes with their throttling, and the
+        functions' ``Schedule`` events.
 
     Raises
     ------
     TemplateError
         On an unknown parameter, a value outside a parameter's ``AllowedValues``, a
-        ``!FindInMap`` without a match, or a function or route that cannot be read.
+        ``!FindInMap`` without a match, or a function, route or schedule that cannot be read.
     """
     path = path.resolve()
     document = _read_document(path)
@@ -199,7 +258,7 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     reader = _TemplateReader(document, parameters, path.parent)
     functions = reader.functions()
     routes = reader.routes(functions)
-    return SamTemplate(path=path, functions=functions, routes=routes)
+    return SamTemplate(path=path, functions=functions, routes=routes, schedules=reader.schedules(functions))
 
 
 def _to_text(value: Any) -> str:
@@ -493,6 +552,59 @@ class _TemplateReader:
         if duplicates:
             raise TemplateError(f"routes declared more than once: {duplicates}")
         return tuple(routes)
+
+    def schedules(self, functions: Mapping[str, FunctionSpec]) -> tuple[ScheduleSpec, ...]:
+        schedules: list[ScheduleSpec] = []
+        for function_id in functions:
+            events = self._resolver.resolve(self._function_properties[function_id].get("Events") or {})
+            for event_name, event in events.items():
+                kind = event.get("Type")
+                if kind == "Schedule":
+                    schedules.append(self._schedule(function_id, event_name, event.get("Properties") or {}))
+                elif kind == "ScheduleV2":
+                    logger.warning(
+                        "ScheduleV2 event skipped: only Schedule events run locally",
+                        extra={"function": function_id, "event": event_name},
+                    )
+        return tuple(schedules)
+
+    def _schedule(self, function_id: str, event_name: str, properties: Mapping[str, Any]) -> ScheduleSpec:
+        where = f"{function_id}.{event_name}"
+        expression_text = properties.get("Schedule")
+        if not isinstance(expression_text, str):
+            raise TemplateError(f"{where}: needs a Schedule expression that resolves locally")
+        try:
+            expression = parse_schedule_expression(expression_text)
+        except ScheduleExpressionError as exc:
+            raise TemplateError(f"{where}: {exc}") from None
+        raw_input = properties.get("Input")
+        if raw_input is not None and not isinstance(raw_input, str):
+            raise TemplateError(f"{where}: Input must be JSON text that resolves locally")
+        try:
+            decoded = None if raw_input is None else json.loads(raw_input)
+        except ValueError as exc:
+            raise TemplateError(f"{where}: Input is not JSON: {exc}") from None
+        if "Enabled" in properties and "State" in properties:
+            raise TemplateError(f"{where}: set Enabled or State, not both")
+        state = properties.get("State", "ENABLED")
+        enabled = properties.get("Enabled", True)
+        if state is UNRESOLVED or enabled is UNRESOLVED:
+            raise TemplateError(f"{where}: Enabled or State cannot be resolved locally")
+        name = properties.get("Name")
+        description = properties.get("Description")
+        return ScheduleSpec(
+            function_id=function_id,
+            event_name=event_name,
+            expression=expression,
+            input=decoded,
+            enabled=_to_text(enabled) == "true" and str(state) != "DISABLED",
+            rule_name=(
+                name
+                if isinstance(name, str)
+                else f"{PSEUDO_PARAMETERS['AWS::StackName']}-{function_id}{event_name}"
+            ),
+            description=description if isinstance(description, str) else None,
+        )
 
     def _function(self, logical_id: str, properties: Mapping[str, Any]) -> FunctionSpec | None:
         resolve = self._resolver.resolve
