@@ -6,12 +6,15 @@ Two paths, each through its real Lambda handler: single-event ``POST /v1/events`
 requests (page views of one property, each visitor reading a few pages in turn), and
 single ``scan.completed`` deliveries for one tenant (a batch scan's jobs finishing one
 after another, each stamped when it is sent). Every connection is its own process, a
-warm container with its own connection, as concurrent Lambda instances are. A run lasts
-a few seconds (and at most so many requests per connection); its rate is counted while
-all its connections were running. Meanwhile a thread samples ``pg_stat_activity`` every
-few milliseconds: the lock-wait share is the fraction of the run's busy backends
-(running a statement or inside a transaction) found waiting on a heavyweight lock
-(``wait_event_type = 'Lock'``: a row, tuple or transaction lock).
+warm container with its own connection, as concurrent Lambda instances are (forked from
+one that imported the handlers). A run lasts a few seconds (and at most so many
+requests per connection); its rate is counted while all its connections were running.
+Meanwhile a thread samples ``pg_stat_activity`` every few milliseconds: the lock-wait
+share is the fraction of the run's busy backends (running a statement or inside a
+transaction) found waiting on a heavyweight lock (``wait_event_type = 'Lock'``: a row,
+tuple or transaction lock). The workers' CPU per request is shown too: the clients share
+this machine's cores with the server, and where that cost grows with the level and the
+rate falls by as much, the clients limit the rate, not the database.
 
 Each level runs both variants, each on its own database of the same server, in rounds
 that alternate the order of variants and levels: ``before``, the statements of the hot
