@@ -54,6 +54,48 @@ class TestProjectTemplate:
         # Then the route allows 10 per second with a burst of 600
         assert template.throttling[WEBHOOK_ROUTE] == ThrottleSettings(rate_limit=10.0, burst_limit=600)
 
+    @pytest.mark.parametrize(
+        ("route", "expected"),
+        [
+            ("POST /v1/events", ThrottleSettings(rate_limit=500.0, burst_limit=1000)),
+            ("OPTIONS /v1/events", ThrottleSettings(rate_limit=500.0, burst_limit=1000)),
+            ("POST /v1/leads/capture", ThrottleSettings(rate_limit=20.0, burst_limit=50)),
+            ("OPTIONS /v1/leads/capture", ThrottleSettings(rate_limit=20.0, burst_limit=50)),
+        ],
+    )
+    def test_the_sites_routes_are_throttled_by_their_parameters_defaults(
+        self, project_template: SamTemplate, route: str, expected: ThrottleSettings
+    ) -> None:
+        # Given the default Events* and LeadCapture* limits
+        # When a route of the site's is read
+        # Then it has its own throttle, sized for the site's peak
+        assert project_template.throttling[route] == expected
+
+    def test_the_sites_routes_follow_parameter_overrides(self) -> None:
+        # Given the beacon and lead-capture limits overridden
+        template = load_template(
+            TEMPLATE,
+            {
+                "EventsRateLimit": "1200",
+                "EventsBurstLimit": "2400",
+                "LeadCaptureRateLimit": "5",
+                "LeadCaptureBurstLimit": "10",
+            },
+        )
+
+        # Then each route and its preflight follow them, and the other routes keep the defaults
+        assert template.throttling["POST /v1/events"] == ThrottleSettings(rate_limit=1200.0, burst_limit=2400)
+        assert template.throttling["OPTIONS /v1/events"] == ThrottleSettings(
+            rate_limit=1200.0, burst_limit=2400
+        )
+        assert template.throttling["POST /v1/leads/capture"] == ThrottleSettings(
+            rate_limit=5.0, burst_limit=10
+        )
+        assert template.throttling["OPTIONS /v1/leads/capture"] == ThrottleSettings(
+            rate_limit=5.0, burst_limit=10
+        )
+        assert template.throttling["GET /v1/health"] == ThrottleSettings(rate_limit=100.0, burst_limit=200)
+
     def test_other_routes_get_the_default_route_settings(self, project_template: SamTemplate) -> None:
         # Given a route without RouteSettings of its own
         # When its throttling is read

@@ -8,7 +8,8 @@ duplicate check under that lock is race-free; the unique key on (eventId, proper
 backs it up. A visitor's events are sessionised in memory and written set-wise: per
 visitor, one statement locks, one reads what is stored, one writes sessions, events and
 traffic logs (and one more folds measures into page views of earlier requests); the
-request's ingest counters are one statement at the end.
+request's ingest counters are one statement at the end, into rows of its own database
+backend, so requests of one property never wait for each other's counters.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def ingest_beacons(
         groups[(event.propertyId, key)].append(event)
 
     counts: Counter[tuple[str, Outcome]] = Counter()
-    # A fixed order of visitor locks, so two requests can never wait on each other; the
-    # counters come last, for the same reason.
+    # A fixed order of visitor locks, so two requests can never wait on each other in a
+    # cycle. The counters are the backend's own rows (funnel.accounting): no lock to order.
     for (property_id, key), group in sorted(groups.items()):
         added, repeated = _ingest_visitor(conn, property_id, key, group, request)
         counts[(property_id, Outcome.ACCEPTED)] += added

@@ -60,8 +60,9 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(conn: psycopg.Connection) -> list[str]:
-    """Apply every pending migration on an autocommit connection.
+def apply_migrations(conn: psycopg.Connection, *, through: int | None = None) -> list[str]:
+    """Apply every pending migration on an autocommit connection (up to version
+    ``through``, when given).
 
     Returns
     -------
@@ -81,6 +82,8 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
             conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
         )
         for migration in available_migrations():
+            if through is not None and migration.version > through:
+                break
             label = f"{migration.version:04d}_{migration.name}"
             if migration.version in recorded:
                 if recorded[migration.version] != migration.checksum:

@@ -11,7 +11,8 @@ in the next run's numbers. Per UTC day:
   sketches of the day's visitors (all, and per traffic source) so a window's unique
   visitors are a union of days (``funnel.sketch``), and the pre-merged sketches of the
   aligned runs of days that contain the day (``funnel.sketch_blocks``);
-- ``daily_ingest_rollups`` per property: the ingest counters, and the day's discrete TTFB
+- ``daily_ingest_rollups`` per property: the ingest counters (a settled day's counter rows
+  folded into one per counter first, ``funnel.accounting``), and the day's discrete TTFB
   p95 (as ``percentile_disc(0.95)``: a value some page view had) with its sample count,
   the weight of an event-weighted window p95;
 - ``service_usage_rollups`` per tenant: seed 001 §5, with duration sums and counts.
@@ -49,7 +50,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from funnel import sketch, sketch_blocks
+from funnel import accounting, sketch, sketch_blocks
 from funnel.beacons import MAX_CLIENT_DELAY
 from funnel.errors import DatabaseUnavailable
 from funnel.retention import Horizon, first_kept_days
@@ -313,6 +314,7 @@ def rollup_day(
     write = {"day": day, "only_property": property_id, "generated_at": generated_at}
     replaced: list[tuple[_Target, list[dict[str, Any]]]] = []
     if scope.marketing:
+        accounting.fold_settled_day(conn, day, property_id=property_id, now=generated_at)
         metric_rows, ingest_rows = _marketing_rows(conn, read)
         replaced += [(_METRICS, metric_rows), (_INGEST, ingest_rows)]
     if scope.service_usage:

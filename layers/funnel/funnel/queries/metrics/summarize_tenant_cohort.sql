@@ -29,7 +29,8 @@ WITH cohort AS (
            m.first_scan_at < %(end_at)s::timestamptz      AS has_first_scan,
            (extract(epoch FROM m.first_scan_at - m.tenant_created_at) / 3600)::float8 AS hours_to_first_scan,
            CASE
-               -- no completed scan since the 30 days began (last_scan_at is the latest)
+               -- no completed scan since the 30 days began (last_scan_at is on the latest
+               -- day with one, and days are what count here)
                WHEN m.last_scan_at IS NULL
                  OR m.last_scan_at < (%(active_from)s::date)::timestamp AT TIME ZONE 'UTC' THEN false
                -- the latest completed scan is within the 30 days

@@ -9,8 +9,17 @@
 -- it. The event's INSERT has no ON CONFLICT clause on purpose: new events are the common
 -- case, and a plain insert spares each of them the speculative insertion that clause
 -- costs. Conflicting concurrent inserts wait for each other, so the outcome is the same
--- under any interleaving. LEAST and GREATEST ignore NULLs, so milestones accept events in
--- any order.
+-- under any interleaving.
+--
+-- Milestones only move one way (the earliest creation, API key and first scan, a lead
+-- once known, the latest day with a scan and that day's earliest scan), so events fold in
+-- in any order. The tenant's row is written only when the event moves one: most of a
+-- busy tenant's deliveries (a batch scan's jobs, all on a day that already has a scan)
+-- neither write nor lock it. That test is made on the row as the statement's snapshot
+-- has it; a newer version has only moved further, so an event that moves nothing there
+-- moves nothing in it either. A row that is written is locked and the test made again on
+-- its newest version before writing, and a tenant without a row gets one inserted
+-- (merged, if another delivery inserts it first).
 WITH claim AS (
     INSERT INTO webhook_deliveries (webhook_id, body_sha256, event_id)
     SELECT %(webhook_id)s::text, %(body_sha256)s::bytea, %(id)s::uuid
@@ -28,25 +37,61 @@ WITH claim AS (
            %(occurred_at)s::timestamptz
      WHERE %(webhook_id)s::text IS NULL OR EXISTS (SELECT 1 FROM claim)
     RETURNING lead_id
-), milestones AS (
-    -- tenant.created sets when the tenant was created (and its lead), apikey.created its
-    -- first API key, scan.completed its first and last scan; other events leave them be.
-    INSERT INTO tenant_milestones AS m
-           (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, last_scan_at)
-    SELECT %(tenant_id)s::text,
-           CASE WHEN %(event_type)s::text = 'tenant.created' THEN %(occurred_at)s::timestamptz END,
+), marks AS (
+    -- tenant.created marks when the tenant was created (and its lead), apikey.created its
+    -- first API key, scan.completed its first and latest scan; other events mark nothing.
+    SELECT %(tenant_id)s::text AS tenant_id,
+           CASE WHEN %(event_type)s::text = 'tenant.created' THEN %(occurred_at)s::timestamptz END
+               AS tenant_created_at,
            stored.lead_id,
-           CASE WHEN %(event_type)s::text = 'apikey.created' THEN %(occurred_at)s::timestamptz END,
-           CASE WHEN %(event_type)s::text = 'scan.completed' THEN %(occurred_at)s::timestamptz END,
+           CASE WHEN %(event_type)s::text = 'apikey.created' THEN %(occurred_at)s::timestamptz END
+               AS first_api_key_at,
            CASE WHEN %(event_type)s::text = 'scan.completed' THEN %(occurred_at)s::timestamptz END
+               AS first_scan_at,
+           CASE WHEN %(event_type)s::text = 'scan.completed' THEN %(occurred_at)s::timestamptz END
+               AS last_scan_at
       FROM stored
      WHERE %(event_type)s::text IN ('tenant.created', 'apikey.created', 'scan.completed')
+), moved AS (
+    UPDATE tenant_milestones AS m
+       SET tenant_created_at = LEAST(m.tenant_created_at, e.tenant_created_at),
+           lead_id           = COALESCE(m.lead_id, e.lead_id),
+           first_api_key_at  = LEAST(m.first_api_key_at, e.first_api_key_at),
+           first_scan_at     = LEAST(m.first_scan_at, e.first_scan_at),
+           -- A scan on a later UTC day, or earlier on the same day, replaces the stored one.
+           last_scan_at      = CASE WHEN m.last_scan_at IS NULL
+                                      OR (date(e.last_scan_at AT TIME ZONE 'UTC'), m.last_scan_at)
+                                       > (date(m.last_scan_at AT TIME ZONE 'UTC'), e.last_scan_at)
+                                    THEN COALESCE(e.last_scan_at, m.last_scan_at)
+                                    ELSE m.last_scan_at
+                               END,
+           updated_at        = now()
+      FROM marks AS e
+     WHERE m.tenant_id = e.tenant_id
+       AND (   e.tenant_created_at < COALESCE(m.tenant_created_at, 'infinity')
+            OR (e.lead_id IS NOT NULL AND m.lead_id IS NULL)
+            OR e.first_api_key_at < COALESCE(m.first_api_key_at, 'infinity')
+            OR e.first_scan_at < COALESCE(m.first_scan_at, 'infinity')
+            OR (e.last_scan_at IS NOT NULL AND m.last_scan_at IS NULL)
+            OR (date(e.last_scan_at AT TIME ZONE 'UTC'), m.last_scan_at)
+             > (date(m.last_scan_at AT TIME ZONE 'UTC'), e.last_scan_at))
+), created AS (
+    INSERT INTO tenant_milestones AS m
+           (tenant_id, tenant_created_at, lead_id, first_api_key_at, first_scan_at, last_scan_at)
+    SELECT e.tenant_id, e.tenant_created_at, e.lead_id, e.first_api_key_at, e.first_scan_at, e.last_scan_at
+      FROM marks AS e
+     WHERE NOT EXISTS (SELECT 1 FROM tenant_milestones AS t WHERE t.tenant_id = e.tenant_id)
     ON CONFLICT (tenant_id) DO UPDATE
        SET tenant_created_at = LEAST(m.tenant_created_at, EXCLUDED.tenant_created_at),
            lead_id           = COALESCE(m.lead_id, EXCLUDED.lead_id),
            first_api_key_at  = LEAST(m.first_api_key_at, EXCLUDED.first_api_key_at),
            first_scan_at     = LEAST(m.first_scan_at, EXCLUDED.first_scan_at),
-           last_scan_at      = GREATEST(m.last_scan_at, EXCLUDED.last_scan_at),
+           last_scan_at      = CASE WHEN m.last_scan_at IS NULL
+                                      OR (date(EXCLUDED.last_scan_at AT TIME ZONE 'UTC'), m.last_scan_at)
+                                       > (date(m.last_scan_at AT TIME ZONE 'UTC'), EXCLUDED.last_scan_at)
+                                    THEN COALESCE(EXCLUDED.last_scan_at, m.last_scan_at)
+                                    ELSE m.last_scan_at
+                               END,
            updated_at        = now()
 )
 SELECT EXISTS (SELECT 1 FROM stored) AS stored
