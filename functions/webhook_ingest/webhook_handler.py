@@ -43,7 +43,9 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
         413: {"description": "Body over 256 KB", "content": {"application/json": {"model": ErrorResponse}}},
         422: {"description": "Invalid event", "content": {"application/json": {"model": ErrorResponse}}},
         503: {
-            "description": "Database unavailable; retry",
+            "description": "Database unavailable (`database_unavailable`), or no valid signing secret or "
+            "key configured (`webhook_signing_not_configured`, `webhook_auth_not_configured`); "
+            "retry after `Retry-After` seconds",
             "content": {"application/json": {"model": ErrorResponse}},
         },
     },

@@ -79,8 +79,9 @@ SECURITY_SCHEMES: Final[dict[str, dict[str, Any]]] = {
         "in": "header",
         "name": "webhook-signature",
         "description": "Standard Webhooks: `webhook-id`, `webhook-timestamp` (Unix seconds, within "
-        "300 s) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), "
-        "whenever signing secrets are configured.",
+        "300 s) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, with a "
+        "`whsec_` secret of 24 to 64 bytes). Without a valid signing secret configured, the route "
+        "answers 503 `webhook_signing_not_configured`.",
     },
 }
 KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {

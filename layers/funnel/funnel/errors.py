@@ -95,6 +95,16 @@ class KeyNotConfigured(ServiceUnavailable):
     code = "auth_not_configured"
 
 
+class SigningNotConfigured(ServiceUnavailable):
+    """The webhook route has no valid signing secret, outside a local run: it refuses every
+    delivery rather than take one it cannot verify (an operator's fix, so a long retry)."""
+
+    code = "webhook_signing_not_configured"
+
+    def __init__(self) -> None:
+        super().__init__(retry_after_seconds=60)
+
+
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
 

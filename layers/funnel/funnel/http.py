@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Metrics
@@ -40,11 +40,12 @@ from funnel.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    SigningNotConfigured,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from funnel.runtime import Runtime, get_runtime
-from funnel.settings import SecuritySettings
+from funnel.settings import LOCAL_STAGE, SecuritySettings
 from funnel.signatures import verify
 
 logger = Logger(child=True)
@@ -152,16 +153,35 @@ require_metrics_key = KeyGuard((ADMIN_KEY, METRICS_KEY), metric="MetricsReads")
 
 
 def require_webhook_signature(request: RawRequest, runtime: Runtime) -> None:
-    """Guard: a valid Standard Webhooks signature, whenever signing secrets are configured."""
-    secrets = runtime.webhook_signing_secrets()
-    if secrets:
-        verify(
-            secrets,
-            request.headers,
-            request.body,
-            now=runtime.clock().timestamp(),
-            tolerance_seconds=runtime.settings.security.webhook_tolerance_seconds,
-        )
+    """Guard: a valid Standard Webhooks signature.
+
+    Without a valid signing secret the route answers every delivery 503
+    ``webhook_signing_not_configured``, with one exception: nothing configured at all on
+    the local stage (``STAGE`` unset, as in tests and in-process runs; the template sets
+    ``dev`` or ``prod``, and ``make run`` always configures a secret), where deliveries are
+    not checked. A blank or invalid secret is refused on every stage.
+    """
+    try:
+        secrets = runtime.webhook_signing_secrets()
+    except ConfigurationError as exc:
+        _signing_not_configured(str(exc))
+    if not secrets:
+        if runtime.settings.stage == LOCAL_STAGE:
+            return
+        _signing_not_configured(f"no signing secret on stage {runtime.settings.stage}")
+    verify(
+        secrets,
+        request.headers,
+        request.body,
+        now=runtime.clock().timestamp(),
+        tolerance_seconds=runtime.settings.security.webhook_tolerance_seconds,
+    )
+
+
+def _signing_not_configured(reason: str) -> NoReturn:
+    logger.error("webhook signing not configured", extra={"reason": reason})
+    metrics.add_metric(name="WebhookSigningNotConfigured", unit=MetricUnit.Count, value=1)
+    raise SigningNotConfigured()
 
 
 def error_body(exc: FunnelError) -> dict[str, Any]:
