@@ -136,3 +136,25 @@ def test_the_command_writes_the_document_and_checks_it(tmp_path):
     assert main(["openapi", "--check", "--output", str(output)]) == 0
     output.write_text(output.read_text().replace("Funnel API", "Funnel"))
     assert main(["openapi", "--check", "--output", str(output)]) == 1
+
+
+def test_webhook_payloads_say_unknown_fields_are_ignored_and_envelopes_refuse_them(document):
+    schemas = document["components"]["schemas"]
+    for event in ("TenantCreated", "ApiKeyCreated", "ScanCompleted", "ScanFailed", "ClusterCreated"):
+        payload = schemas[f"{event}Payload"]
+        assert payload["additionalProperties"] is True, event
+        assert "ignored" in payload["description"], event
+        assert schemas[event]["additionalProperties"] is False, event
+    assert schemas["SuggestionResolvedPayload"]["additionalProperties"] is True
+
+
+def test_timestamps_are_documented_as_date_time_strings(document):
+    schemas = document["components"]["schemas"]
+    assert schemas["ScanCompleted"]["properties"]["occurredAt"] == {
+        "type": "string",
+        "format": "date-time",
+        "title": "Occurredat",
+    }
+    assert {"type": "string", "format": "date-time"} in schemas["SuggestionResolvedPayload"]["properties"][
+        "resolvedAt"
+    ]["anyOf"]

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -19,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text, storable
+from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text, Timestamp, storable
 
 MAX_BATCH = 100
 
@@ -113,7 +112,7 @@ class BeaconEvent(_Strict):
     eventId: ClientId
     propertyId: PropertyId = "default"
     visitorId: ClientId | None = None
-    occurredAt: AwareDatetime | None = None
+    occurredAt: Timestamp | None = None
     path: PagePath
     title: Annotated[Text, StringConstraints(max_length=MAX_TITLE_LENGTH)] | None = None
     referrer: Annotated[Text, StringConstraints(max_length=2048)] | None = None
