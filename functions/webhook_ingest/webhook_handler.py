@@ -31,7 +31,10 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
             "description": "Stored, or a redelivery of a stored event",
             "content": {"application/json": {"model": WebhookAccepted}},
         },
-        400: {"description": "Not JSON", "content": {"application/json": {"model": ErrorResponse}}},
+        400: {
+            "description": "Not JSON, or nested deeper than 32 levels",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
         401: {
             "description": "Missing or wrong key (x-admin-key) or signature",
             "content": {"application/json": {"model": ErrorResponse}},

@@ -41,7 +41,8 @@ TITLE: Final = "Funnel API"
 DESCRIPTION: Final = (
     "Funnel analytics: marketing-site beacons and leads, signed description-service webhooks, "
     "and admin metrics served from daily rollups. Every error is "
-    '`{"ok": false, "error": "<code>", "details": ...}`.'
+    '`{"ok": false, "error": "<code>", "details": ...}`. A JSON body nested deeper than 32 levels '
+    "of objects and arrays is 400 `json_too_deep` on every route."
 )
 SERVERS: Final[list[dict[str, Any]]] = [
     {"url": "http://127.0.0.1:3000", "description": "make run (local gateway)"},
