@@ -62,3 +62,12 @@ def test_a_datetime_built_in_code_is_taken_as_it_is():
 
 def test_the_document_calls_it_a_date_time_string():
     assert TIMESTAMP.json_schema() == {"type": "string", "format": "date-time"}
+
+
+def test_the_webhook_time_window_the_code_enforces_is_the_one_documented():
+    from funnel.schemas.webhooks import ScanCompleted
+    from funnel.webhooks import EARLIEST_EVENT, MAX_CLOCK_SKEW
+
+    description = ScanCompleted.model_json_schema()["properties"]["occurredAt"]["description"]
+    assert EARLIEST_EVENT.date().isoformat() in description
+    assert timedelta(hours=1) == MAX_CLOCK_SKEW and "one hour ahead" in description

@@ -4,10 +4,12 @@ Each function with ``HttpApi`` routes names its handler module in the template; 
 module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
 document from the same pydantic models that validate requests and shape answers. The parts
 are merged into one document and checked against the template: a route the template
-declares must be served by its function's ``app``, and the reverse. CORS preflights, which
-the resolver answers before routing, are described here. Each operation gets the security
-requirements of its function's guards (one alternative per kind of key its ``KeyGuard``
-accepts, each with the Standard Webhooks signature where that is checked too), and
+declares must be served by its function's ``app``, and the reverse (an ``ANY`` route of a
+path the ``app`` serves takes its other methods, answered 405, and is not an operation).
+CORS preflights, which the resolver answers before routing, are described here. Each
+operation gets the security requirements of its function's guards (one alternative per
+kind of key its ``KeyGuard`` accepts, each with the Standard Webhooks signature where that
+is checked too), API Gateway's 429 of route throttling, and
 validation errors are described with the error shape the resolver actually answers
 (Powertools' default ``HTTPValidationError`` is never sent).
 
@@ -42,7 +44,8 @@ DESCRIPTION: Final = (
     "Funnel analytics: marketing-site beacons and leads, signed description-service webhooks, "
     "and admin metrics served from daily rollups. Every error is "
     '`{"ok": false, "error": "<code>", "details": ...}`. A JSON body nested deeper than 32 levels '
-    "of objects and arrays is 400 `json_too_deep` on every route."
+    "of objects and arrays is 400 `json_too_deep` on every route. A method a path does not serve "
+    "is 405 `method_not_allowed`, with `Allow` naming the methods it does."
 )
 SERVERS: Final[list[dict[str, Any]]] = [
     {"url": "http://127.0.0.1:3000", "description": "make run (local gateway)"},
@@ -92,6 +95,20 @@ KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {
 }
 # Guards every request must pass besides its key, by their security scheme.
 GUARD_SCHEMES: Final[Mapping[Guard, str]] = {require_webhook_signature: "webhookSignature"}
+# API Gateway's own answer when a route's throttling bucket is empty (the template's
+# DefaultRouteSettings, and WebhookRateLimit on the webhook): any route may get it.
+THROTTLED: Final[dict[str, Any]] = {
+    "description": "Throttled by API Gateway (route throttling); retry later",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"message": {"type": "string", "const": "Too Many Requests"}},
+                "required": ["message"],
+            }
+        }
+    },
+}
 _VALIDATION_ERROR_REF: Final = "#/components/schemas/HTTPValidationError"
 _ERROR_REF: Final = "#/components/schemas/ErrorResponse"
 _REF_PREFIX: Final = "#/components/schemas/"
@@ -128,6 +145,7 @@ def _preflight(path: str) -> dict[str, Any]:
                 "description": "The origin is not allowed",
                 "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
             },
+            "429": THROTTLED,
         },
     }
 
@@ -201,11 +219,15 @@ def _function_part(
                 raise OpenApiError(f"{function_id} serves {route_key}, not routed by template.yaml")
             served.add(route_key)
             _answer_validation_errors_as_sent(operation)
+            operation["responses"]["429"] = THROTTLED
             if security:
                 operation["security"] = security
             paths.setdefault(path, {})[method] = operation
     for route_key in sorted(declared - served):
         method, _, path = route_key.partition(" ")
+        if method == "ANY" and app.methods_of(path):
+            # The path's other methods, answered 405 (see the document's description).
+            continue
         if method != "OPTIONS":
             raise OpenApiError(f"{function_id}: template.yaml routes {route_key}, not served by its app")
         paths.setdefault(path, {})["options"] = _preflight(path)

@@ -55,6 +55,16 @@ class NotFound(FunnelError):
     code = "not_found"
 
 
+class MethodNotAllowed(FunnelError):
+    """A method the path does not serve; ``Allow`` names those it does (RFC 9110 §15.5.6)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(details={"allowed": allowed}, headers={"Allow": ", ".join(allowed)})
+
+
 class Conflict(FunnelError):
     status = 409
     code = "conflict"

@@ -37,6 +37,7 @@ from funnel.errors import (
     Forbidden,
     FunnelError,
     MalformedRequest,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -430,6 +431,19 @@ class FunnelResolver(APIGatewayHttpResolver):
         OpenAPI document's security requirements)."""
         return self._guards
 
+    def methods_of(self, path: str) -> list[str]:
+        """The methods this function serves at ``path`` (the template routes the others to it
+        with ``ANY``, so they are 405 with ``Allow``, not API Gateway's 404); empty for a
+        path it does not serve. A function that answers CORS preflights serves OPTIONS too."""
+        methods = {
+            route.method.upper()
+            for route in (*self._static_routes, *self._dynamic_routes)
+            if route.rule.match(path)
+        }
+        if methods and self._cors_for_site:
+            methods.add("OPTIONS")
+        return sorted(methods)
+
     @property
     def raw_request(self) -> RawRequest:
         """The request as received (before any form or text conversion)."""
@@ -448,8 +462,13 @@ class FunnelResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = lower_cased_headers(event)
         origin = headers.get("origin")
-        if self._cors_for_site and _method(event) == "OPTIONS":
+        method = _method(event)
+        if self._cors_for_site and method == "OPTIONS":
             return self._preflight(origin)
+        allowed = self.methods_of(str(event.get("rawPath") or ""))
+        if allowed and method not in allowed:
+            # Not a rejected event or lead: nothing is counted, only answered.
+            return self._with_cors(self._reject(MethodNotAllowed(allowed), None), origin)
         request: RawRequest | None = None
         try:
             request = RawRequest.from_event(event, headers)

@@ -24,7 +24,10 @@ MAX_BATCH = 100
 
 PropertyId = Identifier
 ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
-PagePath = Annotated[Text, StringConstraints(min_length=1, max_length=4096, pattern=r"^/")]
+# (The constraints before the Text check, so the document carries the pattern too.)
+PagePath = Annotated[
+    str, StringConstraints(min_length=1, max_length=4096, pattern=r"^/"), AfterValidator(storable)
+]
 # events.title is varchar(512).
 MAX_TITLE_LENGTH = 512
 # (Non-blank and stripped, as common.ShortText.)

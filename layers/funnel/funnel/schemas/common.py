@@ -32,7 +32,17 @@ def storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable)]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
+
+
+def _integral(value: object) -> object:
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema's "integer" says), while
+    # 3.5, "3" and true stay refused by the strict check.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_integral), Field(ge=0, le=1_000_000_000, strict=True)]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 ]
@@ -76,7 +86,18 @@ def _normalized(value: str) -> str:
         raise ValueError(f"invalid email: {exc}") from None
 
 
-NormalizedEmail = Annotated[Text, StringConstraints(max_length=320), AfterValidator(_normalized)]
+NormalizedEmail = Annotated[
+    Text,
+    StringConstraints(max_length=320),
+    AfterValidator(_normalized),
+    Field(
+        json_schema_extra={
+            "format": "email",
+            "description": "an email address (local part and a domain with a dot; case and "
+            "surrounding spaces do not matter)",
+        }
+    ),
+]
 
 
 class ErrorResponse(BaseModel):

@@ -108,8 +108,11 @@ class SuggestionResolvedPayload(_Payload):
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tenantId: Identifier
-    occurredAt: Timestamp
+    tenantId: Identifier = Field(description="the tenant; payload.tenantId, when sent, must be the same")
+    occurredAt: Timestamp = Field(
+        description="when it happened: not before 2020-01-01, and at most one hour ahead of the "
+        "moment it is received (clock skew)"
+    )
 
     @model_validator(mode="after")
     def _payload_names_the_same_tenant(self) -> _Envelope:
