@@ -154,11 +154,8 @@ def test_webhook_payloads_say_unknown_fields_are_ignored_and_envelopes_refuse_th
 
 def test_timestamps_are_documented_as_date_time_strings(document):
     schemas = document["components"]["schemas"]
-    assert schemas["ScanCompleted"]["properties"]["occurredAt"] == {
-        "type": "string",
-        "format": "date-time",
-        "title": "Occurredat",
-    }
+    occurred_at = schemas["ScanCompleted"]["properties"]["occurredAt"]
+    assert (occurred_at["type"], occurred_at["format"]) == ("string", "date-time")
     assert {"type": "string", "format": "date-time"} in schemas["SuggestionResolvedPayload"]["properties"][
         "resolvedAt"
     ]["anyOf"]
