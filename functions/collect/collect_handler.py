@@ -27,7 +27,7 @@ salts = DailySalts()
 ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in [
-        (400, "Not JSON, or not a readable form"),
+        (400, "Not JSON, nested deeper than 32 levels, or not a readable form"),
         (413, "Body over 256 KB"),
         (415, "Not JSON, text/plain or an urlencoded form"),
         (422, "Invalid events or lead"),

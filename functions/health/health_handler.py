@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.http import FunnelResolver
 from funnel.operations import health
+from funnel.schemas.common import ErrorResponse
+from funnel.schemas.operations import HealthReport
 
 logger = Logger()
 tracer = Tracer()
@@ -18,11 +20,26 @@ metrics = Metrics()
 app = FunnelResolver()
 
 
-@app.get("/v1/health", summary="Service and database health", tags=["operations"])
+@app.get(
+    "/v1/health",
+    summary="Service and database health",
+    tags=["operations"],
+    responses={
+        200: {
+            "description": "The database answers",
+            "content": {"application/json": {"model": HealthReport}},
+        },
+        503: {
+            "description": "The database cannot be reached (`database_unavailable`) or the settings do "
+            "not validate (`service_misconfigured`); retry after `Retry-After` seconds",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+    },
+)
 def get_health() -> dict[str, Any]:
     report = health(app.runtime())
     metrics.add_metric(name="HealthChecksPassed", unit=MetricUnit.Count, value=1)
-    return report
+    return report.model_dump(mode="json")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -29,7 +29,10 @@ metrics = Metrics()
 app = FunnelResolver(guards=[require_admin_key])
 
 _ERRORS: dict[int, OpenAPIResponse] = {
-    400: {"description": "Not JSON, or empty", "content": {"application/json": {"model": ErrorResponse}}},
+    400: {
+        "description": "Not JSON, empty, or nested deeper than 32 levels",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
     401: {
         "description": "Missing or wrong x-admin-key",
         "content": {"application/json": {"model": ErrorResponse}},

@@ -1,7 +1,8 @@
 """The public unsubscribe link (CASL, RFC 8058): ``GET /v1/unsubscribe?token=`` shows a
 confirmation page and changes nothing; ``POST /v1/unsubscribe`` (the page's form, or a
 mail client's one-click request) withdraws consent. Answers are HTML pages, one-click
-answers short text; a bad or expired link gets a page with status 400 or 410."""
+answers short text; a bad or expired link gets a page with status 400 or 410; a body the
+resolver refuses before the form is read gets the JSON error shape."""
 
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
+from funnel.schemas.common import ErrorResponse
 from funnel.schemas.leads_admin import UnsubscribeForm
 from funnel.unsubscribe import show_confirmation, submit
 
@@ -27,6 +29,16 @@ app = FunnelResolver(accept=frozenset({FORM, MULTIPART, JSON, TEXT}))
 
 _PAGE: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
     "text/html": {"schema": {"type": "string"}}
+}
+# The form's answers are pages; a one-click request (List-Unsubscribe=One-Click) gets short
+# text; a body refused before the form is read (not JSON, too large, of another media
+# type...) gets the JSON error every route sends.
+_ONE_CLICK: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    **_PAGE,
+    "text/plain": {"schema": {"type": "string"}},
+}
+_ERROR: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    "application/json": {"model": ErrorResponse}
 }
 Token = Annotated[str | None, Query(description="the signed token of the link")]
 
@@ -52,10 +64,20 @@ def confirmation(token: Token = None) -> Response[str]:
     summary="Unsubscribe: the confirmation form, or an RFC 8058 one-click request",
     tags=["unsubscribe"],
     responses={
-        200: {"description": "Unsubscribed (also when already unsubscribed)", "content": _PAGE},
-        400: {"description": "The link is not valid, or the body is empty", "content": _PAGE},
-        410: {"description": "The link has expired", "content": _PAGE},
-        503: {"description": "Database unavailable; try again", "content": _PAGE},
+        200: {"description": "Unsubscribed (also when already unsubscribed)", "content": _ONE_CLICK},
+        400: {
+            "description": "The link is not valid (a page, or text for one-click), or the body is "
+            "empty, not JSON or nested too deeply (JSON)",
+            "content": {**_ONE_CLICK, **_ERROR},
+        },
+        410: {"description": "The link has expired", "content": _ONE_CLICK},
+        413: {"description": "Body over 256 KB", "content": _ERROR},
+        415: {"description": "Not a form, JSON or text/plain", "content": _ERROR},
+        422: {"description": "A JSON body that is not an object of strings", "content": _ERROR},
+        503: {
+            "description": "Database unavailable or the service misconfigured; try again",
+            "content": {**_ONE_CLICK, **_ERROR},
+        },
     },
 )
 def unsubscribe(form: Annotated[UnsubscribeForm, Body()], token: Token = None) -> Response[str]:

@@ -31,7 +31,10 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
             "description": "Stored, or a redelivery of a stored event",
             "content": {"application/json": {"model": WebhookAccepted}},
         },
-        400: {"description": "Not JSON", "content": {"application/json": {"model": ErrorResponse}}},
+        400: {
+            "description": "Not JSON, or nested deeper than 32 levels",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
         401: {
             "description": "Missing or wrong key (x-admin-key) or signature",
             "content": {"application/json": {"model": ErrorResponse}},
@@ -43,7 +46,9 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
         413: {"description": "Body over 256 KB", "content": {"application/json": {"model": ErrorResponse}}},
         422: {"description": "Invalid event", "content": {"application/json": {"model": ErrorResponse}}},
         503: {
-            "description": "Database unavailable; retry",
+            "description": "Database unavailable (`database_unavailable`), or no valid signing secret or "
+            "key configured (`webhook_signing_not_configured`, `webhook_auth_not_configured`); "
+            "retry after `Retry-After` seconds",
             "content": {"application/json": {"model": ErrorResponse}},
         },
     },

@@ -266,10 +266,11 @@ class TestRejections:
         assert response_json(response)["error"] == "admin_auth_not_configured"
         assert row_counts() == before
 
-    def test_a_get_is_not_a_route(self, lambda_env, db, context, row_counts):
+    def test_a_get_is_not_allowed(self, lambda_env, db, context, row_counts):
         event = delete_event()
         event["requestContext"]["http"]["method"] = "GET"
-        event["routeKey"] = "GET /v1/leads/delete"
+        event["routeKey"] = "ANY /v1/leads/delete"
         before = row_counts()
-        assert invoke(event, context)["statusCode"] == 404
+        response = invoke(event, context)
+        assert response["statusCode"] == 405 and response["headers"]["Allow"] == "POST"
         assert row_counts() == before

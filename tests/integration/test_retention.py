@@ -277,6 +277,49 @@ def test_rows_just_outside_the_cutoffs_go_and_rows_just_inside_stay(runtime, db)
     assert db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] == 1
 
 
+SALT_DAY = date(2026, 6, 13)
+SALT_ENDS = datetime(2026, 6, 15, tzinfo=UTC)  # 48 hours after SALT_DAY began
+
+
+@pytest.mark.parametrize(
+    ("now", "kept"),
+    [(SALT_ENDS - JUST, True), (SALT_ENDS, False)],
+    ids=["a microsecond before its 48 hours end", "when its 48 hours end"],
+)
+def test_a_salt_goes_exactly_48_hours_after_its_day_began(lambda_env, db, now, kept):
+    # Given the salt of a day, and the runtime's clock on one side of the end of its 48 hours
+    add_salt(db, SALT_DAY)
+    add_salt(db, SALT_DAY + timedelta(days=1))
+    pinned = get_runtime()
+    pinned.clock = lambda: now
+
+    # When the purge runs
+    report = purge(pinned)
+
+    # Then the salt is still there just before, and gone from that moment; the next day's stays
+    days = sorted(row[0] for row in db.execute("SELECT day FROM visitor_salts"))
+    assert days == ([SALT_DAY] if kept else []) + [SALT_DAY + timedelta(days=1)]
+    assert report.rows["visitor_salts"] == (0 if kept else 1)
+
+
+@pytest.mark.parametrize(
+    ("now", "kept"),
+    [(RAW + timedelta(days=90) - JUST, True), (RAW + timedelta(days=90), False)],
+    ids=["a microsecond before its day leaves raw retention", "when it does"],
+)
+def test_a_form_submission_goes_with_the_raw_data_of_its_day(lambda_env, db, now, kept):
+    # Given a form submission (a form's other inputs) made in the last moment of a day
+    add_form_submission(db, RAW - JUST)
+    pinned = get_runtime()
+    pinned.clock = lambda: now
+
+    # When the purge runs on either side of the moment that day leaves the 90 days kept
+    purge(pinned)
+
+    # Then it is kept just before and purged from then on, like the events of that day
+    assert db.execute("SELECT count(*) FROM form_submissions").fetchone()[0] == (1 if kept else 0)
+
+
 def test_a_stray_old_page_view_is_purged_on_its_own(runtime, db):
     # Given a kept event whose page view is (inconsistently) stamped before the cutoff
     visitor_id = add_visitor(db, RAW)

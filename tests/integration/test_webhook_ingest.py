@@ -398,7 +398,7 @@ class TestSignatures:
         reset_runtime()
         response = invoke(webhook_event(sign_with=SIGNING_SECRET), context)
         assert response["statusCode"] == 503
-        assert response_json(response)["error"] == "service_misconfigured"
+        assert response_json(response)["error"] == "webhook_signing_not_configured"
         assert sum(row_counts().values()) == 0
 
 

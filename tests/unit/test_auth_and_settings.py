@@ -11,6 +11,8 @@ from funnel.db import database_conninfo
 from funnel.errors import ConfigurationError, KeyNotConfigured, Unauthorized
 from funnel.runtime import build_runtime
 from funnel.settings import DatabaseSettings, get_settings
+from tests.conftest import OTHER_SIGNING_SECRET as SECRET_B
+from tests.conftest import SIGNING_SECRET as SECRET_A
 
 
 class DictSecrets:
@@ -109,12 +111,12 @@ def test_secrets_come_from_their_arns_when_set(clean_env):
     clean_env.setenv("ADMIN_API_KEY", "local-value")
     clean_env.setenv("ADMIN_API_KEY_SECRET_ARN", "arn:admin")
     clean_env.setenv("WEBHOOK_SIGNING_SECRETS_ARN", "arn:webhook")
-    secrets = DictSecrets({"arn:admin": " from-secrets-manager\n", "arn:webhook": "whsec_YQ== whsec_Yg=="})
+    secrets = DictSecrets({"arn:admin": " from-secrets-manager\n", "arn:webhook": f"{SECRET_A} {SECRET_B}\n"})
     runtime = build_runtime(get_settings(), secrets)
 
     # Then the secret values win, trimmed and split
     assert runtime.admin_api_key() == "from-secrets-manager"
-    assert runtime.webhook_signing_secrets() == ["whsec_YQ==", "whsec_Yg=="]
+    assert runtime.webhook_signing_secrets() == [SECRET_A, SECRET_B]
 
 
 def test_local_values_are_used_without_arns(clean_env):

@@ -48,7 +48,10 @@ def test_the_document_is_valid_openapi_3_1(document):
 
 
 def test_every_route_of_the_template_is_documented(template, document):
-    assert set(operations(document)) == {route.route_key for route in template.routes}
+    # (ANY routes take a path's other methods, which are answered 405)
+    assert set(operations(document)) == {
+        route.route_key for route in template.routes if route.method != "ANY"
+    }
 
 
 def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(template, document):
@@ -82,7 +85,8 @@ def test_the_metrics_query_strings_are_documented_with_their_types(document):
     parameters = {parameter["name"]: parameter for parameter in summary["parameters"]}
     assert list(parameters) == ["from", "to", "propertyId", "compareTo", "includeFunnel"]
     assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
-    assert {"type": "string", "format": "date"} in parameters["from"]["schema"]["anyOf"]
+    day = next(option for option in parameters["from"]["schema"]["anyOf"] if option["type"] == "string")
+    assert day["format"] == "date" and "2000-01-01" in day["description"] and "366" in day["description"]
     assert parameters["compareTo"]["schema"]["type"] == "boolean"
     usage = operations(document)["GET /v1/metrics/service-usage"]
     group_by = next(parameter for parameter in usage["parameters"] if parameter["name"] == "groupBy")
@@ -177,3 +181,44 @@ def test_a_template_route_no_static_file_answers_is_an_error(tmp_path):
     )
     with pytest.raises(OpenApiError, match=r"routes GET /missing\.js, not served by its ASSETS"):
         build_document(load_template(path))
+
+
+def test_webhook_payloads_say_unknown_fields_are_ignored_and_envelopes_refuse_them(document):
+    schemas = document["components"]["schemas"]
+    for event in ("TenantCreated", "ApiKeyCreated", "ScanCompleted", "ScanFailed", "ClusterCreated"):
+        payload = schemas[f"{event}Payload"]
+        assert payload["additionalProperties"] is True, event
+        assert "ignored" in payload["description"], event
+        assert schemas[event]["additionalProperties"] is False, event
+    assert schemas["SuggestionResolvedPayload"]["additionalProperties"] is True
+
+
+def test_timestamps_are_documented_as_date_time_strings(document):
+    schemas = document["components"]["schemas"]
+    occurred_at = schemas["ScanCompleted"]["properties"]["occurredAt"]
+    assert (occurred_at["type"], occurred_at["format"]) == ("string", "date-time")
+    assert {"type": "string", "format": "date-time"} in schemas["SuggestionResolvedPayload"]["properties"][
+        "resolvedAt"
+    ]["anyOf"]
+
+
+def test_the_constraints_the_code_enforces_are_in_the_document(document):
+    schemas = document["components"]["schemas"]
+    # The page path starts with "/", the address is an email
+    assert schemas["BeaconEvent"]["properties"]["path"]["pattern"] == "^/"
+    assert schemas["LeadCapture"]["properties"]["email"]["format"] == "email"
+    assert schemas["DeleteLeadRequest"]["properties"]["email"]["format"] == "email"
+    # The health route's 503 and answer, the unsubscribe form's JSON and one-click answers
+    health = operations(document)["GET /v1/health"]["responses"]
+    assert health["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HealthReport"
+    }
+    assert health["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse"
+    }
+    unsubscribe = operations(document)["POST /v1/unsubscribe"]["responses"]
+    assert set(unsubscribe["200"]["content"]) == {"text/html", "text/plain"}
+    for status in ("400", "413", "415", "422", "503"):
+        assert "application/json" in unsubscribe[status]["content"], status
+    # A method a path does not serve
+    assert "405 `method_not_allowed`" in document["info"]["description"]

@@ -103,13 +103,15 @@ class RouteTable:
     """Matches a method and a path to a route, as API Gateway selects routes.
 
     ``{name}`` matches one path segment and ``{name+}`` the rest of the path; the most
-    specific route wins, and ``ANY`` routes take every method.
+    specific route wins, and ``ANY`` routes take every method a route of the same path does
+    not name (Werkzeug takes the first rule that matches, so those come last).
     """
 
     def __init__(self, routes: Iterable[HttpRoute]) -> None:
         self._entries: list[tuple[HttpRoute, dict[str, str]]] = []
         rules = []
-        for index, route in enumerate(routes):
+        ordered = sorted(routes, key=lambda route: route.method == "ANY")
+        for index, route in enumerate(ordered):
             pattern, aliases = _werkzeug_pattern(route.path)
             self._entries.append((route, aliases))
             methods = None if route.method == "ANY" else [route.method]

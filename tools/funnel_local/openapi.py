@@ -6,10 +6,12 @@ document from the same pydantic models that validate requests and shape answers.
 static-files function has no resolver: its module's ``ASSETS`` table (path, media type,
 summary) gives one ``GET`` per file, with its validator and ``304``. The parts
 are merged into one document and checked against the template: a route the template
-declares must be served by its function's ``app``, and the reverse. CORS preflights, which
-the resolver answers before routing, are described here. Each operation gets the security
-requirements of its function's guards (one alternative per kind of key its ``KeyGuard``
-accepts, each with the Standard Webhooks signature where that is checked too), and
+declares must be served by its function's ``app``, and the reverse (an ``ANY`` route of a
+path the ``app`` serves takes its other methods, answered 405, and is not an operation).
+CORS preflights, which the resolver answers before routing, are described here. Each
+operation gets the security requirements of its function's guards (one alternative per
+kind of key its ``KeyGuard`` accepts, each with the Standard Webhooks signature where that
+is checked too), API Gateway's 429 of route throttling, and
 validation errors are described with the error shape the resolver actually answers
 (Powertools' default ``HTTPValidationError`` is never sent).
 
@@ -43,7 +45,9 @@ TITLE: Final = "Funnel API"
 DESCRIPTION: Final = (
     "Funnel analytics: marketing-site beacons and leads, signed description-service webhooks, "
     "and admin metrics served from daily rollups. Every error is "
-    '`{"ok": false, "error": "<code>", "details": ...}`.'
+    '`{"ok": false, "error": "<code>", "details": ...}`. A JSON body nested deeper than 32 levels '
+    "of objects and arrays is 400 `json_too_deep` on every route. A method a path does not serve "
+    "is 405 `method_not_allowed`, with `Allow` naming the methods it does."
 )
 SERVERS: Final[list[dict[str, Any]]] = [
     {"url": "http://127.0.0.1:3000", "description": "make run (local gateway)"},
@@ -81,8 +85,9 @@ SECURITY_SCHEMES: Final[dict[str, dict[str, Any]]] = {
         "in": "header",
         "name": "webhook-signature",
         "description": "Standard Webhooks: `webhook-id`, `webhook-timestamp` (Unix seconds, within "
-        "300 s) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), "
-        "whenever signing secrets are configured.",
+        "300 s) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, with a "
+        "`whsec_` secret of 24 to 64 bytes). Without a valid signing secret configured, the route "
+        "answers 503 `webhook_signing_not_configured`.",
     },
 }
 KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {
@@ -92,6 +97,20 @@ KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {
 }
 # Guards every request must pass besides its key, by their security scheme.
 GUARD_SCHEMES: Final[Mapping[Guard, str]] = {require_webhook_signature: "webhookSignature"}
+# API Gateway's own answer when a route's throttling bucket is empty (the template's
+# DefaultRouteSettings, and WebhookRateLimit on the webhook): any route may get it.
+THROTTLED: Final[dict[str, Any]] = {
+    "description": "Throttled by API Gateway (route throttling); retry later",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"message": {"type": "string", "const": "Too Many Requests"}},
+                "required": ["message"],
+            }
+        }
+    },
+}
 _VALIDATION_ERROR_REF: Final = "#/components/schemas/HTTPValidationError"
 _ERROR_REF: Final = "#/components/schemas/ErrorResponse"
 _REF_PREFIX: Final = "#/components/schemas/"
@@ -173,6 +192,8 @@ def _static_part(
     served = {f"GET {path}" for path in assets}
     if served - declared:
         raise OpenApiError(f"{function_id} serves {min(served - declared)}, not routed by template.yaml")
+    # A file's other methods are answered 405 (see the document's description).
+    declared = declared - {f"ANY {path}" for path in assets}
     if declared - served:
         raise OpenApiError(
             f"{function_id}: template.yaml routes {min(declared - served)}, not served by its ASSETS"
@@ -193,6 +214,7 @@ def _preflight(path: str) -> dict[str, Any]:
                 "description": "The origin is not allowed",
                 "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
             },
+            "429": THROTTLED,
         },
     }
 
@@ -266,11 +288,15 @@ def _function_part(
                 raise OpenApiError(f"{function_id} serves {route_key}, not routed by template.yaml")
             served.add(route_key)
             _answer_validation_errors_as_sent(operation)
+            operation["responses"]["429"] = THROTTLED
             if security:
                 operation["security"] = security
             paths.setdefault(path, {})[method] = operation
     for route_key in sorted(declared - served):
         method, _, path = route_key.partition(" ")
+        if method == "ANY" and app.methods_of(path):
+            # The path's other methods, answered 405 (see the document's description).
+            continue
         if method != "OPTIONS":
             raise OpenApiError(f"{function_id}: template.yaml routes {route_key}, not served by its app")
         paths.setdefault(path, {})["options"] = _preflight(path)

@@ -55,6 +55,16 @@ class NotFound(FunnelError):
     code = "not_found"
 
 
+class MethodNotAllowed(FunnelError):
+    """A method the path does not serve; ``Allow`` names those it does (RFC 9110 §15.5.6)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(details={"allowed": allowed}, headers={"Allow": ", ".join(allowed)})
+
+
 class Conflict(FunnelError):
     status = 409
     code = "conflict"
@@ -93,6 +103,16 @@ class KeyNotConfigured(ServiceUnavailable):
     (``admin_auth_not_configured``, ``webhook_auth_not_configured``...)."""
 
     code = "auth_not_configured"
+
+
+class SigningNotConfigured(ServiceUnavailable):
+    """The webhook route has no valid signing secret, outside a local run: it refuses every
+    delivery rather than take one it cannot verify (an operator's fix, so a long retry)."""
+
+    code = "webhook_signing_not_configured"
+
+    def __init__(self) -> None:
+        super().__init__(retry_after_seconds=60)
 
 
 class DatabaseUnavailable(ServiceUnavailable):

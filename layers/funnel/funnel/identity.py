@@ -2,8 +2,9 @@
 
 The site's own anonymous id is used when it sends one. Otherwise the id is a hash of
 the property, IP address and user agent with a random salt that changes every UTC day
-and is deleted after 48 hours: the same browser is one visitor within a day and cannot
-be followed across days, and neither the IP nor the user agent is ever stored.
+and is deleted 48 hours after its day began: the same browser is one visitor within a
+day and cannot be followed across days, and neither the IP nor the user agent is ever
+stored.
 """
 
 from __future__ import annotations

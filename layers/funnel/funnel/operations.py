@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 from funnel import cfn
 from funnel.migrate import apply_migrations, current_version
 from funnel.runtime import Runtime
+from funnel.schemas.operations import HealthReport
 
 logger = Logger(child=True)
 MIGRATIONS_RESOURCE_ID = "funnel-schema-migrations"
@@ -52,7 +53,7 @@ def handle_migration_resource(
     return {"status": status, **data}
 
 
-def health(runtime: Runtime) -> dict[str, Any]:
+def health(runtime: Runtime) -> HealthReport:
     """Database reachability and schema version."""
     version = runtime.database.run(current_version)
-    return {"ok": True, "database": "ok", "schemaVersion": version, "stage": runtime.settings.stage}
+    return HealthReport(schemaVersion=version, stage=runtime.settings.stage)

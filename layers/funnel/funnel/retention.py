@@ -1,14 +1,16 @@
 """The retention purge (PIPEDA: keep personal data no longer than needed; DESIGN §6).
 
-Raw data (events and their page views, tenant events, then the sessions and visitors
-they leave orphaned, G4) goes after ``RAW_RETENTION_DAYS`` (90); ingest counters, the
-daily rollups with the ledger of their runs, and the audit log after
-``ROLLUP_RETENTION_MONTHS`` (24); visitor salts after 48 hours. Leads, consent records,
-form submissions and tenant milestones are never purged by age: they go only by
-delete-by-email.
+Raw data (events and their page views, tenant events, form submissions, then the
+sessions and visitors they leave orphaned, G4) goes after ``RAW_RETENTION_DAYS`` (90);
+ingest counters, the daily rollups with the ledger of their runs, and the audit log after
+``ROLLUP_RETENTION_MONTHS`` (24); the visitor salt of a day 48 hours after that day
+began (``SALT_LIFETIME``). Leads, consent records and tenant milestones are never purged
+by age: they go only by delete-by-email.
 
 Every cutoff is the start (00:00 UTC) of the first kept day, so whole UTC days are kept
-and a rollup of any kept day can still be recomputed from complete data. Each step
+and a rollup of any kept day can still be recomputed from complete data. A salt's 48
+hours end at a midnight too, which is when the template's schedule runs the purge (salts
+first), so none outlives them by more than the schedule's start-up. Each step
 deletes in batches of ``PURGE_BATCH_SIZE``, each batch one short statement (its own
 transaction), until a batch comes back short; so no lock is held long and a purge cut
 short resumes where it stopped the next time. The CLI (``python -m funnel purge``) and
@@ -83,13 +85,21 @@ def months_before(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+# A day's visitor salt is deleted this long after the day began (the README's promise);
+# whole days, so it ends at a midnight, when the template's schedule runs the purge.
+SALT_LIFETIME = timedelta(hours=48)
+
+
 def first_kept_days(today: date, privacy: PrivacySettings) -> dict[Horizon, date]:
-    """The first UTC day each horizon keeps; rows of earlier days are purged."""
+    """The first UTC day each horizon keeps; rows of earlier days are purged.
+
+    A salt is kept while its day began less than ``SALT_LIFETIME`` ago: from 00:00 UTC of
+    ``today`` that leaves yesterday's and today's.
+    """
     return {
         Horizon.RAW: today - timedelta(days=privacy.raw_retention_days),
         Horizon.ROLLUP: months_before(today, privacy.rollup_retention_months),
-        # Today's salt and yesterday's (beacons of a visit that straddles midnight).
-        Horizon.SALT: today - timedelta(days=1),
+        Horizon.SALT: today + timedelta(days=1) - timedelta(days=SALT_LIFETIME.days),
     }
 
 

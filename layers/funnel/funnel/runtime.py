@@ -80,7 +80,15 @@ class Runtime:
         return keys
 
     def webhook_signing_secrets(self) -> list[str]:
-        """Every valid signing secret; empty means signatures are not required."""
+        """Every signing secret, each checked (``whsec_`` and the base64 of 24 to 64 bytes);
+        empty only when none is configured at all (neither the ARN nor the variable).
+
+        Raises
+        ------
+        ConfigurationError
+            When the configured value holds no secret (it is blank) or an invalid one:
+            verification must never be turned off by a bad value.
+        """
         security = self.settings.security
         if security.webhook_signing_secrets_arn:
             raw = self.secrets.get(security.webhook_signing_secrets_arn)
@@ -89,11 +97,15 @@ class Runtime:
         else:
             return []
         secrets = raw.split()
-        for secret in secrets:
+        if not secrets:
+            raise ConfigurationError("the webhook signing secrets are blank")
+        for position, secret in enumerate(secrets, start=1):
             try:
                 secret_key(secret)
             except ValueError as exc:
-                raise ConfigurationError(f"bad webhook signing secret: {exc}") from None
+                raise ConfigurationError(
+                    f"webhook signing secret {position} of {len(secrets)}: {exc}"
+                ) from None
         return secrets
 
 

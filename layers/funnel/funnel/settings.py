@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from funnel.errors import ConfigurationError
 
 _ENV = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+# STAGE when the code runs in process (tests, the CLI): the template sets dev or prod.
+LOCAL_STAGE = "local"
 
 
 class DatabaseSettings(BaseSettings):
@@ -108,7 +110,7 @@ class Settings(BaseModel):
 class _Identity(BaseSettings):
     model_config = _ENV
 
-    stage: str = "local"
+    stage: str = LOCAL_STAGE
     powertools_service_name: str = "funnel"
 
 

@@ -2,8 +2,10 @@
 
 A delivery carries ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
 ``webhook-signature``: space-separated ``v1,<base64 HMAC-SHA256>`` entries computed over
-``"{id}.{timestamp}.{body}"`` with the secret's key bytes. Secrets are ``whsec_<base64>``.
-Several configured secrets and several signatures are accepted so secrets can rotate.
+``"{id}.{timestamp}.{body}"`` with the secret's key bytes. Secrets are ``whsec_<base64>``
+of 24 to 64 random bytes (the specification's bounds: a shorter key is guessable, and an
+empty one would make every signature forgeable). Several configured secrets and several
+signatures are accepted so secrets can rotate.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from funnel.errors import InvalidSignature
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SIGNATURE_VERSION = "v1"
+MIN_SECRET_BYTES = 24
+MAX_SECRET_BYTES = 64
 # Unix seconds stay within 10 digits until the year 2286; 12 leaves room, and no more.
 MAX_TIMESTAMP_DIGITS = 12
 
@@ -30,14 +34,21 @@ def secret_key(secret: str) -> bytes:
     Raises
     ------
     ValueError
-        When the secret is not ``whsec_`` followed by valid base64.
+        When the secret is not ``whsec_`` followed by valid base64 of 24 to 64 bytes. The
+        message never contains the secret.
     """
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError("webhook signing secrets must start with 'whsec_'")
     try:
-        return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
     except binascii.Error as exc:
         raise ValueError("webhook signing secret is not valid base64 after 'whsec_'") from exc
+    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+        raise ValueError(
+            f"webhook signing secret holds {len(key)} bytes after 'whsec_'; "
+            f"it must hold {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}"
+        )
+    return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -19,13 +18,16 @@ from pydantic import (
     model_validator,
 )
 
-from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text, storable
+from funnel.schemas.common import Identifier, NormalizedEmail, ShortText, Text, Timestamp, storable
 
 MAX_BATCH = 100
 
 PropertyId = Identifier
 ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
-PagePath = Annotated[Text, StringConstraints(min_length=1, max_length=4096, pattern=r"^/")]
+# (The constraints before the Text check, so the document carries the pattern too.)
+PagePath = Annotated[
+    str, StringConstraints(min_length=1, max_length=4096, pattern=r"^/"), AfterValidator(storable)
+]
 # events.title is varchar(512).
 MAX_TITLE_LENGTH = 512
 # (Non-blank and stripped, as common.ShortText.)
@@ -113,7 +115,7 @@ class BeaconEvent(_Strict):
     eventId: ClientId
     propertyId: PropertyId = "default"
     visitorId: ClientId | None = None
-    occurredAt: AwareDatetime | None = None
+    occurredAt: Timestamp | None = None
     path: PagePath
     title: Annotated[Text, StringConstraints(max_length=MAX_TITLE_LENGTH)] | None = None
     referrer: Annotated[Text, StringConstraints(max_length=2048)] | None = None

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from funnel.emails import normalize_email
 
@@ -22,7 +32,17 @@ def storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable)]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
+
+
+def _integral(value: object) -> object:
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema's "integer" says), while
+    # 3.5, "3" and true stay refused by the strict check.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_integral), Field(ge=0, le=1_000_000_000, strict=True)]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 ]
@@ -35,6 +55,30 @@ ShortText = Annotated[
 ]
 
 
+# RFC 3339's date-time (the profile of ISO 8601 that OpenAPI's "date-time" names): seconds,
+# any fraction (kept to the microsecond), and a zone, Z or an offset.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+
+
+def _date_time_text(value: object) -> object:
+    # pydantic's datetime also takes numbers and numeric strings as Unix time (0 would be
+    # 1970-01-01), dates alone, and times without seconds or zone colons: a timestamp here
+    # is the text of an RFC 3339 date-time, or a datetime built in code.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise ValueError(
+            "must be an ISO 8601 (RFC 3339) date-time string with seconds and a time zone, "
+            "like 2026-02-13T12:00:00Z or 2026-02-13T07:00:00.250-05:00"
+        )
+    return value
+
+
+# (Documented as JSON Schema's "date-time", which is exactly RFC 3339's.)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+"""An instant, sent as an RFC 3339 date-time string with a zone; never a number."""
+
+
 def _normalized(value: str) -> str:
     try:
         return normalize_email(value)
@@ -42,7 +86,18 @@ def _normalized(value: str) -> str:
         raise ValueError(f"invalid email: {exc}") from None
 
 
-NormalizedEmail = Annotated[Text, StringConstraints(max_length=320), AfterValidator(_normalized)]
+NormalizedEmail = Annotated[
+    Text,
+    StringConstraints(max_length=320),
+    AfterValidator(_normalized),
+    Field(
+        json_schema_extra={
+            "format": "email",
+            "description": "an email address (local part and a domain with a dot; case and "
+            "surrounding spaces do not matter)",
+        }
+    ),
+]
 
 
 class ErrorResponse(BaseModel):

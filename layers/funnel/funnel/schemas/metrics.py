@@ -37,7 +37,18 @@ def _not_too_early(value: date) -> date:
     return value
 
 
-Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_not_too_early)]
+# What the document says of a day: the text, and (by its pattern) the 2000-01-01 floor.
+_DAY_SCHEMA = {
+    "pattern": r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+    "description": f"a UTC day, YYYY-MM-DD, not before {EARLIEST_DAY.isoformat()}; "
+    "a window (from to to, inclusive) spans at most 366 days",
+}
+Day = Annotated[
+    date,
+    BeforeValidator(_iso_day),
+    AfterValidator(_not_too_early),
+    Field(json_schema_extra=_DAY_SCHEMA),
+]
 GroupBy = Literal["channel", "utm_source", "utm_campaign"]
 UNATTRIBUTED = "unattributed"
 NOT_SET = "(not set)"

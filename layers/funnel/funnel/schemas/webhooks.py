@@ -12,7 +12,6 @@ from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,11 +22,21 @@ from pydantic import (
 )
 
 from funnel.emails import redact_emails
-from funnel.schemas.common import Count, Identifier, NormalizedEmail, ShortText, Text
+from funnel.schemas.common import Count, Identifier, NormalizedEmail, ShortText, Text, Timestamp
+
+_IGNORED_FIELDS = (
+    "Fields not listed here are accepted and ignored (never stored), so a sender may add "
+    "fields before Funnel knows them; the envelope around the payload takes no others."
+)
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # The document says so: additionalProperties true and a description on every payload.
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        json_schema_extra={"additionalProperties": True, "description": _IGNORED_FIELDS},
+    )
 
     # Never stored: the envelope's tenantId is the one kept, the email is PII.
     NOT_STORED: ClassVar[frozenset[str]] = frozenset({"tenantId", "email"})
@@ -53,14 +62,14 @@ class _Payload(BaseModel):
 class TenantCreatedPayload(_Payload):
     siteUrl: Annotated[HttpUrl, Field(max_length=2048)] | None = None
     email: NormalizedEmail | None = None
-    createdAt: AwareDatetime | None = None
+    createdAt: Timestamp | None = None
 
 
 class ApiKeyCreatedPayload(_Payload):
     SUBJECT = "keyPrefix"
     keyPrefix: Annotated[Text, StringConstraints(min_length=1, max_length=32)]
     rateLimitTier: ShortText | None = None
-    createdAt: AwareDatetime | None = None
+    createdAt: Timestamp | None = None
 
 
 class ScanCompletedPayload(_Payload):
@@ -70,7 +79,7 @@ class ScanCompletedPayload(_Payload):
     identitiesDetected: Count
     durationMs: Count
     suggestionsGenerated: Count | None = None
-    completedAt: AwareDatetime | None = None
+    completedAt: Timestamp | None = None
 
 
 class ScanFailedPayload(_Payload):
@@ -78,7 +87,7 @@ class ScanFailedPayload(_Payload):
     jobId: Identifier
     mediaCount: Count
     errorMessage: Annotated[Text, StringConstraints(max_length=2000)] | None = None
-    failedAt: AwareDatetime | None = None
+    failedAt: Timestamp | None = None
 
 
 class ClusterCreatedPayload(_Payload):
@@ -86,21 +95,24 @@ class ClusterCreatedPayload(_Payload):
     clusterId: Identifier
     identityCount: Count
     algorithm: ShortText | None = None
-    createdAt: AwareDatetime | None = None
+    createdAt: Timestamp | None = None
 
 
 class SuggestionResolvedPayload(_Payload):
     SUBJECT = "suggestionId"
     suggestionId: Identifier
     resolution: ShortText
-    resolvedAt: AwareDatetime | None = None
+    resolvedAt: Timestamp | None = None
 
 
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tenantId: Identifier
-    occurredAt: AwareDatetime
+    tenantId: Identifier = Field(description="the tenant; payload.tenantId, when sent, must be the same")
+    occurredAt: Timestamp = Field(
+        description="when it happened: not before 2020-01-01, and at most one hour ahead of the "
+        "moment it is received (clock skew)"
+    )
 
     @model_validator(mode="after")
     def _payload_names_the_same_tenant(self) -> _Envelope:
