@@ -3,7 +3,9 @@
 The connection is opened on first use, reused across invocations, and reopened when it
 is found broken (RDS Proxy and Aurora close idle connections). It is an autocommit
 connection: every unit of work is an explicit ``with conn.transaction()`` block, and every
-statement runs under a ``statement_timeout``.
+statement runs under a ``statement_timeout``. A connection that a unit of work leaves
+anywhere but idle (inside a transaction, or still running an interrupted statement) is
+discarded, so a warm container never holds locks between invocations.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TypeVar
 import psycopg
 from aws_lambda_powertools import Logger
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 
 from funnel.errors import ConfigurationError, DatabaseUnavailable
 from funnel.secrets import SecretSource
@@ -136,6 +139,10 @@ class Database:
         COMMIT round trips. A reused connection that turns out to be dead is replaced and
         the work retried once; callers only pass work that is safe to repeat (idempotent
         writes, reads). Database failures become ``DatabaseUnavailable`` (503).
+
+        Whatever happens, a connection not idle afterwards (a transaction left open, a
+        rollback that failed, a statement interrupted mid-flight: "another command is
+        already in progress") is discarded, and the next call opens a fresh one.
         """
         for attempt in (1, 2):
             reused = self._conn is not None
@@ -153,7 +160,24 @@ class Database:
                         continue
                 logger.warning("database operation failed", extra={"error": type(exc).__name__})
                 raise DatabaseUnavailable() from exc
+            finally:
+                if conn is self._conn and conn.info.transaction_status != TransactionStatus.IDLE:
+                    self._discard(conn)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _discard(self, conn: psycopg.Connection) -> None:
+        """Close a connection that is not idle. A statement still running is cancelled
+        first: the server notices a closed socket only when it next reads from it, so
+        closing alone would leave the statement, its transaction and its locks alive."""
+        self._conn = None
+        status = conn.info.transaction_status
+        if status == TransactionStatus.ACTIVE:
+            try:
+                conn.cancel_safe(timeout=self._connect_timeout)
+            except psycopg.Error as exc:
+                logger.warning("statement cancellation failed", extra={"error": type(exc).__name__})
+        conn.close()
+        logger.warning("database connection discarded", extra={"transaction_status": status.name})
 
     def close(self) -> None:
         if self._conn is not None:
