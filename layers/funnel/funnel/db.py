@@ -162,24 +162,23 @@ class Database:
                 raise DatabaseUnavailable() from exc
             finally:
                 if conn is self._conn and conn.info.transaction_status != TransactionStatus.IDLE:
-                    self._discard(conn)
+                    logger.warning(
+                        "database connection discarded",
+                        extra={"transaction_status": conn.info.transaction_status.name},
+                    )
+                    self.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _discard(self, conn: psycopg.Connection) -> None:
-        """Close a connection that is not idle. A statement still running is cancelled
-        first: the server notices a closed socket only when it next reads from it, so
-        closing alone would leave the statement, its transaction and its locks alive."""
-        self._conn = None
-        status = conn.info.transaction_status
-        if status == TransactionStatus.ACTIVE:
+    def close(self) -> None:
+        """Close the connection. A statement still running is cancelled first: the server
+        notices a closed socket only when it next reads from it, so closing alone would
+        leave the statement, its transaction and its locks alive."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.info.transaction_status == TransactionStatus.ACTIVE:
             try:
                 conn.cancel_safe(timeout=self._connect_timeout)
             except psycopg.Error as exc:
                 logger.warning("statement cancellation failed", extra={"error": type(exc).__name__})
         conn.close()
-        logger.warning("database connection discarded", extra={"transaction_status": status.name})
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
