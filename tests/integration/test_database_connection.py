@@ -8,9 +8,11 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 
 from funnel.db import Database
@@ -132,3 +134,32 @@ def test_an_idle_connection_is_kept_across_units_of_work(database):
 
     # Then the next one reuses the connection
     assert backend_and_status(database) == (first, TransactionStatus.IDLE)
+
+
+def test_a_connection_is_in_utc_whatever_the_servers_default(database_url, db):
+    # Given a database whose sessions default to another time zone (+14:00)
+    elsewhere = Database(
+        lambda fresh=False: make_conninfo(database_url, options="-c TimeZone=Pacific/Kiritimati"),
+        statement_timeout_ms=60_000,
+        connect_timeout_seconds=5,
+        application_name=APPLICATION,
+    )
+
+    # When the function's connection reads a time and the day of the last millisecond of a UTC day
+    def read(conn: psycopg.Connection) -> tuple[str, datetime, date]:
+        row = conn.execute(
+            "SELECT current_setting('TimeZone'), '2026-02-10 23:59:59.999+00'::timestamptz, "
+            "'2026-02-10 23:59:59.999+00'::timestamptz::date"
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1], row[2]
+
+    try:
+        zone, moment, day = elsewhere.run(read)
+    finally:
+        elsewhere.close()
+
+    # Then it is in UTC, as the days of the rollups and the times of the API are
+    assert zone == "UTC"
+    assert moment.utcoffset() == timedelta(0)
+    assert day == date(2026, 2, 10)

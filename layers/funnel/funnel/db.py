@@ -119,11 +119,13 @@ class Database:
         # Set after connecting, not as startup options: RDS Proxy refuses those.
         # PostgreSQL's default random_page_cost (4) models spinning disks; on SSD storage
         # (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and it keeps index probes
-        # chosen over scans while statistics lag a fast-growing table.
+        # chosen over scans while statistics lag a fast-growing table. The session's time
+        # zone is UTC whatever the server's default: a day is a UTC day, and times leave
+        # the database (and the API) in UTC.
         try:
             conn.execute(
                 "SELECT set_config('statement_timeout', %s, false), "
-                "set_config('random_page_cost', '1.1', false)",
+                "set_config('random_page_cost', '1.1', false), set_config('TimeZone', 'UTC', false)",
                 (str(self._statement_timeout_ms),),
             )
         except psycopg.Error:
