@@ -565,6 +565,18 @@ def test_a_run_out_of_time_stops_between_days_and_is_not_fresh(runtime, db):
         assert freshness(runtime.database.connection(), TODAY) == (None, None, None)
 
 
+@pytest.mark.parametrize(("time_left", "days"), [(10_000, 0), (10_001, 1)])
+def test_a_day_starts_only_with_more_than_a_statement_timeout_and_5_s_left(runtime, db, time_left, days):
+    # When a run has exactly, or a millisecond more than, the 5 s statement timeout and 5 s in hand
+    report = run_rollups(
+        runtime, from_day=DAY, to_day=DAY, trigger=Trigger.INVOKE, time_left_ms=lambda: time_left
+    )
+
+    # Then only the latter rolls up its day
+    assert len(report.days) == days
+    assert report.complete is bool(days)
+
+
 def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch):
     traffic(db, DAY)
     import funnel.rollups
@@ -575,7 +587,7 @@ def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch
     def second_day_fails(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("boom")
+            raise RuntimeError("boom " + "x" * 2100)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(funnel.rollups, "rollup_day", second_day_fails)
@@ -584,7 +596,8 @@ def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch
     # The first day's rollup was committed; the run says how far it got and why it stopped
     assert metric(db, DAY) == 3
     assert runs(db)[0][5:7] == ("failed", 1)
-    assert runs(db)[0][9] == "RuntimeError: boom"
+    # (its error cut at 2000 characters)
+    assert runs(db)[0][9] == ("RuntimeError: boom " + "x" * 2100)[:2000]
 
 
 # --------------------------------------------------------------------------- freshness
