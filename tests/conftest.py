@@ -24,6 +24,9 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "FunnelTest")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "funnel")
 
+# pytester: the suite's own limits are checked by running a small inner session.
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
 ADMIN_KEY = "test-admin-key"
@@ -53,14 +56,65 @@ def _user_tables(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
+# How long emptying the tables may wait for a lock. Nothing holds one between tests unless
+# an earlier test leaked a connection inside a transaction (or a time limit interrupted
+# it mid-statement); without a limit the TRUNCATE would wait for it forever.
+TRUNCATE_LOCK_TIMEOUT = "5s"
+
+
+def _lock_holders(conn: psycopg.Connection) -> list[tuple[int, str, str, str]]:
+    """Other sessions of this database holding a lock on a relation."""
+    return conn.execute(
+        "SELECT a.pid, a.application_name, a.state, left(a.query, 200) FROM pg_stat_activity a "
+        "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+        "AND EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND l.relation IS NOT NULL AND l.granted) "
+        "ORDER BY a.pid"
+    ).fetchall()
+
+
+def empty_tables(conn: psycopg.Connection, *, lock_timeout: str = TRUNCATE_LOCK_TIMEOUT) -> None:
+    """TRUNCATE every table, or end the sessions in the way and fail with their names."""
+    tables = _user_tables(conn)
+    if not tables:
+        return
+    try:
+        with conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    except psycopg.errors.LockNotAvailable:
+        holders = _lock_holders(conn)
+        for pid, *_ in holders:
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        described = "; ".join(
+            f"pid {pid} ({application or 'no application name'}, {state}): {last_query!r}"
+            for pid, application, state, last_query in holders
+        )
+        pytest.fail(
+            f"the tables could not be emptied within {lock_timeout}: an earlier test left "
+            f"sessions holding locks, now terminated: {described or 'none found'}",
+            pytrace=False,
+        )
+
+
+def close_connection(conn: psycopg.Connection) -> None:
+    """Close a test's connection, cancelling first a statement a time limit interrupted
+    (psycopg cancels only on Ctrl-C, and the server would run it on, locks and all)."""
+    try:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            conn.cancel_safe(timeout=5)
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the test database, every table emptied first."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = _user_tables(conn)
-        if tables:
-            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    conn = psycopg.connect(database_url, autocommit=True)
+    try:
+        empty_tables(conn)
         yield conn
+    finally:
+        close_connection(conn)
 
 
 @pytest.fixture

@@ -142,6 +142,25 @@ def test_thirty_minutes_of_inactivity_start_a_new_session_and_end_the_last(colle
     assert entrances == [("/", True, False), ("/", False, True), ("/docs", True, True)]
 
 
+def test_a_gap_of_exactly_thirty_minutes_continues_the_session_and_a_second_more_does_not(
+    collect, db, context
+):
+    # Given page views 30 minutes apart, then one 30 minutes and 1 second after the last
+    start = NOW - timedelta(hours=2)
+    edge = start + timedelta(minutes=30)
+    over = edge + timedelta(minutes=30, seconds=1)
+    post(beacon(page_view("evt_gap_00001", start), page_view("evt_gap_00002", edge, "/docs")), context)
+    post(beacon(page_view("evt_gap_00003", over, "/pricing")), context)
+
+    # Then the first two are one session, ended at its last activity, and the third starts another
+    assert rows(
+        db, "SELECT started_at, last_seen_at, ended_at, page_views FROM sessions ORDER BY started_at"
+    ) == [
+        (start, edge, edge, 2),
+        (over, over, None, 1),
+    ]
+
+
 def test_a_session_continues_across_requests_and_moves_its_exit(collect, db, context):
     start = NOW - timedelta(minutes=20)
     post(beacon(page_view("evt_cont_0001", start)), context)
@@ -620,6 +639,27 @@ def test_an_implausible_client_time_is_replaced_by_the_receive_time(collect, db,
         context,
     )
     assert rows(db, "SELECT DISTINCT occurred_at FROM events") == [(NOW,)]
+
+
+def test_a_client_time_is_believed_from_24_hours_before_to_5_minutes_after_receipt(collect, db, context):
+    # Given events stamped at the edges of what is believed, and a second beyond each
+    post(
+        beacon(
+            page_view("evt_edge_ahead", NOW + timedelta(minutes=5)),
+            page_view("evt_over_ahead", NOW + timedelta(minutes=5, seconds=1)),
+            page_view("evt_edge_behind", NOW - timedelta(hours=24)),
+            page_view("evt_over_behind", NOW - timedelta(hours=24, seconds=1)),
+        ),
+        context,
+    )
+
+    # Then the edges keep their time, and the others are dated when they were received
+    assert dict(rows(db, "SELECT client_event_id, occurred_at FROM events")) == {
+        "evt_edge_ahead": NOW + timedelta(minutes=5),
+        "evt_over_ahead": NOW,
+        "evt_edge_behind": NOW - timedelta(hours=24),
+        "evt_over_behind": NOW,
+    }
 
 
 def _too_many() -> dict:

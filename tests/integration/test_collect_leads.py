@@ -175,6 +175,30 @@ def test_the_lead_carries_its_visitors_first_touch(collect, db, context):
     ]
 
 
+@pytest.mark.parametrize(
+    ("after", "converted"),
+    [(timedelta(minutes=30), True), (timedelta(minutes=30, seconds=1), False)],
+    ids=["30-minutes", "30-minutes-and-a-second"],
+)
+def test_a_capture_converts_the_session_it_comes_within_30_minutes_of(after, converted, collect, db, context):
+    # Given a visitor's page view
+    view = {
+        "type": "page_view",
+        "eventId": "evt_converting1",
+        "visitorId": "vis_6f1c2a9e8b7d4c3a",
+        "path": "/",
+    }
+    post(api_event("collect/beacon_batch", body={"events": [view]}), context)
+
+    # When they leave their email `after` their last activity
+    collect(NOW + after)
+    capture(context)
+
+    # Then the session and its landing page converted only within the session's timeout
+    assert rows(db, "SELECT is_conversion FROM sessions") == [(converted,)]
+    assert rows(db, "SELECT is_conversion FROM web_traffic_logs") == [(converted,)]
+
+
 def test_a_later_capture_from_a_campaign_does_not_complete_an_earlier_first_touch(collect, db, context):
     # Given an address first captured from a direct visit on one device
     direct = {"type": "page_view", "eventId": "evt_direct_0001", "visitorId": "vis_device_one", "path": "/"}

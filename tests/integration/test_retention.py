@@ -576,6 +576,21 @@ def test_a_function_short_of_time_stops_before_starting_a_batch(runtime, db, con
     assert row_counts() == {**before, "audit_log": before["audit_log"] + 1}
 
 
+@pytest.mark.parametrize(("time_left", "complete"), [(10_000, False), (10_001, True)])
+def test_a_batch_starts_only_with_more_than_a_statement_timeout_and_5_s_left(
+    runtime, db, time_left, complete
+):
+    # Given an expired event
+    add_event(db, add_session(db, add_visitor(db, RAW - JUST), RAW - JUST), RAW - JUST)
+
+    # When a purge has exactly, or a millisecond more than, the 5 s statement timeout and 5 s in hand
+    report = purge(runtime, time_left_ms=lambda: time_left)
+
+    # Then only the latter starts (and finishes)
+    assert report.complete is complete
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == (0 if complete else 1)
+
+
 def test_the_templates_schedule_input_is_a_real_run(runtime, db, long_context):
     # Given the Input the template's schedule sends
     template = yaml.load((REPO / "template.yaml").read_text(), Loader=IntrinsicsIgnored)  # noqa: S506

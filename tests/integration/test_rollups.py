@@ -9,18 +9,22 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
 
+import metrics_handler
 import rollup_handler
 from funnel.__main__ import main
+from funnel.metrics import ReportCache
 from funnel.rollups import LOCK_SPACE, Scope, Trigger, freshness, run_rollups
 from funnel.runtime import Runtime, build_runtime, get_runtime
 from funnel.settings import get_settings
-from tests import raw_data
-from tests.conftest import REPO, FakeContext, load_event
+from tests import raw_data, read_model
+from tests.builders import api_event, response_json
+from tests.conftest import ADMIN_KEY, REPO, FakeContext, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +82,8 @@ def traffic(db: psycopg.Connection, day: date) -> None:
     raw_data.lead(db, at(day, 8, 2), visitor_first_seen_at=at(day, 8))
     raw_data.counter(db, day, "event", "accepted", 6)
     raw_data.counter(db, day, "event", "rejected", 2, code="validation_failed")
+    raw_data.counter(db, day, "event", "duplicate", 3)
+    raw_data.counter(db, day, "event", "bot", 4)
     raw_data.counter(db, day, "lead", "accepted", 1)
     docs_visitor = raw_data.visitor(db, at(day, 10), property_id="docs")
     docs_session = raw_data.session(db, docs_visitor, at(day, 10), source="referral")
@@ -91,6 +97,15 @@ def traffic(db: psycopg.Connection, day: date) -> None:
     raw_data.tenant_event(db, "tenant-a", "scan.failed", at(day, 14), {"mediaCount": 40})
     raw_data.tenant_event(db, "tenant-b", "cluster.created", at(day, 15), {"identityCount": 3})
     raw_data.tenant_event(db, "tenant-b", "suggestion.resolved", at(day, 16), {"resolution": "accepted"})
+
+
+def admin_get(context: FakeContext, sample: str, query: dict[str, str]) -> dict[str, Any]:
+    """A metrics answer through the metrics function."""
+    event = api_event(sample, query=query, headers={"x-admin-key": ADMIN_KEY})
+    response = metrics_handler.lambda_handler(event, context)
+    assert response["statusCode"] == 200, response["body"]
+    answer: dict[str, Any] = response_json(response)
+    return answer
 
 
 def metric(db: psycopg.Connection, day: date, property_id: str = "default", column: str = "total_page_views"):
@@ -166,6 +181,8 @@ def test_a_day_is_rolled_up_into_all_three_tables(runtime, db):
                 "property_id",
                 "events_accepted",
                 "events_rejected",
+                "events_duplicate",
+                "events_bot",
                 "leads_accepted",
                 "p95_ttfb_ms",
                 "ttfb_samples",
@@ -178,6 +195,8 @@ def test_a_day_is_rolled_up_into_all_three_tables(runtime, db):
             "property_id": "default",
             "events_accepted": 6,
             "events_rejected": 2,
+            "events_duplicate": 3,
+            "events_bot": 4,
             "leads_accepted": 1,
             "p95_ttfb_ms": 120,
             "ttfb_samples": 3,
@@ -187,6 +206,8 @@ def test_a_day_is_rolled_up_into_all_three_tables(runtime, db):
             "property_id": "docs",
             "events_accepted": 0,
             "events_rejected": 0,
+            "events_duplicate": 0,
+            "events_bot": 0,
             "leads_accepted": 0,
             "p95_ttfb_ms": None,
             "ttfb_samples": 0,
@@ -216,6 +237,59 @@ def test_a_day_is_rolled_up_into_all_three_tables(runtime, db):
         1,
         None,
     )
+
+
+def test_the_last_and_the_first_instant_of_a_utc_day_count_on_their_own_days(
+    runtime, lambda_env, db, context
+):
+    # Given a visit, a form submit, a lead, a new tenant and a scan at 23:59:59.999 UTC,
+    # and the same again at 00:00:00 UTC the next day
+    next_day = DAY + timedelta(days=1)
+    instants = {DAY: at(next_day, 0) - timedelta(milliseconds=1), next_day: at(next_day, 0)}
+    for day, instant in instants.items():
+        session = raw_data.session(db, raw_data.visitor(db, instant), instant)
+        raw_data.page_view(db, session, instant, entrance=True)
+        raw_data.event(db, session, instant, "form_submit")
+        raw_data.lead(db, instant)
+        read_model.tenant(db, f"tenant-{day}", instant, first_scan_at=instant)
+        raw_data.scan_completed(db, f"tenant-{day}", instant)
+
+    # When both days are rolled up
+    run_rollups(runtime, from_day=DAY, to_day=next_day, trigger=Trigger.CLI)
+
+    # Then each day has its own, in every table
+    for day in instants:
+        assert [
+            metric(db, day, column=column)
+            for column in (
+                "unique_visitors",
+                "total_page_views",
+                "total_sessions",
+                "form_submits",
+                "new_leads",
+            )
+        ] == [1, 1, 1, 1, 1], day
+        assert db.execute(
+            "SELECT tenant_id, scans_completed FROM service_usage_rollups WHERE day = %s", (day,)
+        ).fetchall() == [(f"tenant-{day}", 1)]
+
+    # And the metrics of each single-day window count exactly its own
+    lambda_env.setattr(metrics_handler, "cache", ReportCache())
+    for day in instants:
+        window = {"from": day.isoformat(), "to": day.isoformat()}
+        summary = admin_get(context, "metrics/summary", {**window, "includeFunnel": "true"})
+        assert summary["trend"] == [
+            {"day": day.isoformat(), "uniqueVisitors": 1, "pageViews": 1, "newLeads": 1}
+        ]
+        assert summary["metrics"]["uniqueVisitors"]["value"] == 1
+        funnel = summary["funnel"]
+        assert (funnel["leadsCaptured"], funnel["tenantsCreated"], funnel["tenantsWithFirstScan"]) == (
+            1,
+            1,
+            1,
+        )
+        usage = admin_get(context, "metrics/service_usage", window)
+        assert usage["usage"]["totalScansCompleted"]["value"] == 1
 
 
 @pytest.mark.parametrize(("samples", "expected"), [(1, 1), (19, 19), (20, 19), (21, 20), (40, 38)])
@@ -491,6 +565,18 @@ def test_a_run_out_of_time_stops_between_days_and_is_not_fresh(runtime, db):
         assert freshness(runtime.database.connection(), TODAY) == (None, None, None)
 
 
+@pytest.mark.parametrize(("time_left", "days"), [(10_000, 0), (10_001, 1)])
+def test_a_day_starts_only_with_more_than_a_statement_timeout_and_5_s_left(runtime, db, time_left, days):
+    # When a run has exactly, or a millisecond more than, the 5 s statement timeout and 5 s in hand
+    report = run_rollups(
+        runtime, from_day=DAY, to_day=DAY, trigger=Trigger.INVOKE, time_left_ms=lambda: time_left
+    )
+
+    # Then only the latter rolls up its day
+    assert len(report.days) == days
+    assert report.complete is bool(days)
+
+
 def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch):
     traffic(db, DAY)
     import funnel.rollups
@@ -501,7 +587,7 @@ def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch
     def second_day_fails(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("boom")
+            raise RuntimeError("boom " + "x" * 2100)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(funnel.rollups, "rollup_day", second_day_fails)
@@ -510,7 +596,8 @@ def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch
     # The first day's rollup was committed; the run says how far it got and why it stopped
     assert metric(db, DAY) == 3
     assert runs(db)[0][5:7] == ("failed", 1)
-    assert runs(db)[0][9] == "RuntimeError: boom"
+    # (its error cut at 2000 characters)
+    assert runs(db)[0][9] == ("RuntimeError: boom " + "x" * 2100)[:2000]
 
 
 # --------------------------------------------------------------------------- freshness

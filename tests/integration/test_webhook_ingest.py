@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -27,6 +26,10 @@ SAMPLES = [
     "cluster_created",
     "suggestion_resolved",
 ]
+
+
+# A whole second, after every sample's occurredAt.
+SIGNED_AT = datetime(2026, 2, 13, 13, 0, tzinfo=UTC)
 
 
 def invoke(event, context):  # type: ignore[no-untyped-def]
@@ -384,9 +387,30 @@ class TestSignatures:
         assert invoke(event, context)["statusCode"] == 401
         assert sum(row_counts().values()) == 0
 
-    @pytest.mark.parametrize(("offset", "status"), [(-290, 200), (290, 200), (-301, 401), (301, 401)])
-    def test_timestamps_are_accepted_within_five_minutes_either_way(self, offset, status, db, context):
-        event = webhook_event(sign_with=SIGNING_SECRET, timestamp=int(time.time()) + offset)
+    @pytest.mark.parametrize(("offset", "status"), [(-300, 200), (300, 200), (-301, 401), (301, 401)])
+    def test_timestamps_are_accepted_within_five_minutes_either_way(
+        self, offset, status, set_clock, db, context
+    ):
+        # Given the function's clock pinned to a whole second
+        set_clock(SIGNED_AT)
+
+        # When a delivery is signed `offset` seconds away from it
+        event = webhook_event(sign_with=SIGNING_SECRET, timestamp=int(SIGNED_AT.timestamp()) + offset)
+
+        # Then 300 s either way is accepted, and 301 s is not
+        response = invoke(event, context)
+        assert response["statusCode"] == status
+        if status == 401:
+            assert response_json(response)["details"] == {"reason": "timestamp_out_of_tolerance"}
+
+    @pytest.mark.parametrize(("offset", "status"), [(60, 200), (61, 401)])
+    def test_the_tolerance_follows_its_setting(self, offset, status, lambda_env, set_clock, db, context):
+        from funnel.runtime import reset_runtime
+
+        lambda_env.setenv("WEBHOOK_TOLERANCE_SECONDS", "60")
+        reset_runtime()
+        set_clock(SIGNED_AT)
+        event = webhook_event(sign_with=SIGNING_SECRET, timestamp=int(SIGNED_AT.timestamp()) - offset)
         assert invoke(event, context)["statusCode"] == status
 
     def test_a_bad_configured_secret_is_an_operator_error_not_a_500(
@@ -618,6 +642,39 @@ def test_unknown_routes_are_404_in_our_error_shape(lambda_env, context):
     response = invoke(event, context)
     assert response["statusCode"] == 404
     assert response_json(response)["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "status"),
+    [
+        pytest.param(SIGNED_AT + timedelta(hours=1), 200, id="an-hour-ahead"),
+        pytest.param(SIGNED_AT + timedelta(hours=1, seconds=1), 422, id="an-hour-and-a-second-ahead"),
+        pytest.param(datetime(2020, 1, 1, tzinfo=UTC), 200, id="2020-01-01"),
+        pytest.param(datetime(2020, 1, 1, tzinfo=UTC) - timedelta(microseconds=1), 422, id="before-2020"),
+    ],
+)
+def test_occurred_at_may_be_from_2020_to_an_hour_ahead_of_the_clock(
+    occurred_at, status, set_clock, db, context, row_counts
+):
+    # Given the function's clock pinned
+    set_clock(SIGNED_AT)
+
+    # When an event stamped at the edge of what is believed arrives
+    response = invoke(
+        webhook_event("scan_completed", body=_document(occurredAt=occurred_at.isoformat())), context
+    )
+
+    # Then it is stored, or refused as out of range with nothing written
+    assert response["statusCode"] == status
+    if status == 422:
+        assert response_json(response)["details"][0]["type"] == "out_of_range"
+        assert sum(row_counts().values()) == 0
+
+
+@pytest.mark.parametrize(("length", "status"), [(255, 200), (256, 422)])
+def test_a_webhook_id_may_be_255_characters(length, status, lambda_env, db, context):
+    response = invoke(webhook_event("scan_completed", headers={"webhook-id": "m" * length}), context)
+    assert response["statusCode"] == status
 
 
 def test_occurred_at_is_kept_in_utc(lambda_env, db, context):

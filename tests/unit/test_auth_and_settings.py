@@ -99,6 +99,71 @@ def test_the_rollup_batch_days_default_to_a_week_and_follow_the_template(clean_e
         get_settings()
 
 
+# Each numeric setting: its variable, where it lands, its default (the README's
+# configuration table), and the lowest and highest values it takes (None: no bound).
+NUMERIC_SETTINGS = [
+    ("DB_STATEMENT_TIMEOUT_MS", "database.db_statement_timeout_ms", 5000, 100, None),
+    ("DB_CONNECT_TIMEOUT_SECONDS", "database.db_connect_timeout_seconds", 5, 1, None),
+    ("DB_PORT", "database.db_port", None, 1, 65535),
+    ("WEBHOOK_TOLERANCE_SECONDS", "security.webhook_tolerance_seconds", 300, 1, None),
+    ("SECRETS_CACHE_SECONDS", "security.secrets_cache_seconds", 300, 0, None),
+    ("MAX_BODY_BYTES", "http.max_body_bytes", 256 * 1024, 1024, None),
+    ("UNSUBSCRIBE_LINK_DAYS", "privacy.unsubscribe_link_days", 180, 60, None),
+    ("RAW_RETENTION_DAYS", "privacy.raw_retention_days", 90, 1, None),
+    ("ROLLUP_RETENTION_MONTHS", "privacy.rollup_retention_months", 24, 1, None),
+    ("PURGE_BATCH_SIZE", "privacy.purge_batch_size", 5000, 1, None),
+    ("ROLLUP_BATCH_DAYS", "rollup.rollup_batch_days", 7, 1, 365),
+    ("ROLLUP_WORK_MEM_MB", "rollup.rollup_work_mem_mb", 64, 4, 2048),
+]
+
+
+def _setting(path: str) -> object:
+    group, name = path.split(".")
+    return getattr(getattr(get_settings(), group), name)
+
+
+@pytest.mark.parametrize(("variable", "path", "default", "lowest", "highest"), NUMERIC_SETTINGS)
+def test_a_numeric_setting_has_its_default_and_takes_values_up_to_its_bounds_only(
+    clean_env, variable, path, default, lowest, highest
+):
+    # Unset, it has its documented default
+    clean_env.delenv(variable, raising=False)
+    assert _setting(path) == default
+
+    # Its bounds are taken, and one past either is an error naming it
+    for value, taken in [
+        (lowest, True),
+        (lowest - 1, False),
+        (highest, True),
+        (highest and highest + 1, False),
+    ]:
+        if value is None:
+            continue
+        get_settings.cache_clear()
+        clean_env.setenv(variable, str(value))
+        if taken:
+            assert _setting(path) == value
+        else:
+            with pytest.raises(ConfigurationError, match=path.split(".")[1]):
+                get_settings()
+
+
+@pytest.mark.parametrize(
+    ("keys", "usable"),
+    [("k" * 16, True), ("k" * 15, False), ("k" * 16 + " " + "o" * 15, False)],
+    ids=["16-characters", "15-characters", "one-of-two-short"],
+)
+def test_unsubscribe_keys_are_at_least_16_characters_each(clean_env, keys, usable):
+    clean_env.delenv("UNSUBSCRIBE_SECRET_ARN", raising=False)
+    clean_env.setenv("UNSUBSCRIBE_SECRET", keys)
+    runtime = build_runtime(get_settings(), DictSecrets({}))
+    if usable:
+        assert runtime.unsubscribe_keys() == (b"k" * 16,)
+    else:
+        with pytest.raises(ConfigurationError, match="at least 16 characters"):
+            runtime.unsubscribe_keys()
+
+
 def test_settings_are_read_once(clean_env):
     clean_env.setenv("STAGE", "dev")
     first = get_settings()

@@ -9,9 +9,7 @@ import pytest
 
 from funnel.classify import (
     CLICK_IDS,
-    MAX_PATH_LENGTH,
     MAX_USER_AGENT_LENGTH,
-    MAX_UTM_LENGTH,
     Attribution,
     TrafficSource,
     _classify_user_agent,
@@ -219,15 +217,19 @@ def test_a_very_long_path_is_cut_to_the_column_size():
     raw = "/" + "a" * 5000 + "?utm_source=x"
     # When it is split
     path, params = split_path(raw)
-    # Then the path is cut, and the query is still read
-    assert len(path) == MAX_PATH_LENGTH
-    assert path == "/" + "a" * (MAX_PATH_LENGTH - 1)
+    # Then the path is cut to the column's 2048 characters, and the query is still read
+    assert path == "/" + "a" * 2047
     assert params == {"utm_source": "x"}
+
+
+def test_a_path_of_the_column_size_is_kept_whole():
+    path, _ = split_path("/" + "a" * 2047 + "?utm_source=x")
+    assert path == "/" + "a" * 2047
 
 
 def test_a_very_long_utm_value_is_cut_to_the_column_size():
     _, params = split_path("/?utm_campaign=" + "c" * 400)
-    assert params["utm_campaign"] == "c" * MAX_UTM_LENGTH
+    assert params["utm_campaign"] == "c" * 255
 
 
 # click ids
@@ -506,7 +508,7 @@ def test_campaign_names_keep_their_case_but_are_capped():
     )
     assert attribution.utm_campaign is not None
     assert attribution.utm_campaign.startswith("Q3-Launch_EMEA ")
-    assert len(attribution.utm_campaign) == MAX_UTM_LENGTH
+    assert len(attribution.utm_campaign) == 255
 
 
 def test_explicit_click_ids_win_over_the_paths():
@@ -605,6 +607,17 @@ def test_user_agents_are_classified(user_agent, bot, device):
 
 def test_surrounding_white_space_does_not_change_the_class():
     assert device_type(f"  {IPHONE_SAFARI}\n") == "mobile"
+
+
+def test_a_user_agent_is_read_to_its_1024th_character_and_no_further():
+    # Given a browser user agent padded so that a bot token ends on its 1024th character
+    token = " Googlebot"
+    padding = "x" * (1024 - len(IPHONE_SAFARI) - 1 - len(token))
+    assert len(f"{IPHONE_SAFARI} {padding}{token}") == 1024
+
+    # Then the token is read there, and not one character further
+    assert device_type(f"{IPHONE_SAFARI} {padding}{token}") == "bot"
+    assert device_type(f"{IPHONE_SAFARI} {padding}x{token}") == "mobile"
 
 
 def test_a_huge_user_agent_is_classified_by_its_start():

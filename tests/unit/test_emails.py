@@ -46,6 +46,28 @@ def test_non_addresses_are_refused(raw):
         normalize_email(raw)
 
 
+# The longest parts RFC 5321 allows: a local part of 64, a label of 63, an address of 254.
+LOCAL_64 = "a" * 64
+LABEL_63 = "b" * 63
+DOMAIN_189 = "c" * 61 + "." + "d" * 61 + "." + "e" * 61 + ".org"
+
+
+@pytest.mark.parametrize(
+    ("longest", "one_more", "refusal"),
+    [
+        (LOCAL_64 + "@example.org", "a" + LOCAL_64 + "@example.org", "invalid local part"),
+        ("ada@" + LABEL_63 + ".org", "ada@b" + LABEL_63 + ".org", "invalid domain"),
+        (LOCAL_64 + "@" + DOMAIN_189, LOCAL_64 + "@c" + DOMAIN_189, "address too long"),
+    ],
+    ids=["local-part-64", "label-63", "address-254"],
+)
+def test_the_longest_parts_are_accepted_and_one_character_more_is_not(longest, one_more, refusal):
+    assert len(LOCAL_64 + "@" + DOMAIN_189) == 254
+    assert normalize_email(longest) == longest
+    with pytest.raises(ValueError, match=refusal):
+        normalize_email(one_more)
+
+
 @pytest.mark.parametrize(
     ("text", "redacted"),
     [

@@ -38,6 +38,16 @@ def test_an_answer_expires_after_its_age_even_when_the_version_holds():
     assert cache.get("summary", V1) is None
 
 
+def test_by_default_an_answer_is_served_for_60_seconds():
+    clock = Clock()
+    cache = ReportCache(clock=clock)
+    cache.put("summary", V1, ANSWER)
+    clock.now += 60
+    assert cache.get("summary", V1) is ANSWER
+    clock.now += 0.001
+    assert cache.get("summary", V1) is None
+
+
 def test_the_least_recently_used_answer_goes_first():
     cache = ReportCache(max_entries=2, clock=Clock())
     cache.put("a", V1, ANSWER)

@@ -79,3 +79,20 @@ def test_bytes_and_text_bodies_sign_alike():
 def test_malformed_secrets_are_refused(secret):
     with pytest.raises(ValueError, match=r"whsec_|base64"):
         secret_key(secret)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [("9" * 12, "timestamp_out_of_tolerance"), ("9" * 13, "invalid_timestamp")],
+    ids=["12-digits-read", "13-digits-refused"],
+)
+def test_a_timestamp_of_12_digits_is_read_and_13_are_refused_unread(timestamp, reason):
+    with pytest.raises(InvalidSignature) as raised:
+        verify(
+            [VECTOR_SECRET],
+            {**headers(), "webhook-timestamp": timestamp},
+            VECTOR_BODY,
+            now=VECTOR_TS,
+            tolerance_seconds=300,
+        )
+    assert raised.value.reason == reason

@@ -3,7 +3,9 @@
 The connection is opened on first use, reused across invocations, and reopened when it
 is found broken (RDS Proxy and Aurora close idle connections). It is an autocommit
 connection: every unit of work is an explicit ``with conn.transaction()`` block, and every
-statement runs under a ``statement_timeout``.
+statement runs under a ``statement_timeout``. A connection that a unit of work leaves
+anywhere but idle (inside a transaction, or still running an interrupted statement) is
+discarded, so a warm container never holds locks between invocations.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TypeVar
 import psycopg
 from aws_lambda_powertools import Logger
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 
 from funnel.errors import ConfigurationError, DatabaseUnavailable
 from funnel.secrets import SecretSource
@@ -116,11 +119,13 @@ class Database:
         # Set after connecting, not as startup options: RDS Proxy refuses those.
         # PostgreSQL's default random_page_cost (4) models spinning disks; on SSD storage
         # (Aurora, RDS gp3, a laptop) 1.1 is the usual setting, and it keeps index probes
-        # chosen over scans while statistics lag a fast-growing table.
+        # chosen over scans while statistics lag a fast-growing table. The session's time
+        # zone is UTC whatever the server's default: a day is a UTC day, and times leave
+        # the database (and the API) in UTC.
         try:
             conn.execute(
                 "SELECT set_config('statement_timeout', %s, false), "
-                "set_config('random_page_cost', '1.1', false)",
+                "set_config('random_page_cost', '1.1', false), set_config('TimeZone', 'UTC', false)",
                 (str(self._statement_timeout_ms),),
             )
         except psycopg.Error:
@@ -136,6 +141,10 @@ class Database:
         COMMIT round trips. A reused connection that turns out to be dead is replaced and
         the work retried once; callers only pass work that is safe to repeat (idempotent
         writes, reads). Database failures become ``DatabaseUnavailable`` (503).
+
+        Whatever happens, a connection not idle afterwards (a transaction left open, a
+        rollback that failed, a statement interrupted mid-flight: "another command is
+        already in progress") is discarded, and the next call opens a fresh one.
         """
         for attempt in (1, 2):
             reused = self._conn is not None
@@ -153,9 +162,25 @@ class Database:
                         continue
                 logger.warning("database operation failed", extra={"error": type(exc).__name__})
                 raise DatabaseUnavailable() from exc
+            finally:
+                if conn is self._conn and conn.info.transaction_status != TransactionStatus.IDLE:
+                    logger.warning(
+                        "database connection discarded",
+                        extra={"transaction_status": conn.info.transaction_status.name},
+                    )
+                    self.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the connection. A statement still running is cancelled first: the server
+        notices a closed socket only when it next reads from it, so closing alone would
+        leave the statement, its transaction and its locks alive."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.info.transaction_status == TransactionStatus.ACTIVE:
+            try:
+                conn.cancel_safe(timeout=self._connect_timeout)
+            except psycopg.Error as exc:
+                logger.warning("statement cancellation failed", extra={"error": type(exc).__name__})
+        conn.close()
