@@ -19,8 +19,8 @@ from tests.conftest import ADMIN_KEY, REPO
 
 pytestmark = pytest.mark.integration
 
-# A Wednesday, a few minutes before the purge's 03:15 UTC.
-STARTED = datetime(2026, 12, 2, 3, 12, 30, tzinfo=UTC)
+# A Tuesday, a few minutes before the purge's 00:00 UTC.
+STARTED = datetime(2026, 12, 1, 23, 57, 30, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
 
 
@@ -53,7 +53,7 @@ def run(scheduler: Scheduler, now: datetime) -> list[str]:
 def test_the_rollup_runs_each_period_after_the_start_through_its_pool(
     template, pools, db: psycopg.Connection
 ):
-    # Given the rollup's schedule shortened to a minute, started at 03:12:30
+    # Given the rollup's schedule shortened to a minute, started at 23:57:30
     schedules = override_schedules(template.schedules, {"RollupFunction": "rate(1 minute)"})
     scheduler = Scheduler(schedules, pools, clock=lambda: STARTED)
     (rollup,) = [schedule for schedule in schedules if schedule.function_id == "RollupFunction"]
@@ -71,7 +71,7 @@ def test_the_rollup_runs_each_period_after_the_start_through_its_pool(
     assert scheduler.next_firing(rollup) == STARTED + timedelta(minutes=2)
 
     # When the clock then jumps past three more firings (a machine that slept), it runs once
-    # (and the purge, due at 03:15 meanwhile, runs too)
+    # (and the purge, due at midnight meanwhile, runs too)
     assert run(scheduler, STARTED + timedelta(minutes=5, seconds=10)) == [
         "RetentionPurgeFunction.Daily",
         "RollupFunction.Hourly",
@@ -81,22 +81,22 @@ def test_the_rollup_runs_each_period_after_the_start_through_its_pool(
 
 
 def test_the_purge_runs_at_its_cron_time_with_its_input(template, pools, db: psycopg.Connection):
-    # Given the template's schedules, started at 03:12:30
+    # Given the template's schedules, started at 23:57:30
     scheduler = Scheduler(template.schedules, pools, clock=lambda: STARTED)
     (purge,) = [
         schedule for schedule in template.schedules if schedule.function_id == "RetentionPurgeFunction"
     ]
-    assert scheduler.next_firing(purge) == datetime(2026, 12, 2, 3, 15, tzinfo=UTC)
+    assert scheduler.next_firing(purge) == datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
 
-    # When the clock is just short of 03:15, nothing runs
-    assert run(scheduler, datetime(2026, 12, 2, 3, 14, 59, 999999, tzinfo=UTC)) == []
+    # When the clock is just short of midnight, nothing runs
+    assert run(scheduler, datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC)) == []
 
-    # When it is 03:15, the purge runs for real ({"dryRun": false}): it audits its run
-    assert run(scheduler, datetime(2026, 12, 2, 3, 15, tzinfo=UTC)) == ["RetentionPurgeFunction.Daily"]
+    # When it is midnight, the purge runs for real ({"dryRun": false}): it audits its run
+    assert run(scheduler, datetime(2026, 12, 2, 0, 0, tzinfo=UTC)) == ["RetentionPurgeFunction.Daily"]
     ((details,),) = db.execute("SELECT details FROM audit_log WHERE action = 'retention.purge'").fetchall()
     assert details["dryRun"] is False
-    # And it is next due the following day; the hourly rollup is not due before 04:12:30
-    assert scheduler.next_firing(purge) == datetime(2026, 12, 3, 3, 15, tzinfo=UTC)
+    # And it is next due the following day; the hourly rollup is not due before 00:57:30
+    assert scheduler.next_firing(purge) == datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
     assert db.execute("SELECT count(*) FROM rollup_runs").fetchone() == (0,)
 
 

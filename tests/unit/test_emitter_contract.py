@@ -190,7 +190,7 @@ FAILED = {"jobId": "j", "mediaCount": 1}
         ("scan.completed", {**SCAN, "mediaCount": 0}, True),
         ("scan.completed", {**SCAN, "mediaCount": -1}, False),
         ("scan.completed", {**SCAN, "mediaCount": "3"}, False),
-        ("scan.completed", {**SCAN, "mediaCount": 3.0}, False),
+        ("scan.completed", {**SCAN, "mediaCount": 3.5}, False),
         ("scan.completed", {**SCAN, "mediaCount": True}, False),
         ("scan.completed", {**SCAN, "durationMs": None}, False),
         ("scan.completed", {**SCAN, "suggestionsGenerated": COUNT_MAX}, True),
@@ -303,3 +303,15 @@ def test_the_emitters_test_runner_uses_the_projects_pinned_versions() -> None:
     # Then pytest is there, and every package both pin has the same version in both
     assert {"pytest", "pytest-timeout"} <= emitter.keys()
     assert {name: version for name, version in emitter.items() if project.get(name, version) != version} == {}
+
+
+def test_a_whole_float_count_is_refused_by_the_typed_emitter_and_read_as_an_integer_by_funnel():
+    # Given a count sent as 3.0: JSON has one kind of number, so Funnel reads it as 3, while
+    # the emitter's typed events take an int
+    payload = {**SCAN, "mediaCount": 3.0}
+
+    # Then the emitter is stricter than Funnel there, never looser
+    assert (emitter_accepts("scan.completed", payload), server_accepts("scan.completed", payload)) == (
+        False,
+        True,
+    )

@@ -279,7 +279,7 @@ class TestTemplateSchedules:
         rollup, purge = schedules["RollupFunction.Hourly"], schedules["RetentionPurgeFunction.Daily"]
         assert rollup.expression == RateExpression(text="rate(1 hour)", period=timedelta(hours=1))
         assert rollup.input == {"trigger": "schedule"}
-        assert purge.expression.text == "cron(15 3 * * ? *)"
+        assert purge.expression.text == "cron(0 0 * * ? *)"
         assert purge.input == {"dryRun": False}
         assert rollup.enabled and purge.enabled
 
@@ -368,7 +368,7 @@ class TestOverrides:
         changed = {spec.key: spec.expression.text for spec in by_function}
         assert changed == {
             "RollupFunction.Hourly": "rate(1 minute)",
-            "RetentionPurgeFunction.Daily": "cron(15 3 * * ? *)",
+            "RetentionPurgeFunction.Daily": "cron(0 0 * * ? *)",
         }
         # And everything else of the schedule is the template's
         (rollup,) = [spec for spec in by_function if spec.function_id == "RollupFunction"]
