@@ -16,19 +16,25 @@ from typing import Any
 import psycopg
 import pytest
 
+import collect_handler
+import leads_admin_handler
 import rollup_handler
 import webhook_handler
 from funnel import dirty_days
 from funnel.__main__ import main
+from funnel.beacons import BeaconRequest, ingest_beacons
+from funnel.identity import Client, DailySalts
 from funnel.migrate import apply_migrations
+from funnel.retention import purge
 from funnel.rollups import Scope, Trigger, run_rollups
 from funnel.runtime import Runtime, get_runtime, reset_runtime
+from funnel.schemas.capture import BeaconEvent
 from funnel.schemas.webhooks import WebhookDelivery
 from funnel.webhooks import ingest_webhook
 from funnel_local.postgres import create_database
 from tests import raw_data
-from tests.builders import response_json, webhook_event
-from tests.conftest import FakeContext, load_event
+from tests.builders import api_event, response_json, webhook_event
+from tests.conftest import ADMIN_KEY, FakeContext, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -459,6 +465,179 @@ def test_concurrent_late_writes_and_rollups_lose_no_scan(runtime, db, database_u
     # Then every scan is rolled up, and no mark is left
     assert [scans_rolled_up(db, day) for day in days] == [20, 20, 20]
     assert marks(db) == []
+
+
+# --------------------------------------------------------------------------- the other writers
+
+
+def beacon(*events: dict[str, Any]) -> dict[str, Any]:
+    return api_event("collect/beacon_batch", body={"events": list(events)})
+
+
+def collect(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = collect_handler.lambda_handler(event, FakeContext())
+    assert response["statusCode"] in (201, 202, 303), response["body"]
+    return response
+
+
+def page_view(event_id: str, moment: datetime, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "page_view",
+        "eventId": event_id,
+        "visitorId": "vis_dirty_1",
+        "occurredAt": moment.isoformat(),
+        "path": "/pricing",
+        **extra,
+    }
+
+
+def test_the_ttfb_of_an_old_page_view_measured_late_reaches_its_days_rollup(runtime, db):
+    # Given a page view received on an older day, rolled up without a TTFB
+    runtime.clock = lambda: at(OLDER, 10)
+    collect(beacon(page_view("evt_old_view", at(OLDER, 10))))
+    runtime.clock = lambda: NOW
+    backfill(runtime, OLDER)
+    assert metric(db, OLDER, "ttfb_samples", "daily_ingest_rollups") == 0
+
+    # When its tab reports its vitals today
+    vitals = {
+        "type": "web_vitals",
+        "eventId": "evt_old_vitals",
+        "visitorId": "vis_dirty_1",
+        "path": "/pricing",
+        "pageViewId": "evt_old_view",
+        "vitals": {"ttfb": 420},
+    }
+    collect(beacon(vitals))
+
+    # Then its day is marked, and the next scheduled run has the TTFB there
+    assert marks(db) == [OLDER]
+    scheduled(runtime)
+    assert metric(db, OLDER, "p95_ttfb_ms", "daily_ingest_rollups") == 420
+
+
+def test_a_session_of_several_days_converting_today_converts_its_old_landing_page(runtime, db):
+    # Given a session that began three days ago with a page view, rolled up, and was
+    # active ever since (its last activity moved to ten minutes ago)
+    began = TODAY - timedelta(days=3)
+    runtime.clock = lambda: at(began, 23)
+    collect(beacon(page_view("evt_landing", at(began, 23))))
+    db.execute("UPDATE sessions SET last_seen_at = %s", (NOW - timedelta(minutes=10),))
+    runtime.clock = lambda: NOW
+    backfill(runtime, began)
+    assert metric(db, began, "total_conversions") == 0
+
+    # When its form is submitted now
+    collect(
+        beacon(
+            {
+                "type": "form_submit",
+                "eventId": "evt_submit",
+                "visitorId": "vis_dirty_1",
+                "path": "/",
+                "formId": "signup",
+            }
+        )
+    )
+
+    # Then the landing page's day (and the day after, which it may have reached) is
+    # marked, and the next run counts the conversion
+    assert marks(db) == [began, began + timedelta(days=1)]
+    scheduled(runtime)
+    assert metric(db, began, "total_conversions") == 1
+
+
+def test_a_buffered_request_written_days_later_marks_the_days_it_changed(runtime, db):
+    # Given beacons received three days ago, written only now (an outage's buffer)
+    received = at(TODAY - timedelta(days=3), 8)
+    event = BeaconEvent.model_validate(
+        {"type": "page_view", "eventId": "evt_buffered", "visitorId": "vis_buffered", "path": "/"}
+    )
+    request = BeaconRequest(
+        received_at=received,
+        client=Client(ip="198.51.100.7", user_agent="Mozilla/5.0"),
+        headers={},
+        site_hosts=frozenset(),
+    )
+    with db.transaction():
+        ingest_beacons(db, [event], request, DailySalts(), written_at=NOW)
+
+    # Then the days from the one received on to the day before yesterday are marked (its
+    # page view and counters, and the visitor's first visit), and the next run has them
+    assert marks(db) == [received.date(), received.date() + timedelta(days=1)]
+    scheduled(runtime)
+    assert metric(db, received.date(), "total_page_views") == 1
+    assert metric(db, received.date(), "events_accepted", "daily_ingest_rollups") == 1
+
+
+def test_a_live_beacon_of_yesterday_marks_nothing(runtime, db):
+    # When a page view of yesterday evening arrives this morning, with its vitals
+    collect(beacon(page_view("evt_yesterday", at(YESTERDAY, 22)), page_view("evt_today", NOW)))
+
+    # Then nothing is marked (the scheduled days cover both)
+    assert marks(db) == []
+
+
+def test_a_lead_deleted_by_email_leaves_its_old_days_new_leads(runtime, db):
+    # Given a lead captured on an older day, rolled up
+    runtime.clock = lambda: at(OLDER, 11)
+    collect(api_event("collect/lead_capture_json"))
+    runtime.clock = lambda: NOW
+    backfill(runtime, OLDER)
+    assert metric(db, OLDER, "new_leads") == 1
+
+    # When it is deleted by email
+    deleted = leads_admin_handler.lambda_handler(
+        api_event("leads_admin/delete_lead", headers={"x-admin-key": ADMIN_KEY}), FakeContext()
+    )
+    assert response_json(deleted)["deleted"] is True
+
+    # Then its day is marked, not reported by the monitor, and the next run counts it no more
+    assert marks(db) == [OLDER]
+    unscheduled = run_rollups(runtime, from_day=TODAY, to_day=TODAY, trigger=Trigger.INVOKE)
+    assert unscheduled.discrepancies == ()
+    report = scheduled(runtime)
+    # (the lead was all that day had, so the day's row goes)
+    assert metric(db, OLDER, "new_leads") is None
+    assert report["discrepancies"] == [] and marks(db) == []
+
+
+def test_a_lead_deleted_after_its_day_left_raw_retention_leaves_that_rollup_as_it_is(runtime, db):
+    # Given a lead first captured on a day now past raw retention, whose rollup counts it
+    long_ago = FIRST_KEPT - timedelta(days=10)
+    runtime.clock = lambda: at(long_ago, 11)
+    collect(api_event("collect/lead_capture_json"))
+    backfill(runtime, long_ago)
+    runtime.clock = lambda: NOW
+
+    # When it is deleted by email, and the schedule runs
+    leads_admin_handler.lambda_handler(
+        api_event("leads_admin/delete_lead", headers={"x-admin-key": ADMIN_KEY}), FakeContext()
+    )
+    assert marks(db) == [long_ago]
+    report = scheduled(runtime)
+
+    # Then the mark is dropped and the rollup, the only record left, still counts the lead
+    assert report["dirtyDays"] == [] and marks(db) == []
+    assert metric(db, long_ago, "new_leads") == 1
+
+
+def test_the_retention_purge_marks_nothing_and_expired_rollups_stay(runtime, db):
+    # Given a day just past raw retention with its raw data and its rollup
+    expired = FIRST_KEPT - timedelta(days=1)
+    runtime.clock = lambda: at(expired, 10)
+    collect(beacon(page_view("evt_expired", at(expired, 10))))
+    backfill(runtime, expired)
+    runtime.clock = lambda: NOW
+
+    # When the purge removes the raw data, and the schedule runs
+    purge(runtime)
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    scheduled(runtime)
+
+    # Then nothing was marked and the rollup still counts the page view
+    assert marks(db) == []
+    assert metric(db, expired, "total_page_views") == 1
 
 
 # --------------------------------------------------------------------------- the monitor and the status
