@@ -170,14 +170,16 @@ def test_a_write_marks_its_day_only_when_it_is_older_than_yesterday(runtime, db,
     assert marks(db) == marked
 
 
-def test_the_writers_clock_not_the_events_decides_and_it_is_utc(runtime, db):
-    # Given a writer whose clock reads 00:30 on 02-15 in UTC (19:30 on 02-14 in New York)
-    runtime.clock = lambda: datetime(2026, 2, 15, 0, 30, tzinfo=UTC)
+def test_the_days_are_utc_days_whatever_the_zone_of_a_clock_or_a_stamp(runtime, db):
+    # Given a writer whose clock reads 19:30 on 02-14 in New York (00:30 on 02-15, UTC)
+    runtime.clock = lambda: datetime.fromisoformat("2026-02-14T19:30:00-05:00")
 
-    # When a scan stamped 18:00 on 02-13 in New York (23:00 UTC) arrives
-    deliver(scan(datetime.fromisoformat("2026-02-13T18:00:00-05:00"), "job-zone"))
+    # When scans stamped 02:00 on 02-14 in Karachi (21:00 on 02-13, UTC) and 18:00 on
+    # 02-13 in New York (23:00 on 02-13, UTC) arrive
+    deliver(scan(datetime.fromisoformat("2026-02-14T02:00:00+05:00"), "job-karachi"))
+    deliver(scan(datetime.fromisoformat("2026-02-13T18:00:00-05:00"), "job-new-york"))
 
-    # Then its UTC day is the day before the writer's yesterday: marked
+    # Then both are of 02-13, the day before the writer's yesterday (02-14): marked
     assert marks(db) == [date(2026, 2, 13)]
 
 
@@ -568,6 +570,31 @@ def test_a_buffered_request_written_days_later_marks_the_days_it_changed(runtime
     scheduled(runtime)
     assert metric(db, received.date(), "total_page_views") == 1
     assert metric(db, received.date(), "events_accepted", "daily_ingest_rollups") == 1
+
+
+def test_a_buffered_beacons_day_is_its_utc_day(runtime, db):
+    # Given a beacon received at 06:00 UTC on 02-13, written only now, stamped 03:00 on
+    # 02-13 in Karachi (22:00 on 02-12, UTC)
+    event = BeaconEvent.model_validate(
+        {
+            "type": "page_view",
+            "eventId": "evt_karachi",
+            "visitorId": "vis_karachi",
+            "path": "/",
+            "occurredAt": "2026-02-13T03:00:00+05:00",
+        }
+    )
+    request = BeaconRequest(
+        received_at=at(YESTERDAY, 6),
+        client=Client(ip="198.51.100.7", user_agent="Mozilla/5.0"),
+        headers={},
+        site_hosts=frozenset(),
+    )
+    with db.transaction():
+        ingest_beacons(db, [event], request, DailySalts(), written_at=NOW)
+
+    # Then its UTC day, 02-12, is marked (not its local 02-13, which is yesterday)
+    assert marks(db) == [date(2026, 2, 12)]
 
 
 def test_a_live_beacon_of_yesterday_marks_nothing(runtime, db):

@@ -170,7 +170,7 @@ def _ingest_visitor(
         # before midnight), so it is never counted as returning.
         first_seen = max(first_seen, datetime.combine(request.received_at.date(), time(), UTC))
     # A first visit moved earlier makes the visitor returning on the day it was first seen.
-    changed.add_from(first_seen.date())
+    changed.add_from(dirty_days.utc_day(first_seen))
     visitor = conn.execute(
         query("visitors/upsert_visitor"),
         {
@@ -275,7 +275,7 @@ class _Batch:
     def add(self, at: datetime, event: BeaconEvent) -> None:
         path, params = _split_path(event.path)
         session = self._session_for(at, event, params, path)
-        self.changed.add(at.date())
+        self.changed.add(dirty_days.utc_day(at))
         kept = _properties(event)
         self.events.append(
             (
@@ -348,7 +348,9 @@ class _Batch:
         if continued is not None and (continued.logs or continued.converted):
             # Its stored exit page view lost the flag, or its entrance converted.
             self.changed.add(
-                *dirty_days.days_between(continued.started_at.date(), continued.last_seen_at.date())
+                *dirty_days.days_between(
+                    dirty_days.utc_day(continued.started_at), dirty_days.utc_day(continued.last_seen_at)
+                )
             )
         if self.late_measures:
             measured = conn.execute(

@@ -51,9 +51,14 @@ logger = Logger(child=True)
 SETTLE_AFTER = SETTLED_AFTER
 
 
+def utc_day(moment: datetime) -> date:
+    """The UTC day of ``moment`` (a beacon's or webhook's time may carry any zone)."""
+    return moment.astimezone(UTC).date()
+
+
 def first_unmarked_day(written_at: datetime) -> date:
     """The oldest day a write at ``written_at`` leaves unmarked: yesterday (UTC)."""
-    return written_at.astimezone(UTC).date() - timedelta(days=1)
+    return utc_day(written_at) - timedelta(days=1)
 
 
 def settled_through(now: datetime) -> date:
@@ -142,18 +147,14 @@ def settle(conn: psycopg.Connection, *, now: datetime, first_kept_day: date) -> 
             query("dirty_days/mark_settled_days"), {"first_day": first, "last_day": through, "marked_at": now}
         )
         marked = tuple(days_between(first, through))
+        logger.info(
+            "settled days marked dirty",
+            extra={"first": first.isoformat(), "last": through.isoformat(), "days": len(marked)},
+        )
     if row is None or row[0] is None or row[0] < through:
         conn.execute(query("dirty_days/set_settled"), {"settled_through": through})
-    dropped = tuple(
-        sorted(
-            {
-                day
-                for (day,) in conn.execute(
-                    query("dirty_days/drop_expired"), {"first_kept_day": first_kept_day}
-                )
-            }
-        )
-    )
+    expired = conn.execute(query("dirty_days/drop_expired"), {"first_kept_day": first_kept_day})
+    dropped = tuple(sorted({day for (day,) in expired}))
     if dropped:
         logger.warning(
             "dirty days past raw retention dropped, their rollups kept as they are",
@@ -184,7 +185,7 @@ def plan(
     ``own_days`` (which it recomputes anyway): at most ``limit``, oldest first, since the
     oldest are the nearest to leaving raw retention unrecomputed. Call in a transaction."""
     settle(conn, now=now, first_kept_day=first_kept_day)
-    today = now.astimezone(UTC).date()
+    today = utc_day(now)
     dirty = [
         day
         for (day,) in conn.execute(

@@ -128,9 +128,9 @@ def capture_lead(
     # The capture's day (a new lead, the counter) and every day after, where a first visit
     # it moved earlier makes the visitor returning; and the days of the converted session.
     changed = dirty_days.Changed()
-    changed.add_from(now.date())
+    changed.add_from(dirty_days.utc_day(now))
     if session_started_at is not None:
-        changed.add_from(session_started_at.date())
+        changed.add_from(dirty_days.utc_day(session_started_at))
     dirty_days.mark(conn, changed, written_at=written_at)
     return lead_id
 

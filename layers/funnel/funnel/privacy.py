@@ -13,7 +13,7 @@ retention still keeps the day; an older day's rollup stays as it is).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import LiteralString
 
 import psycopg
@@ -83,7 +83,7 @@ def erase_lead(
         removed = {
             name: conn.execute(statement, {"lead_id": lead_id}).rowcount for name, statement in _ERASURE
         }
-        changed = dirty_days.Changed({first_captured_at.astimezone(UTC).date()})
+        changed = dirty_days.Changed({dirty_days.utc_day(first_captured_at)})
         dirty_days.mark(conn, changed, written_at=written_at)
         deletion = LeadDeletion(found=True, removed=removed)
         subject_id = str(lead_id)

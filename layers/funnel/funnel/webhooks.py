@@ -134,7 +134,7 @@ def ingest_webhook(
         # Used for this lookup only; never stored.
         "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
     }
-    changed = dirty_days.Changed({event.occurredAt.astimezone(UTC).date()})
+    changed = dirty_days.Changed({dirty_days.utc_day(event.occurredAt)})
     late = bool(changed.due(written_at))
     try:
         # A failed statement rolls a late event's transaction back whole, and the duplicate
