@@ -124,7 +124,7 @@ tracker-size: $(TRACKER_DEPS) ## gzipped sizes of funnel.js with and without web
 purge: $(STAMP) ## the retention purge the daily schedule runs: make purge [DRY_RUN=1]
 	$(OPS) purge $(if $(DRY_RUN),--dry-run)
 
-rollups-run: $(STAMP) ## roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)
+rollups-run: $(STAMP) ## roll up today, the previous ROLLUP_BATCH_DAYS days and dirty days (what the schedule runs)
 	$(OPS) rollups-run
 
 rollups-backfill: $(STAMP) ## make rollups-backfill FROM=2026-01-01 TO=2026-01-31 [PROPERTY=default] [DRY_RUN=1]

@@ -2,10 +2,12 @@
 on locks, from 1, 4 and 16 concurrent connections to one PostgreSQL, before and after
 the hot rows were removed, in one run.
 
-Two paths, each through its real Lambda handler: single-event ``POST /v1/events``
-requests (page views of one property, each visitor reading a few pages in turn), and
-single ``scan.completed`` deliveries for one tenant (a batch scan's jobs finishing one
-after another, each stamped when it is sent). Every connection is its own process, a
+Three paths, each through its real Lambda handler: single-event ``POST /v1/events``
+requests (page views of one property, each visitor reading a few pages in turn), single
+``scan.completed`` deliveries for one tenant (a batch scan's jobs finishing one after
+another, each stamped when it is sent), and the same ten days late (``late``: a sender's
+backlog after an outage, all of one day, so each delivery also marks that day dirty for
+the rollups). Every connection is its own process, a
 warm container with its own connection, as concurrent Lambda instances are (forked from
 one that imported the handlers). A run lasts a few seconds (and at most so many
 requests per connection); its rate is counted while all its connections were running.
@@ -16,17 +18,19 @@ tuple or transaction lock). The workers' CPU per request is shown too: the clien
 this machine's cores with the server, and where that cost grows with the level and the
 rate falls by as much, the clients limit the rate, not the database.
 
-Each level runs both variants, each on its own database of the same server, in rounds
+Each level runs two variants, each on its own database of the same server, in rounds
 that alternate the order of variants and levels: ``before``, the statements of the hot
 rows (every request of a property adding to one counter row, every scan of a tenant
 updating its milestone row; kept in ``benchmarks/hot_rows/``), and ``after``, the layer
-as it is. Medians are reported. The targets (lock waits at most 5% at 16 connections,
+as it is; on the late path, ``one-mark``, one dirty-day row per day that every late
+delivery updates (``benchmarks/hot_rows/mark_days.sql``), against ``after``, a row per
+day and backend (migration 0014). Medians are reported. The targets (lock waits at most 5% at 16 connections,
 events per second at 16 no lower than at 4) are printed, not asserted: this machine is
 shared and has two cores.
 
     make bench-concurrency
     make bench-concurrency SMOKE=1               # what CI runs: 1 s runs, numbers printed
-    python -m benchmarks.bench_concurrency --seconds 10 --rounds 3 --paths webhook
+    python -m benchmarks.bench_concurrency --seconds 10 --rounds 3 --paths webhook,late
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +69,9 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 PAGE_VIEW = json.loads((EVENTS / "collect" / "beacon_page_view.json").read_text())
 SCAN = json.loads((EVENTS / "webhook_ingest" / "scan_completed.json").read_text())
 HOT_ROWS = Path(__file__).resolve().parent / "hot_rows"
-PATHS = ("collect", "webhook")
+PATHS = ("collect", "webhook", "late")
 TENANT = "bench-tenant"
+LATE = timedelta(days=10)
 PAGES_PER_VISITOR = 5
 SAMPLE_EVERY_SECONDS = 0.005
 LOCK_WAIT_TARGET = 0.05
@@ -77,14 +82,23 @@ ANSWER_TIMEOUT_SECONDS = 300
 @dataclass(frozen=True)
 class Variant:
     """The statements a run uses: the layer's own, with ``statements`` (query name ->
-    SQL) in their place, once ``setup`` has run on the variant's database."""
+    SQL) in their place, once ``setup`` has run on the variant's database; measured on
+    ``paths``."""
 
     name: str
     setup: tuple[str, ...] = ()
     statements: Mapping[str, str] = field(default_factory=dict)
+    paths: tuple[str, ...] = ("collect", "webhook")
 
 
 VARIANTS: dict[str, Variant] = {
+    "one-mark": Variant(
+        "one-mark",
+        # Every late write upserting one row per day (backend 0 for all): the shared row
+        # migration 0014 avoids.
+        statements={"dirty_days/mark_days": (HOT_ROWS / "mark_days.sql").read_text()},
+        paths=("late",),
+    ),
     "before": Variant(
         "before",
         # The counter's one row per (property, day, kind, outcome, code) of before 0009.
@@ -97,7 +111,7 @@ VARIANTS: dict[str, Variant] = {
             "tenant_events/store_event": (HOT_ROWS / "store_event.sql").read_text(),
         },
     ),
-    "after": Variant("after"),
+    "after": Variant("after", paths=PATHS),
 }
 
 
@@ -146,6 +160,7 @@ def _worker(commands: Any, results: Any, go: Any) -> None:
     handlers = {
         "collect": (collect_handler.lambda_handler, 202, _page_view),
         "webhook": (webhook_handler.lambda_handler, 200, _scan),
+        "late": (webhook_handler.lambda_handler, 200, _late_scan),
     }
     layer_statements = dict(sql.QUERIES)
     current: tuple[str, str] | None = None
@@ -209,12 +224,13 @@ def _page_view(tag: str, i: int) -> dict[str, Any]:
     return event
 
 
-def _scan(tag: str, i: int) -> dict[str, Any]:
+def _scan(tag: str, i: int, *, late: timedelta = timedelta()) -> dict[str, Any]:
     from funnel.signatures import sign
 
     document = json.loads(SCAN["body"])
-    # Finished just now: the tenant's latest scan keeps moving, as in a batch scan.
-    occurred = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    # Finished just now (or ``late`` ago): the tenant's latest scan keeps moving, as in a
+    # batch scan.
+    occurred = (datetime.now(UTC) - late).isoformat().replace("+00:00", "Z")
     document.update(tenantId=TENANT, occurredAt=occurred)
     document["payload"].update(tenantId=TENANT, jobId=f"job-{tag}-{i}", completedAt=occurred)
     body = json.dumps(document, separators=(",", ":"))
@@ -230,6 +246,10 @@ def _scan(tag: str, i: int) -> dict[str, Any]:
         }
     )
     return event
+
+
+def _late_scan(tag: str, i: int) -> dict[str, Any]:
+    return _scan(tag, i, late=LATE)
 
 
 # --------------------------------------------------------------------------- parent
@@ -362,13 +382,15 @@ def main() -> None:
                 for path in paths:
                     for level in levels if forward else levels[::-1]:
                         for variant in variants if forward else variants[::-1]:
+                            if path not in variant.paths:
+                                continue
                             command = Command(
                                 variant=variant.name,
                                 conninfo=databases[variant.name],
                                 path=path,
                                 seconds=args.seconds,
                                 requests=args.requests,
-                                tag=f"{variant.name}r{round_number}l{level}",
+                                tag=f"{path}-{variant.name}r{round_number}l{level}",
                             )
                             measures.setdefault((path, variant.name, level), []).append(
                                 pool.run(level, command)
@@ -384,10 +406,10 @@ def report(
     variants: list[Variant],
     measures: dict[tuple[str, str, int], list[Measure]],
 ) -> None:
-    """Per path and level, each variant's median events/s, lock-wait share and client CPU
-    per request (every round's rate in brackets), the last variant's ratio to the first,
-    then the targets."""
-    first, last = variants[0].name, variants[-1].name
+    """Per path and level, each of the path's variants' median events/s, lock-wait share
+    and client CPU per request (every round's rate in brackets), the last variant's ratio
+    to the first, then the targets."""
+    last = variants[-1].name
 
     def median(path: str, name: str, level: int, what: Callable[[Measure], float]) -> float:
         return statistics.median(what(m) for m in measures[(path, name, level)])
@@ -395,19 +417,23 @@ def report(
     def rate(path: str, name: str, level: int) -> float:
         return median(path, name, level, lambda m: m.rate)
 
-    header = "".join(f"  {v.name + ' events/s':>16} {'lock waits':>10} {'client ms':>9}" for v in variants)
-    print(f"{'path':<8} {'conns':>5}{header}  {last}/{first}  rounds (events/s)")
     for path in paths:
+        measured = [v for v in variants if path in v.paths]
+        first = measured[0].name
+        header = "".join(
+            f"  {v.name + ' events/s':>16} {'lock waits':>10} {'client ms':>9}" for v in measured
+        )
+        print(f"{'path':<8} {'conns':>5}{header}  {last}/{first}  rounds (events/s)")
         for level in levels:
             cells = "".join(
                 f"  {rate(path, v.name, level):>16,.0f}"
                 f" {median(path, v.name, level, lambda m: m.lock_share):>10.1%}"
                 f" {median(path, v.name, level, lambda m: m.client_cpu_ms):>9.2f}"
-                for v in variants
+                for v in measured
             )
             rounds = "; ".join(
                 f"{v.name} " + ", ".join(f"{m.rate:,.0f}" for m in measures[(path, v.name, level)])
-                for v in variants
+                for v in measured
             )
             ratio = rate(path, last, level) / rate(path, first, level)
             print(f"{path:<8} {level:>5}{cells}  {ratio:>{len(last) + len(first) + 1}.2f}  ({rounds})")

@@ -5,6 +5,10 @@ validation, the idempotent transaction and milestones) divided by single-row aut
 ``INSERT``s per second of the same rows into ``tenant_events``. Rounds alternate so every
 side sees the same machine noise; medians are reported.
 
+Deliveries are stamped when they are made. The handler's rate with deliveries ten days
+late (a sender's backlog) is printed too: each of those also marks its day dirty for the
+rollups (``funnel.dirty_days``), in the delivery's transaction.
+
 It also prints a reference: the ratio reached on the same machine by the least a handler
 meeting the issue and DESIGN §3 can be (Powertools' resolver with validation of the same
 models, the Logger, Tracer and Metrics decorators, the admin key and signature checks)
@@ -21,6 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,16 +40,21 @@ SECRET = "whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0LTAwMQ=="
 TEMPLATE = json.loads(
     (Path(__file__).resolve().parent.parent / "events" / "webhook_ingest" / "scan_completed.json").read_text()
 )
+LATE = timedelta(days=10)
 
 
-def make_documents(count: int, round_id: str) -> list[dict[str, Any]]:
+def make_documents(count: int, round_id: str, *, late: timedelta = timedelta()) -> list[dict[str, Any]]:
+    """``count`` scans of 200 tenants, stamped now, or ``late`` ago."""
     base = json.loads(TEMPLATE["body"])
+    occurred = (datetime.now(UTC) - late).isoformat().replace("+00:00", "Z")
     documents = []
     for i in range(count):
         document = json.loads(json.dumps(base))
         document["tenantId"] = f"tenant-{i % 200}"
-        document["payload"]["tenantId"] = document["tenantId"]
-        document["payload"]["jobId"] = f"{round_id}-{i}"
+        document["occurredAt"] = occurred
+        document["payload"].update(
+            tenantId=document["tenantId"], jobId=f"{round_id}-{i}", completedAt=occurred
+        )
         documents.append(document)
     return documents
 
@@ -176,10 +186,11 @@ def main() -> None:
         floor = floor_handler(floor_conn)
         run_handler(signed_events(make_documents(200, "warmup")))
         run_handler(signed_events(make_documents(200, "floor-warmup")), floor)
-        plain, handler, floor_rates = alternate(
+        plain, handler, late, floor_rates = alternate(
             args.rounds,
             lambda n: run_inserts(conninfo, make_documents(args.events, f"plain{n}")),
             lambda n: run_handler(signed_events(make_documents(args.events, f"hook{n}"))),
+            lambda n: run_handler(signed_events(make_documents(args.events, f"late{n}", late=LATE))),
             lambda n: run_handler(signed_events(make_documents(args.events, f"floor{n}")), floor),
         )
     report(
@@ -188,7 +199,10 @@ def main() -> None:
         "plain single-row autocommit INSERTs/s",
         plain,
         target=0.5,
-        references=[("least conforming handler around the bare INSERT", floor_rates)],
+        references=[
+            ("the same, 10 days late (each marks its day dirty)", late),
+            ("least conforming handler around the bare INSERT", floor_rates),
+        ],
     )
 
 

@@ -1,5 +1,6 @@
 """Daily rollups (EventBridge, hourly, input ``{"trigger": "schedule"}``): today so far
-and the previous ``ROLLUP_BATCH_DAYS`` days. Invoke it with ``{"from": "YYYY-MM-DD",
+and the previous ``ROLLUP_BATCH_DAYS`` days, then older days that late writes marked dirty
+(``funnel.dirty_days``). Invoke it with ``{"from": "YYYY-MM-DD",
 "to": "YYYY-MM-DD", "propertyId"?, "dryRun"?}`` to backfill or repair a range.
 
 Returns the run's report (``ok`` true). Input that does not validate is answered
@@ -29,6 +30,8 @@ def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             name="RollupDiscrepancies", unit=MetricUnit.Count, value=report["discrepancyCount"]
         )
         metrics.add_metric(name="RollupIncomplete", unit=MetricUnit.Count, value=int(not report["complete"]))
+        metrics.add_metric(name="RollupDirtyDays", unit=MetricUnit.Count, value=report["daysDirty"])
+        metrics.add_metric(name="RollupDirtyDaysCarried", unit=MetricUnit.Count, value=report["daysCarried"])
     else:
         metrics.add_metric(name="RollupInputRefused", unit=MetricUnit.Count, value=1)
     return report

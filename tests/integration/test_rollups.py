@@ -894,14 +894,16 @@ def test_the_cli_status_shows_freshness_and_the_latest_runs(runtime, db, capsys)
         "rolled up through 2026-02-13   lag 1 days   generated at 2026-02-14T09:30:00+00:00   "
         "(today 2026-02-14)"
     )
-    assert lines[2:6] == [
+    assert lines[2:8] == [
         "latest runs",
         "started              trigger  scope      from        to          property  status     days  "
-        "skipped  rows  discrepancies  error",
+        "skipped  dirty  carried  rows  discrepancies  error",
         "2026-02-14 09:35:00  cli      marketing  2026-02-13  2026-02-13  docs      succeeded  1     "
-        "0        2     0",
+        "0        0      0        2     0",
         "2026-02-14 09:30:00  cli      all        2026-02-07  2026-02-14  all       succeeded  8     "
-        "0        6     0",
+        "0        0      0        6     0",
+        "",
+        "dirty days: none waiting",
     ]
     assert lines[-1].startswith("discrepancies: none (run ")
     with pytest.raises(SystemExit):

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     purge_command = commands.add_parser("purge", help="delete data past its retention (a daily job)")
     purge_command.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
     commands.add_parser(
-        "rollups-run", help="roll up today and the previous ROLLUP_BATCH_DAYS days (what the schedule runs)"
+        "rollups-run",
+        help="roll up today, the previous ROLLUP_BATCH_DAYS days and dirty days (what the schedule runs)",
     )
     backfill = commands.add_parser("rollups-backfill", help="roll up a range of UTC days (at most 366)")
     backfill.add_argument("--from", dest="from_day", required=True, metavar="YYYY-MM-DD", help="first day")
@@ -117,13 +118,15 @@ def _rollups(args: argparse.Namespace) -> int:
         for problem in validation_details(exc):
             print(f"error: {problem['loc']}: {problem['msg']}", file=sys.stderr)
         return 2
-    report = _run_with_progress(runtime, request, scope, sys.stderr)
+    report = _run_with_progress(
+        runtime, request, scope, sys.stderr, with_dirty_days=args.command == "rollups-run"
+    )
     print(json.dumps(report.as_dict()))
     return 0
 
 
 def _run_with_progress(
-    runtime: Runtime, request: RollupRange, scope: Scope | None, stream: TextIO
+    runtime: Runtime, request: RollupRange, scope: Scope | None, stream: TextIO, *, with_dirty_days: bool
 ) -> RollupReport:
     bar = ProgressBar(stream)
     report = run_rollups(
@@ -134,6 +137,7 @@ def _run_with_progress(
         dry_run=request.dryRun,
         trigger=Trigger.CLI,
         scope=scope,
+        with_dirty_days=with_dirty_days,
         progress=bar.update,
     )
     if report.skipped_days:
@@ -141,6 +145,11 @@ def _run_with_progress(
         print(
             f"skipped {len(report.skipped_days)} days, {first} to {last}: their raw data is past "
             "retention, so their rollups (the only record left) were left as they are",
+            file=stream,
+        )
+    if report.carried_days:
+        print(
+            f"{len(report.carried_days)} dirty days left for the next run, from {report.carried_days[0]}",
             file=stream,
         )
     if report.discrepancies:
@@ -198,6 +207,8 @@ def render_status(status: RollupStatus) -> str:
                 "status",
                 "days",
                 "skipped",
+                "dirty",
+                "carried",
                 "rows",
                 "discrepancies",
                 "error",
@@ -213,6 +224,8 @@ def render_status(status: RollupStatus) -> str:
                     run["status"],
                     str(run["days"]),
                     str(run["skipped_days"]),
+                    str(run["dirty_days"]),
+                    str(run["carried_days"]),
                     str(run["rows_written"]),
                     str(run["discrepancies"]),
                     run["error"] or "",
@@ -220,6 +233,8 @@ def render_status(status: RollupStatus) -> str:
                 for run in status.runs
             ],
         ),
+        "",
+        _dirty_line(status),
         "",
     ]
     if status.monitor_run_id is None:
@@ -238,6 +253,14 @@ def render_status(status: RollupStatus) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _dirty_line(status: RollupStatus) -> str:
+    dirty = status.dirty
+    if dirty.oldest_day is None or dirty.oldest_mark is None:
+        return "dirty days: none waiting"
+    marked = dirty.oldest_mark.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"dirty days: {dirty.days} waiting, the oldest {dirty.oldest_day}; the first marked at {marked}"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

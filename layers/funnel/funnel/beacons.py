@@ -9,7 +9,10 @@ backs it up. A visitor's events are sessionised in memory and written set-wise: 
 visitor, one statement locks, one reads what is stored, one writes sessions, events and
 traffic logs (and one more folds measures into page views of earlier requests); the
 request's ingest counters are one statement at the end, into rows of its own database
-backend, so requests of one property never wait for each other's counters.
+backend, so requests of one property never wait for each other's counters. A request
+that changes a day older than yesterday (a buffered request written late, a measure of
+an old page view, a session of several days) marks it dirty, one statement more
+(``funnel.dirty_days``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from uuid import UUID, uuid4
 import psycopg
 from aws_lambda_powertools import Logger
 
-from funnel import accounting, classify
+from funnel import accounting, classify, dirty_days
 from funnel.accounting import Kind, Outcome
 from funnel.emails import redact_emails
 from funnel.identity import Client, DailySalts, is_cookieless, visitor_key
@@ -104,19 +107,27 @@ def occurred_at(event: BeaconEvent, received_at: datetime) -> datetime:
 
 
 def ingest_beacons(
-    conn: psycopg.Connection, events: list[BeaconEvent], request: BeaconRequest, salts: DailySalts
+    conn: psycopg.Connection,
+    events: list[BeaconEvent],
+    request: BeaconRequest,
+    salts: DailySalts,
+    *,
+    written_at: datetime,
 ) -> EventsAccepted:
     """Store a request's events; call inside a transaction.
 
     Bots and crawlers are counted, not stored. Returns how many events were stored,
-    were duplicates of stored ones, and were ignored.
+    were duplicates of stored ones, and were ignored. ``written_at`` is the clock now,
+    which tells the days changed that are old enough to be marked dirty.
     """
     day = request.received_at.date()
+    changed = dirty_days.Changed({day})
     if classify.is_bot(request.client.user_agent):
         bots = Counter(e.propertyId for e in events)
         accounting.add_many(
             conn, day=day, kind=Kind.EVENT, counts={(p, Outcome.BOT): n for p, n in bots.items()}
         )
+        dirty_days.mark(conn, changed, written_at=written_at)
         return EventsAccepted(accepted=0, duplicates=0, ignored=len(events))
 
     salt = salts.salt(conn, day) if any(e.visitorId is None for e in events) else b""
@@ -129,10 +140,11 @@ def ingest_beacons(
     # A fixed order of visitor locks, so two requests can never wait on each other in a
     # cycle. The counters are the backend's own rows (funnel.accounting): no lock to order.
     for (property_id, key), group in sorted(groups.items()):
-        added, repeated = _ingest_visitor(conn, property_id, key, group, request)
+        added, repeated = _ingest_visitor(conn, property_id, key, group, request, changed)
         counts[(property_id, Outcome.ACCEPTED)] += added
         counts[(property_id, Outcome.DUPLICATE)] += repeated
     accounting.add_many(conn, day=day, kind=Kind.EVENT, counts=counts)
+    dirty_days.mark(conn, changed, written_at=written_at)
     return EventsAccepted(
         accepted=sum(n for (_, outcome), n in counts.items() if outcome is Outcome.ACCEPTED),
         duplicates=sum(n for (_, outcome), n in counts.items() if outcome is Outcome.DUPLICATE),
@@ -141,7 +153,12 @@ def ingest_beacons(
 
 
 def _ingest_visitor(
-    conn: psycopg.Connection, property_id: str, key: str, events: list[BeaconEvent], request: BeaconRequest
+    conn: psycopg.Connection,
+    property_id: str,
+    key: str,
+    events: list[BeaconEvent],
+    request: BeaconRequest,
+    changed: dirty_days.Changed,
 ) -> tuple[int, int]:
     timed = sorted(
         (occurred_at(event, request.received_at), index, event) for index, event in enumerate(events)
@@ -152,6 +169,8 @@ def _ingest_visitor(
         # exist before that day, even if an event in the batch did (a beacon sent just
         # before midnight), so it is never counted as returning.
         first_seen = max(first_seen, datetime.combine(request.received_at.date(), time(), UTC))
+    # A first visit moved earlier makes the visitor returning on the day it was first seen.
+    changed.add_from(dirty_days.utc_day(first_seen))
     visitor = conn.execute(
         query("visitors/upsert_visitor"),
         {
@@ -194,7 +213,7 @@ def _ingest_visitor(
             attribution=classify.Attribution(*state[5:13]),
         )
     )
-    batch = _Batch(property_id, visitor_id, request, latest)
+    batch = _Batch(property_id, visitor_id, request, latest, changed)
     for at, event in fresh:
         batch.add(at, event)
     stored = batch.write(conn)
@@ -205,11 +224,17 @@ class _Batch:
     """One visitor's new events: sessionised in memory, then written set-wise."""
 
     def __init__(
-        self, property_id: str, visitor_id: UUID, request: BeaconRequest, latest: _Session | None
+        self,
+        property_id: str,
+        visitor_id: UUID,
+        request: BeaconRequest,
+        latest: _Session | None,
+        changed: dirty_days.Changed,
     ) -> None:
         self.property_id = property_id
         self.visitor_id = visitor_id
         self.request = request
+        self.changed = changed
         self.sessions: list[_Session] = []
         self.current = latest
         # The stored session this batch continues or ends (at most one: sessions only
@@ -250,6 +275,7 @@ class _Batch:
     def add(self, at: datetime, event: BeaconEvent) -> None:
         path, params = _split_path(event.path)
         session = self._session_for(at, event, params, path)
+        self.changed.add(dirty_days.utc_day(at))
         kept = _properties(event)
         self.events.append(
             (
@@ -318,11 +344,20 @@ class _Batch:
         row = conn.execute(query("events/store_batch"), params).fetchone()
         assert row is not None
         stored: int = row[0]
+        continued = self.continued
+        if continued is not None and (continued.logs or continued.converted):
+            # Its stored exit page view lost the flag, or its entrance converted.
+            self.changed.add(
+                *dirty_days.days_between(
+                    dirty_days.utc_day(continued.started_at), dirty_days.utc_day(continued.last_seen_at)
+                )
+            )
         if self.late_measures:
-            conn.execute(
+            measured = conn.execute(
                 query("traffic_logs/apply_late_measures"),
                 {"property_id": self.property_id, **_columns(_LATE_MEASURE_COLUMNS, self.late_measures)},
-            )
+            ).fetchall()
+            self.changed.add(*(day for (day,) in measured))
         return stored
 
     def _continued_params(self) -> dict[str, Any]:

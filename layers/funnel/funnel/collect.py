@@ -35,7 +35,10 @@ def receive_events(
         site_hosts=site_hosts(runtime.settings.http.allowed_origins, request.headers.get("origin")),
     )
 
-    return runtime.database.run(lambda conn: ingest_beacons(conn, events, beacon, salts))
+    # Written as it is received: its clock is the write's.
+    return runtime.database.run(
+        lambda conn: ingest_beacons(conn, events, beacon, salts, written_at=beacon.received_at)
+    )
 
 
 def receive_lead(
@@ -46,7 +49,9 @@ def receive_lead(
     captured = CaptureRequest(
         received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
     )
-    runtime.database.run(lambda conn: capture_lead(conn, capture, captured, salts))
+    runtime.database.run(
+        lambda conn: capture_lead(conn, capture, captured, salts, written_at=captured.received_at)
+    )
     return redirect
 
 

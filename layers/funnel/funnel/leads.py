@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.types.json import Jsonb
 
-from funnel import accounting, classify
+from funnel import accounting, classify, dirty_days
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import SESSION_TIMEOUT
 from funnel.consent import ConsentStatus, record_consent
@@ -49,9 +49,18 @@ def allowed_redirect(capture: LeadCapture, allowed_origins: Collection[str]) -> 
 
 
 def capture_lead(
-    conn: psycopg.Connection, capture: LeadCapture, request: CaptureRequest, salts: DailySalts
+    conn: psycopg.Connection,
+    capture: LeadCapture,
+    request: CaptureRequest,
+    salts: DailySalts,
+    *,
+    written_at: datetime,
 ) -> UUID:
-    """Record a capture in the caller's transaction; returns the lead's id."""
+    """Record a capture in the caller's transaction; returns the lead's id.
+
+    ``written_at`` is the clock now: a capture received before yesterday (written late)
+    marks the days it changed dirty (``funnel.dirty_days``).
+    """
     now = request.received_at
     salt = salts.salt(conn, now.date()) if capture.visitorId is None else b""
     key = visitor_key(capture.visitorId, salt=salt, property_id=capture.propertyId, client=request.client)
@@ -78,7 +87,7 @@ def capture_lead(
     lead_id: UUID = lead[0]
     conn.execute(query("leads/link_identity"), {"lead_id": lead_id, "visitor_id": visitor_id})
 
-    session_id = _current_session(conn, visitor_id, now)
+    session_id, session_started_at = _current_session(conn, visitor_id, now)
     path = classify.split_path(capture.path)[0] if capture.path else None
     conn.execute(
         query("form_submissions/insert_submission"),
@@ -116,6 +125,13 @@ def capture_lead(
         outcome=Outcome.ACCEPTED,
         count=1,
     )
+    # The capture's day (a new lead, the counter) and every day after, where a first visit
+    # it moved earlier makes the visitor returning; and the days of the converted session.
+    changed = dirty_days.Changed()
+    changed.add_from(dirty_days.utc_day(now))
+    if session_started_at is not None:
+        changed.add_from(dirty_days.utc_day(session_started_at))
+    dirty_days.mark(conn, changed, written_at=written_at)
     return lead_id
 
 
@@ -144,9 +160,13 @@ def _first_touch(conn: psycopg.Connection, visitor_id: UUID, capture: LeadCaptur
     }
 
 
-def _current_session(conn: psycopg.Connection, visitor_id: UUID, now: datetime) -> UUID | None:
+def _current_session(
+    conn: psycopg.Connection, visitor_id: UUID, now: datetime
+) -> tuple[UUID | None, datetime | None]:
+    """The session a capture now converts, and when it started (None, None: none)."""
     row = conn.execute(query("sessions/find_latest_session"), {"visitor_id": visitor_id}).fetchone()
     if row is None or now - row[2] > SESSION_TIMEOUT:
-        return None
+        return None, None
     session_id: UUID = row[0]
-    return session_id
+    started_at: datetime = row[1]
+    return session_id, started_at

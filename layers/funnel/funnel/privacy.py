@@ -4,18 +4,22 @@ transaction, and audit it without the address.
 What goes: the lead, its consent records and its visitor links; its form submissions
 lose their payload and their lead. What stays, detached: tenant events and milestones
 (usage, not personal data; seed 001 §8) and the pseudonymous visitors, sessions and
-events, which expire with the raw data.
+events, which expire with the raw data. The day the lead was first captured counted it
+among its new leads: when that day is older than yesterday it is marked dirty
+(``funnel.dirty_days``), so the next scheduled rollup counts one lead fewer there (if raw
+retention still keeps the day; an older day's rollup stays as it is).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import LiteralString
 
 import psycopg
 from aws_lambda_powertools import Logger
 
-from funnel import audit
+from funnel import audit, dirty_days
 from funnel.runtime import Runtime
 from funnel.sql import query
 
@@ -53,25 +57,34 @@ def delete_lead_by_email(runtime: Runtime, email_normalized: str, *, request_id:
     request_id
         The API Gateway request id, for the audit entry.
     """
-    deletion = runtime.database.run(lambda conn: erase_lead(conn, email_normalized, request_id=request_id))
+    now = runtime.clock()
+    deletion = runtime.database.run(
+        lambda conn: erase_lead(conn, email_normalized, request_id=request_id, written_at=now)
+    )
     logger.info("lead deletion", extra={"found": deletion.found, **deletion.removed})
     return deletion
 
 
-def erase_lead(conn: psycopg.Connection, email_normalized: str, *, request_id: str | None) -> LeadDeletion:
+def erase_lead(
+    conn: psycopg.Connection, email_normalized: str, *, request_id: str | None, written_at: datetime
+) -> LeadDeletion:
     """The deletion itself, in the caller's transaction: the lead is locked first, then
-    every row that refers to it is scrubbed, deleted or detached, then the lead goes. The
-    audit entry records the counts and the lead's id, never the address (not even hashed:
-    a hash of an email is still personal data, and easy to reverse by guessing)."""
+    every row that refers to it is scrubbed, deleted or detached, then the lead goes, and
+    the day it was first captured is marked dirty if it is older than yesterday at
+    ``written_at`` (the clock now). The audit entry records the counts and the lead's id,
+    never the address (not even hashed: a hash of an email is still personal data, and
+    easy to reverse by guessing)."""
     row = conn.execute(query("privacy/lock_lead"), {"email_normalized": email_normalized}).fetchone()
     if row is None:
         deletion = LeadDeletion(found=False)
         subject_id = None
     else:
-        lead_id = row[0]
+        lead_id, first_captured_at = row
         removed = {
             name: conn.execute(statement, {"lead_id": lead_id}).rowcount for name, statement in _ERASURE
         }
+        changed = dirty_days.Changed({dirty_days.utc_day(first_captured_at)})
+        dirty_days.mark(conn, changed, written_at=written_at)
         deletion = LeadDeletion(found=True, removed=removed)
         subject_id = str(lead_id)
     audit.record(

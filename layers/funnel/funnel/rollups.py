@@ -18,7 +18,9 @@ in the next run's numbers. Per UTC day:
 - ``service_usage_rollups`` per tenant: seed 001 §5, with duration sums and counts.
 
 A day older than raw retention (``RAW_RETENTION_DAYS``) is never recomputed: its raw data
-is gone and its rollup is the only record left, so a run skips it and reports it.
+is gone and its rollup is the only record left, so a run skips it and reports it. A
+scheduled run also recomputes the days late writes marked dirty (``funnel.dirty_days``),
+a bounded number per run.
 
 Every run is recorded in ``rollup_runs``: ``running`` as it starts (committed on its own,
 so a run that dies is seen), ``succeeded`` or ``failed`` when it ends; freshness is read
@@ -50,8 +52,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from funnel import accounting, sketch, sketch_blocks
+from funnel import accounting, dirty_days, sketch, sketch_blocks
 from funnel.beacons import MAX_CLIENT_DELAY
+from funnel.dirty_days import days_between
 from funnel.errors import DatabaseUnavailable
 from funnel.retention import Horizon, first_kept_days
 from funnel.runtime import Runtime
@@ -135,9 +138,10 @@ class Discrepancy:
 
 @dataclass(frozen=True)
 class RollupReport:
-    """What a run did: the days rolled up (oldest first), the days skipped as past raw
-    retention, the days not reached (out of time), and what the monitor found over
-    ``monitored`` (None when it did not run)."""
+    """What a run did: the days rolled up (its own oldest first, then the dirty ones), the
+    days skipped as past raw retention, the days not reached (out of time), what the
+    monitor found over ``monitored`` (None when it did not run), and of the dirty days
+    (``funnel.dirty_days``) those it rolled up and those it left for the next run."""
 
     run_id: UUID | None
     trigger: Trigger
@@ -151,6 +155,8 @@ class RollupReport:
     remaining_days: tuple[date, ...]
     monitored: tuple[date, date] | None
     discrepancies: tuple[Discrepancy, ...]
+    dirty_days: tuple[date, ...] = ()
+    carried_days: tuple[date, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -173,6 +179,8 @@ class RollupReport:
             "complete": self.complete,
             "daysRolledUp": len(self.days),
             "daysSkipped": len(self.skipped_days),
+            "daysDirty": len(self.dirty_days),
+            "daysCarried": len(self.carried_days),
             "rowsWritten": self.rows_written,
             "discrepancyCount": len(self.discrepancies),
         }
@@ -183,6 +191,8 @@ class RollupReport:
             "days": [day.as_dict() for day in self.days],
             "skippedDays": [day.isoformat() for day in self.skipped_days],
             "remainingDays": [day.isoformat() for day in self.remaining_days],
+            "dirtyDays": [day.isoformat() for day in self.dirty_days],
+            "carriedDays": [day.isoformat() for day in self.carried_days],
             "monitored": (
                 {"from": self.monitored[0].isoformat(), "to": self.monitored[1].isoformat()}
                 if self.monitored
@@ -465,7 +475,8 @@ def find_discrepancies(
     Checks page views, entrances, form submits and new leads per property and day (every
     property, or ``property_id``) when ``scope`` covers marketing, and completed scans per
     tenant and day when it covers service usage; only on days a succeeded run (or this
-    one: ``run_days``) rolled up. See ``queries/rollups/find_discrepancies.sql``.
+    one: ``run_days``) rolled up and that are not marked dirty (``funnel.dirty_days``: a run
+    will recompute them). See ``queries/rollups/find_discrepancies.sql``.
     """
     first, last = window
     rows = conn.execute(
@@ -495,11 +506,6 @@ def find_discrepancies(
 # --------------------------------------------------------------------------- runs
 
 
-def days_between(first: date, last: date) -> list[date]:
-    """Every day from ``first`` to ``last``, both included."""
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def run_rollups(
     runtime: Runtime,
     *,
@@ -509,6 +515,7 @@ def run_rollups(
     dry_run: bool = False,
     trigger: Trigger,
     scope: Scope | None = None,
+    with_dirty_days: bool = False,
     time_left_ms: Callable[[], int] | None = None,
     progress: Callable[[int, int, date], None] | None = None,
 ) -> RollupReport:
@@ -531,6 +538,12 @@ def run_rollups(
     scope
         ``Scope.SERVICE_USAGE`` for service usage only; by default everything, or the
         marketing and ingest tables when ``property_id`` is given.
+    with_dirty_days
+        What a scheduled run does (not a dry run): settle the days due and, after its own
+        days, recompute up to ``ROLLUP_DIRTY_DAYS_PER_RUN`` dirty days, oldest first
+        (``funnel.dirty_days``). Those it leaves, past that bound or out of time, are
+        reported as ``carried_days`` and do not make the run fail. Any run of everything
+        clears the marks of the days it recomputes.
     time_left_ms
         The caller's remaining time (a Lambda context's ``get_remaining_time_in_millis``).
         No day starts unless a statement timeout and a margin remain; a run cut short
@@ -566,18 +579,32 @@ def run_rollups(
     reserve_ms = runtime.settings.database.db_statement_timeout_ms + 5_000
 
     run_id = None
+    dirty = dirty_days.DirtyPlan(days=(), carried=())
     if not dry_run:
-        run_id = runtime.database.run(
-            lambda conn: _start_run(
+
+        def start(conn: psycopg.Connection) -> tuple[UUID, dirty_days.DirtyPlan]:
+            started = _start_run(
                 conn, trigger, scope, from_day, to_day, property_id, started_at=runtime.clock()
             )
-        )
+            if not with_dirty_days:
+                return started, dirty
+            return started, dirty_days.plan(
+                conn,
+                now=now,
+                first_kept_day=first_kept,
+                own_days=todo,
+                limit=runtime.settings.rollup.rollup_dirty_days_per_run,
+            )
+
+        run_id, dirty = runtime.database.run(start)
+    work = [*todo, *dirty.days]
     done: list[DayResult] = []
     remaining: tuple[date, ...] = ()
+    carried: tuple[date, ...] = dirty.carried
     window: tuple[date, date] | None = None
     found: tuple[Discrepancy, ...] = ()
     try:
-        for day in todo:
+        for day in work:
             if time_left_ms is not None and time_left_ms() <= reserve_ms:
                 break
             done.append(
@@ -595,8 +622,11 @@ def run_rollups(
                 )
             )
             if progress is not None:
-                progress(len(done), len(todo), day)
+                progress(len(done), len(work), day)
         remaining = tuple(todo[len(done) :])
+        # Dirty days not reached wait for the next run, as those past the bound do: a run
+        # that did its own days is complete.
+        carried = (*dirty.days[max(len(done) - len(todo), 0) :], *dirty.carried)
         if not remaining:
             window = monitor_window(now, first_kept)
         if window is not None:
@@ -614,7 +644,7 @@ def run_rollups(
             "rollup run failed", extra={"runId": str(run_id) if run_id else None, "daysRolledUp": len(done)}
         )
         if run_id is not None:
-            _record_failure(runtime, run_id, exc, done=done, skipped=skipped)
+            _record_failure(runtime, run_id, exc, done=done, skipped=skipped, dirty=dirty)
         raise
 
     report = RollupReport(
@@ -630,6 +660,8 @@ def run_rollups(
         remaining_days=remaining,
         monitored=window,
         discrepancies=found,
+        dirty_days=tuple(result.day for result in done[len(todo) :]),
+        carried_days=carried,
     )
     if run_id is not None:
         runtime.database.run(partial(_finish_run, report=report, finished_at=runtime.clock()))
@@ -654,8 +686,12 @@ def _rollup_day_once(
     # rolled back, so it computes exactly what a run would write and writes nothing. The
     # stamp is read here, not by the caller: a retry on a new connection (the commit of the
     # first attempt may have landed) writes a new version, never new rows under an old one.
+    # A recompute of everything clears the day's dirty marks, those it read before reading
+    # the raw data (``funnel.dirty_days``).
     with conn.transaction(force_rollback=dry_run):
-        return rollup_day(
+        whole = scope is Scope.ALL and property_id is None
+        seen = dirty_days.seen_marks(conn, day) if whole else ()
+        result = rollup_day(
             conn,
             day,
             scope=scope,
@@ -663,6 +699,8 @@ def _rollup_day_once(
             generated_at=clock(),
             work_mem_mb=work_mem_mb,
         )
+        dirty_days.clear(conn, day, seen)
+        return result
 
 
 def _start_run(
@@ -705,6 +743,8 @@ def _finish_run(conn: psycopg.Connection, report: RollupReport, *, finished_at: 
             "status": "succeeded" if report.complete else "failed",
             "days": len(report.days),
             "skipped_days": len(report.skipped_days),
+            "dirty_days": len(report.dirty_days),
+            "carried_days": len(report.carried_days),
             "rows_written": report.rows_written,
             "discrepancies": len(report.discrepancies),
             "discrepancy_details": Jsonb([item.as_dict() for item in report.discrepancies]),
@@ -715,13 +755,22 @@ def _finish_run(conn: psycopg.Connection, report: RollupReport, *, finished_at: 
 
 
 def _record_failure(
-    runtime: Runtime, run_id: UUID, exc: Exception, *, done: Sequence[DayResult], skipped: Sequence[date]
+    runtime: Runtime,
+    run_id: UUID,
+    exc: Exception,
+    *,
+    done: Sequence[DayResult],
+    skipped: Sequence[date],
+    dirty: dirty_days.DirtyPlan,
 ) -> None:
+    recomputed = {result.day for result in done}
     params = {
         "id": run_id,
         "status": "failed",
         "days": len(done),
         "skipped_days": len(skipped),
+        "dirty_days": sum(day in recomputed for day in dirty.days),
+        "carried_days": sum(day not in recomputed for day in (*dirty.days, *dirty.carried)),
         "rows_written": sum(result.rows_written for result in done),
         "discrepancies": 0,
         "discrepancy_details": Jsonb([]),
@@ -812,6 +861,7 @@ def handle_event(
         property_id=plan.property_id,
         dry_run=plan.dry_run,
         trigger=plan.trigger,
+        with_dirty_days=plan.trigger is Trigger.SCHEDULE,
         time_left_ms=time_left_ms,
     )
     return {"ok": True, **report.as_dict()}
@@ -840,7 +890,8 @@ def freshness(conn: psycopg.Connection, today: date) -> tuple[date | None, int |
 
 @dataclass(frozen=True)
 class RollupStatus:
-    """Freshness, the latest runs (newest first) and the latest full monitor's findings."""
+    """Freshness, the latest runs (newest first), the latest full monitor's findings and
+    the dirty days waiting for a run."""
 
     today: date
     rolled_up_through: date | None
@@ -850,6 +901,7 @@ class RollupStatus:
     monitor_run_id: UUID | None
     monitor_finished_at: datetime | None
     discrepancies: tuple[Mapping[str, Any], ...]
+    dirty: dirty_days.Backlog
 
 
 def rollup_status(runtime: Runtime, *, runs: int = 10) -> RollupStatus:
@@ -870,6 +922,7 @@ def rollup_status(runtime: Runtime, *, runs: int = 10) -> RollupStatus:
             monitor_run_id=latest["id"] if latest else None,
             monitor_finished_at=latest["finished_at"] if latest else None,
             discrepancies=tuple(latest["discrepancy_details"]) if latest else (),
+            dirty=dirty_days.backlog(conn),
         )
 
     return runtime.database.run(read)

@@ -91,6 +91,9 @@ class RollupSettings(BaseSettings):
     # beacon may arrive up to 24 hours late, a webhook later still).
     # At least 1: a beacon may arrive up to 24 h after it happened.
     rollup_batch_days: int = Field(default=7, ge=1, le=365)
+    # Dirty days (older days that late writes changed) each scheduled run recomputes besides
+    # its own, oldest first; the rest wait for the next run.
+    rollup_dirty_days_per_run: int = Field(default=30, ge=1, le=366)
     # Sort and hash memory of a day's rollup transaction (PostgreSQL's work_mem).
     rollup_work_mem_mb: int = Field(default=64, ge=4, le=2048)
 

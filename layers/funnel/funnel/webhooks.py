@@ -1,11 +1,13 @@
 """Ingesting one description-service webhook: idempotently store the event, attribute a
 new tenant to its lead, and keep the tenant's funnel milestones current, all in the
-caller's transaction."""
+caller's transaction; an event dated before yesterday also marks its day dirty
+(``funnel.dirty_days``), so the next scheduled rollup recomputes it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -15,6 +17,7 @@ import psycopg.errors
 from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
+from funnel import dirty_days
 from funnel.errors import Conflict, ServiceUnavailable, ValidationFailed
 from funnel.http import RawRequest, strict_json
 from funnel.runtime import Runtime
@@ -41,7 +44,8 @@ class IngestResult:
 
 def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) -> WebhookAccepted:
     """Check what the schema cannot, then store the event in one transaction."""
-    _check_occurred_at(event, runtime.clock())
+    now = runtime.clock()
+    _check_occurred_at(event, now)
     delivery_id = request.headers.get("webhook-id") or None
     if delivery_id is not None and (
         len(delivery_id) > MAX_WEBHOOK_ID_LENGTH or not delivery_id.isprintable()
@@ -49,7 +53,7 @@ def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) 
         raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
 
     result = runtime.database.run(
-        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body),
+        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body, written_at=now),
         transaction=False,
     )
     logger.info(
@@ -79,12 +83,18 @@ def _check_occurred_at(event: WebhookEvent, now: datetime) -> None:
 
 
 def ingest_webhook(
-    conn: psycopg.Connection, event: WebhookEvent, *, delivery_id: str | None, body: bytes
+    conn: psycopg.Connection,
+    event: WebhookEvent,
+    *,
+    delivery_id: str | None,
+    body: bytes,
+    written_at: datetime,
 ) -> IngestResult:
     """Store ``event`` exactly once.
 
     The common case, a new event, is one statement (``tenant_events/store_event``), atomic
-    on its own; the follow-up queries run only for duplicates and conflicts. An event that
+    on its own; the follow-up queries run only for duplicates and conflicts. A new event
+    dated before yesterday is stored and marks its day dirty in one transaction. An event that
     duplicates a stored one fails that statement on the duplicate rule's unique key,
     writing nothing; ``webhook_deliveries/claim_duplicate`` then points the delivery's
     webhook-id at the stored event, in one statement too.
@@ -101,6 +111,9 @@ def ingest_webhook(
         delivery's event; the same id with another body is a conflict.
     body
         The raw request body, hashed to tell a redelivery from a reused id.
+    written_at
+        The clock now (not when the delivery arrived: a buffered one is written later),
+        which tells whether the event's day is old enough to be marked dirty.
 
     Raises
     ------
@@ -121,9 +134,16 @@ def ingest_webhook(
         # Used for this lookup only; never stored.
         "email_normalized": event.payload.email if isinstance(event, TenantCreated) else None,
     }
+    changed = dirty_days.Changed({dirty_days.utc_day(event.occurredAt)})
+    late = bool(changed.due(written_at))
     try:
-        # Prepared from the first delivery of a warm container, not after a few.
-        stored = conn.execute(query("tenant_events/store_event"), params, prepare=True).fetchone()
+        # A failed statement rolls a late event's transaction back whole, and the duplicate
+        # is then answered as any other.
+        with conn.transaction() if late else nullcontext():
+            # Prepared from the first delivery of a warm container, not after a few.
+            stored = conn.execute(query("tenant_events/store_event"), params, prepare=True).fetchone()
+            if late and stored and stored[0]:
+                dirty_days.mark(conn, changed, written_at=written_at)
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name != DUPLICATE_RULE_KEY:
             raise

@@ -7,7 +7,8 @@
 -- A day is rolled up for a property when a succeeded run wrote the marketing tables for
 -- it (for every property or for that one), for a tenant when one wrote service usage;
 -- %(run_days)s are the days this run (scope %(run_scope)s) has just written. Days no run
--- has covered are left alone: they are a freshness matter, not a discrepancy.
+-- has covered are left alone: they are a freshness matter, not a discrepancy. So are days
+-- marked dirty: a late write changed them, and a run will recompute them.
 WITH covered AS MATERIALIZED (
     SELECT d::date AS day, property_id, scope
       FROM rollup_runs
@@ -80,6 +81,7 @@ WITH covered AS MATERIALIZED (
 SELECT c.day, c.kind, c.key, c.metric, c.raw, c.rolled_up
   FROM compared AS c
  WHERE c.raw <> c.rolled_up
+   AND NOT EXISTS (SELECT 1 FROM rollup_dirty_days AS d WHERE d.day = c.day)
    AND EXISTS (SELECT 1
                  FROM covered AS v
                 WHERE v.day = c.day

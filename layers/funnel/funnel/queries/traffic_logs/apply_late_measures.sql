@@ -2,7 +2,8 @@
 -- one statement. A measure names its page view by client event id, or else means its
 -- session's latest page view of its path; a measure whose page view cannot be found is
 -- dropped. Measures are in the order they happened: a vital's latest report wins,
--- engagement only grows, and a value not reported leaves the stored one.
+-- engagement only grows, and a value not reported leaves the stored one. Returns the UTC
+-- day of each page view changed (an old one's day is marked dirty).
 WITH measure AS (
     SELECT *
       FROM unnest(%(page_view_client_id)b::text[], %(session_id)b::uuid[], %(path)b::text[],
@@ -59,3 +60,4 @@ UPDATE web_traffic_logs t
        scroll_depth_percent = GREATEST(t.scroll_depth_percent, m.scroll_depth_percent)
   FROM merged m
  WHERE t.id = m.id
+RETURNING (t.occurred_at AT TIME ZONE 'UTC')::date AS day
