@@ -156,6 +156,10 @@ bench-emitter: $(STAMP) ## emitter events/s with the outbox vs without it, and e
 bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary (compareTo, includeFunnel) at 1x and 10x data, p95 ratio
 	$(BIN)/python -m benchmarks.bench_metrics
 
+.PHONY: bench-coldstart
+bench-coldstart: build ## each function's cold start (import, first invocation) built and laid out as in Lambda, ÷ the floor
+	$(BIN)/python -m benchmarks.bench_coldstart
+
 .PHONY: bench-concurrency
 bench-concurrency: $(STAMP) ## ingest events/s and lock waits at 1, 4, 16 connections, before/after; SMOKE=1: CI's short run
 	$(BIN)/python -m benchmarks.bench_concurrency $(if $(SMOKE),--smoke)
