@@ -4,7 +4,7 @@ unsubscribe link (CASL)."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -21,10 +21,11 @@ from funnel.schemas.leads_admin import (
     UnsubscribeLinkCreated,
     UnsubscribeLinkRequest,
 )
+from funnel.tracing import start_tracer
 from funnel.unsubscribe import unsubscribe_link
 
 logger = Logger()
-tracer = Tracer()
+tracer = start_tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_admin_key])
 

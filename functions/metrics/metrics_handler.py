@@ -5,7 +5,7 @@ ingest and the acquisition funnel of a window, seed 002) and ``GET /v1/metrics/s
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,9 +23,10 @@ from funnel.schemas.metrics import (
     SummaryQuery,
     SummaryResponse,
 )
+from funnel.tracing import start_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = start_tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_metrics_key])
 cache = ReportCache()

@@ -3,15 +3,16 @@ invoked directly by an operator)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.operations import handle_migration_resource
 from funnel.runtime import get_runtime
+from funnel.tracing import start_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = start_tracer()
 metrics = Metrics()
 
 

@@ -3,15 +3,16 @@ it with ``{"dryRun": true}`` to see what it would delete."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.retention import run_purge
 from funnel.runtime import get_runtime
+from funnel.tracing import start_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = start_tracer()
 metrics = Metrics()
 
 

@@ -10,15 +10,16 @@ rollup is safe to repeat)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.rollups import handle_event
 from funnel.runtime import get_runtime
+from funnel.tracing import start_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = start_tracer()
 metrics = Metrics()
 
 

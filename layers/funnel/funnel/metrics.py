@@ -58,6 +58,7 @@ from funnel.schemas.metrics import (
 )
 from funnel.sketch import SketchMemo, decode, union_decoded
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -574,6 +575,7 @@ def _today(runtime: Runtime) -> date:
     return runtime.clock().astimezone(UTC).date()
 
 
+@traced
 def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None = None) -> SummaryResponse:
     """``GET /v1/metrics/summary``: traffic, ingest and (on request) funnel of a window.
 
@@ -602,6 +604,7 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
     )
 
 
+@traced
 def service_usage(
     runtime: Runtime, request: ServiceUsageQuery, cache: ReportCache | None = None
 ) -> ServiceUsageResponse:
