@@ -13,7 +13,10 @@ from ``events/`` against a fresh migrated database on the embedded PostgreSQL (o
 ``DATABASE_URL``'s server). Rounds alternate the floor and the functions so all see the
 same machine noise; medians are printed, each as a ratio to the floor's, with the
 packages a first invocation imports that the floor's cold start did not, and the unzipped
-bytes each function loads (its code and its layers).
+bytes each function loads (its code and its layers). The functions read ``DATABASE_URL``;
+the health function is measured twice more reading its database secret instead, through
+the AWS Parameters and Secrets Lambda Extension and through boto3 (a stand-in on 127.0.0.1
+answers both as a warm extension or Secrets Manager would).
 
     make bench-coldstart
     python -m benchmarks.bench_coldstart --rounds 7 --function WebhookIngestFunction
@@ -27,13 +30,17 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
 
 from benchmarks.common import bench_database
 from funnel_local.cli import LocalSecrets, sign_event
@@ -69,13 +76,17 @@ IMPORT_TARGETS = {
     "MetricsFunction": 2.0,
     "RollupFunction": 2.0,
 }
+# Where the first invocation reads the database secret, besides DATABASE_URL: the extension
+# over localhost, or Secrets Manager with boto3 (the extension's fallback).
+SECRET_WAYS = ("secret via the extension", "secret via boto3")
 SIZE_TARGETS_MB = {"WebhookIngestFunction": 25.0, "CollectFunction": 25.0}
 MB = 1_000_000
 
 
 @dataclass(frozen=True)
 class Subject:
-    """What one probe starts: a function of the build, or the floor."""
+    """What one probe starts: a function of the build, or the floor; ``secret`` says where
+    the function reads its database credentials (``DATABASE_URL`` when None)."""
 
     name: str
     spec: FunctionSpec | None
@@ -83,6 +94,60 @@ class Subject:
     module: str
     event_file: Path
     memory_mb: int
+    secret: str | None = None
+
+
+class SecretsStandIn(ThreadingHTTPServer):
+    """Where the functions' database secret comes from, on 127.0.0.1: the AWS Parameters
+    and Secrets Lambda Extension's ``GET /secretsmanager/get`` and Secrets Manager's own
+    ``GetSecretValue`` (for boto3, through ``AWS_ENDPOINT_URL_SECRETS_MANAGER``), both
+    answering the same JSON from memory, as a cached extension does."""
+
+    ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:funnel-bench-db-AbCdEf"
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__(("127.0.0.1", 0), _SecretRequest)
+        parts = conninfo_to_dict(conninfo)
+        credentials = {
+            "username": parts.get("user", "postgres"),
+            "password": parts.get("password", ""),
+            "host": parts["host"],
+            "port": int(parts.get("port", 5432)),
+            "dbname": parts["dbname"],
+        }
+        self.document = json.dumps(
+            {"ARN": self.ARN, "Name": "funnel-bench-db", "SecretString": json.dumps(credentials)}
+        ).encode()
+
+    def environment(self, secret: str) -> dict[str, str]:
+        """A function's variables to read the secret through ``secret``'s way."""
+        port = str(self.server_address[1])
+        # The secret names the database (the template's DB_NAME is for its own cluster).
+        variables = {"DB_SECRET_ARN": self.ARN, "DB_SSLMODE": "disable", "DB_NAME": ""}
+        if secret == "extension":
+            return {**variables, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": port}
+        return {**variables, "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{port}"}
+
+
+class _SecretRequest(BaseHTTPRequestHandler):
+    server: SecretsStandIn
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(self.server.document)))
+        self.end_headers()
+        self.wfile.write(self.server.document)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
 
 
 @dataclass(frozen=True)
@@ -142,18 +207,34 @@ def subjects(names: set[str] | None) -> list[Subject]:
         REPO / "events" / EVENTS["health"],
         512,
     )
-    return [floor] + [
-        Subject(
-            name,
-            spec,
-            (spec.code_dir, *layer_paths(spec), boto3),
-            spec.handler_module,
-            REPO / "events" / EVENTS[folders[name]],
-            spec.memory_mb,
-        )
-        for name, spec in built.items()
-        if not names or name in names
-    ]
+    return (
+        [floor]
+        + [
+            Subject(
+                name,
+                spec,
+                (spec.code_dir, *layer_paths(spec), boto3),
+                spec.handler_module,
+                REPO / "events" / EVENTS[folders[name]],
+                spec.memory_mb,
+            )
+            for name, spec in built.items()
+            if not names or name in names
+        ]
+        + [
+            Subject(
+                f"HealthFunction, {secret}",
+                built["HealthFunction"],
+                (built["HealthFunction"].code_dir, *layer_paths(built["HealthFunction"]), boto3),
+                built["HealthFunction"].handler_module,
+                REPO / "events" / EVENTS["health"],
+                built["HealthFunction"].memory_mb,
+                secret,
+            )
+            for secret in SECRET_WAYS
+            if not names or "HealthFunction" in names
+        ]
+    )
 
 
 def unzipped_bytes(subject: Subject) -> int:
@@ -170,7 +251,7 @@ def event_for(subject: Subject, secrets: LocalSecrets) -> dict[str, Any]:
     return event
 
 
-def environment(subject: Subject, overrides: Mapping[str, str]) -> dict[str, str]:
+def environment(subject: Subject, overrides: Mapping[str, str], secrets: SecretsStandIn) -> dict[str, str]:
     """The template's environment, the local values, then Lambda's own variables, with
     tracing left on as in Lambda (the trace header of an invocation, a daemon address on
     127.0.0.1 where nothing listens)."""
@@ -180,6 +261,9 @@ def environment(subject: Subject, overrides: Mapping[str, str]) -> dict[str, str
     else:
         variables = lambda_environment(subject.spec, overrides)
         variables.pop("POWERTOOLS_TRACE_DISABLED", None)
+    if subject.secret is not None:
+        del variables["DATABASE_URL"]
+        variables.update(secrets.environment("extension" if "extension" in subject.secret else "boto3"))
     trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
     return {
         **variables,
@@ -198,7 +282,9 @@ def environment(subject: Subject, overrides: Mapping[str, str]) -> dict[str, str
     }
 
 
-def probe(subject: Subject, overrides: Mapping[str, str], secrets: LocalSecrets) -> ColdStart:
+def probe(
+    subject: Subject, overrides: Mapping[str, str], secrets: LocalSecrets, stand_in: SecretsStandIn
+) -> ColdStart:
     """One cold start of ``subject`` in a fresh interpreter."""
     spec = {
         "path": [str(path) for path in subject.path],
@@ -213,7 +299,7 @@ def probe(subject: Subject, overrides: Mapping[str, str], secrets: LocalSecrets)
     completed = subprocess.run(  # noqa: S603 - this interpreter and our probe
         [interpreter, "-I", "-S", "-B", str(PROBE)],
         input=json.dumps(spec),
-        env=environment(subject, overrides),
+        env=environment(subject, overrides, stand_in),
         capture_output=True,
         text=True,
         check=False,
@@ -264,17 +350,20 @@ def main() -> None:
         sys.exit("run `sam build` first (make bench-coldstart does)")
 
     secrets = LocalSecrets.from_environment({})
-    with bench_database({}) as conninfo:
+    with bench_database({}) as conninfo, SecretsStandIn(conninfo) as stand_in:
+        threading.Thread(target=stand_in.serve_forever, daemon=True).start()
         overrides = secrets.environment(conninfo, "https://127.0.0.1")
         floor, *functions = subjects(set(args.function) if args.function else None)
         # Each function's cold start is paired with one of the floor's just before it.
         runs: dict[str, list[tuple[ColdStart, ColdStart]]] = {subject.name: [] for subject in functions}
         for _ in range(args.rounds):
             for subject in functions:
-                baseline = probe(floor, overrides, secrets)
-                runs[subject.name].append((probe(subject, overrides, secrets), baseline))
+                baseline = probe(floor, overrides, secrets, stand_in)
+                runs[subject.name].append((probe(subject, overrides, secrets, stand_in), baseline))
+        stand_in.shutdown()
 
     floors = [baseline for pairs in runs.values() for _, baseline in pairs]
+    width = max(len(subject.name) for subject in functions)
     floor_modules = floors[0].imported | floors[0].invocation_imported
     print(f"Cold starts in fresh processes, {args.rounds} rounds; Python {sys.version.split()[0]}")
     print(
@@ -283,7 +372,7 @@ def main() -> None:
         f"(status {floors[0].status}), loads {unzipped_bytes(floor) / MB:.1f} MB"
     )
     print(
-        f"{'function':<24} {'import':>7} {'x floor':>7} {'target':>6}  {'1st call':>8} {'x floor':>7}"
+        f"{'function':<{width}} {'import':>7} {'x floor':>7} {'target':>6}  {'1st call':>8} {'x floor':>7}"
         f"  {'status':>6} {'loads MB':>8} {'target':>6}"
     )
     for subject in functions:
@@ -292,7 +381,7 @@ def main() -> None:
         import_target = IMPORT_TARGETS.get(subject.name)
         size_target = SIZE_TARGETS_MB.get(subject.name)
         print(
-            f"{subject.name:<24} {statistics.median(run.import_ms for run, _ in pairs):>5.0f}ms "
+            f"{subject.name:<{width}} {statistics.median(run.import_ms for run, _ in pairs):>5.0f}ms "
             f"{ratio([(run.import_ms, base.import_ms) for run, base in pairs]):>7.2f} "
             f"{f'<={import_target}' if import_target else '':>6}  "
             f"{statistics.median(run.invoke_ms for run, _ in pairs):>6.0f}ms "
