@@ -23,10 +23,9 @@ from funnel.schemas.metrics import (
     SummaryQuery,
     SummaryResponse,
 )
-from funnel.tracing import start_tracer
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = start_tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_metrics_key])
 cache = ReportCache()
@@ -117,7 +116,7 @@ def get_service_usage(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

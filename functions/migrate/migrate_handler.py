@@ -9,10 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.operations import handle_migration_resource
 from funnel.runtime import get_runtime
-from funnel.tracing import start_tracer
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = start_tracer()
 metrics = Metrics()
 
 
@@ -24,7 +23,7 @@ def migrate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return migrate(event)

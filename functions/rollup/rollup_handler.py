@@ -16,10 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.rollups import handle_event
 from funnel.runtime import get_runtime
-from funnel.tracing import start_tracer
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = start_tracer()
 metrics = Metrics()
 
 
@@ -39,7 +38,7 @@ def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return roll_up(event, context)

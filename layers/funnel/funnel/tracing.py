@@ -4,8 +4,10 @@ Every function has Lambda's Active tracing: Lambda records its segments (initial
 invocation, overhead) without any SDK. Powertools' Tracer adds subsegments, but importing
 the X-Ray SDK takes about as long as importing everything else a function needs (it
 imports botocore), so the ingest functions, whose callers wait on a cold start, leave it
-out. The other functions call :func:`start_tracer` when their handler module loads, and
-the use cases marked :func:`traced` then show their database time in the trace.
+out. The others decorate their handler with :func:`traced_handler`, which loads the SDK on
+the first invocation (not at import: it would cost every cold start's initialization
+the same, and keep the analytics functions' import at twice the floor), and the use cases
+marked :func:`traced` then show their database time in the trace.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ def start_tracer() -> Tracer:
 
     _tracer = Tracer()
     return _tracer
+
+
+def traced_handler(handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+    """A Lambda handler recorded as Powertools' ``capture_lambda_handler`` records one (its
+    subsegment, the cold start annotation, an error's details; not its response), the X-Ray
+    SDK loaded on the first invocation."""
+    captured: Callable[[Any, Any], R] | None = None
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> R:
+        nonlocal captured
+        if captured is None:
+            captured = start_tracer().capture_lambda_handler(handler, capture_response=False)
+        return captured(event, context)
+
+    return wrapper
 
 
 def traced(function: Callable[P, R]) -> Callable[P, R]:
