@@ -10,6 +10,9 @@ imports); the boto3 client is made only when the extension is missing or unreach
 
 from __future__ import annotations
 
+# Connecting by name encodes the host with the IDNA codec: imported with the module, so
+# the first secret costs a cold start no import.
+import encodings.idna  # noqa: F401
 import http.client
 import json
 import os
