@@ -1,6 +1,6 @@
 # Two promises: `make run` serves the API locally (embedded PostgreSQL, no Docker) and
 # `make test` runs every test. Both build the virtual environment they need first.
-PYTHON ?= python3.11
+PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
         bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
@@ -85,8 +85,9 @@ typecheck: $(STAMP)
 validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 	$(BIN)/sam validate --lint
 
+# sam build finds the runtime's Python (python3.13) on PATH: the virtual environment's.
 build: $(STAMP) ## sam build, without containers
-	$(BIN)/sam build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
 check: lint typecheck openapi-check tracker-check test test-emitter-pythons validate build
 

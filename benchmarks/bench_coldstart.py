@@ -51,8 +51,9 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".aws-sam" / "build"
 PROBE = Path(__file__).resolve().parent / "coldstart_probe.py"
 FLOOR_CODE = Path(__file__).resolve().parent / "coldstart_floor"
-# The runtime's boto3 stands apart from the build, installed once at the pinned version.
-RUNTIME_BOTO3 = REPO / ".aws-sam" / "bench-runtime-boto3"
+# The runtime's boto3 stands apart from the build, installed once at the pinned version,
+# with the bytecode of this Python (the runtime's own is compiled).
+RUNTIME_BOTO3 = REPO / ".aws-sam" / f"bench-runtime-boto3-py{sys.version_info.major}{sys.version_info.minor}"
 FLOOR = "floor"
 # One representative event per function folder: a request that reaches the database.
 EVENTS = {

@@ -18,15 +18,15 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 
 from funnel.emails import redact_emails
 
-TrafficSource: TypeAlias = Literal["direct", "organic_search", "paid_search", "social", "email", "referral"]
-DeviceType: TypeAlias = Literal["desktop", "mobile", "tablet", "bot", "unknown"]
+type TrafficSource = Literal["direct", "organic_search", "paid_search", "social", "email", "referral"]
+type DeviceType = Literal["desktop", "mobile", "tablet", "bot", "unknown"]
 
 MAX_PATH_LENGTH = 2048
 MAX_UTM_LENGTH = 255

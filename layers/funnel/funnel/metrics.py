@@ -24,7 +24,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
@@ -72,7 +72,6 @@ CACHE_ENTRIES = 128
 CACHE_MAX_AGE_SECONDS = 60.0
 
 Number = int | float
-Report = TypeVar("Report", bound=BaseModel)
 # The version of a rollup row's sketches: its id and generated_at. Rows are replaced whole
 # by a re-roll, which always writes a new generated_at (and a re-inserted day has a new id).
 RowVersion = tuple[UUID, datetime]
@@ -535,7 +534,7 @@ def data_version(conn: psycopg.Connection) -> datetime | None:
     return version
 
 
-def _serve(
+def _serve[Report: BaseModel](
     runtime: Runtime,
     cache: ReportCache | None,
     key: tuple[Hashable, ...],

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _tracer: Tracer | None = None
 
@@ -35,7 +33,7 @@ def start_tracer() -> Tracer:
     return _tracer
 
 
-def traced_handler(handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+def traced_handler[R](handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
     """A Lambda handler recorded as Powertools' ``capture_lambda_handler`` records one (its
     subsegment, the cold start annotation, an error's details; not its response), the X-Ray
     SDK loaded on the first invocation."""
@@ -51,7 +49,7 @@ def traced_handler(handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
     return wrapper
 
 
-def traced(function: Callable[P, R]) -> Callable[P, R]:
+def traced[**P, R](function: Callable[P, R]) -> Callable[P, R]:
     """Record each call of ``function`` as a subsegment (``## module.name``, without its
     result) once :func:`start_tracer` was called; a plain call otherwise."""
     captured: Callable[..., Any] | None = None
