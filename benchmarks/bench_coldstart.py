@@ -8,15 +8,16 @@ validation, its Logger and Metrics, pydantic and one psycopg query), a fresh int
 ``python/`` and a separately installed boto3 standing in for the runtime's, in Lambda's
 order, and the function's environment from the template with Lambda's own variables (an
 X-Ray trace header included, so Powertools' Tracer traces as it does in Lambda). It times
-the import of the handler module, then the first invocation of a representative event
-from ``events/`` against a fresh migrated database on the embedded PostgreSQL (or
-``DATABASE_URL``'s server). Rounds alternate the floor and the functions so all see the
-same machine noise; medians are printed, each as a ratio to the floor's, with the
-packages a first invocation imports that the floor's cold start did not, and the unzipped
-bytes each function loads (its code and its layers). The functions read ``DATABASE_URL``;
-the health function is measured twice more reading its database secret instead, through
-the AWS Parameters and Secrets Lambda Extension and through boto3 (a stand-in on 127.0.0.1
-answers both as a warm extension or Secrets Manager would).
+the import of the handler module (CPU time: the machine may be shared), then the first
+invocation of a representative event from ``events/`` (wall time) against a fresh migrated
+database on the embedded PostgreSQL (or ``DATABASE_URL``'s server). Each function's cold
+start is paired with one of the floor's just before it, so both see the same machine; the
+medians of each pair's ratio are printed, with the modules a function imports that the
+floor's cold start did not, by package, and the unzipped bytes each function loads (its
+code and its layers). The functions read ``DATABASE_URL``; the health function is measured
+twice more reading its database secret instead, through the AWS Parameters and Secrets
+Lambda Extension and through boto3 (a stand-in on 127.0.0.1 answers both, as a warm
+extension or Secrets Manager would).
 
     make bench-coldstart
     python -m benchmarks.bench_coldstart --rounds 7 --function WebhookIngestFunction
@@ -79,15 +80,16 @@ IMPORT_TARGETS = {
 }
 # Where the first invocation reads the database secret, besides DATABASE_URL: the extension
 # over localhost, or Secrets Manager with boto3 (the extension's fallback).
-SECRET_WAYS = ("secret via the extension", "secret via boto3")
+SECRET_WAYS = {"secret via the extension": "extension", "secret via boto3": "boto3"}
 SIZE_TARGETS_MB = {"WebhookIngestFunction": 25.0, "CollectFunction": 25.0}
 MB = 1_000_000
 
 
 @dataclass(frozen=True)
 class Subject:
-    """What one probe starts: a function of the build, or the floor; ``secret`` says where
-    the function reads its database credentials (``DATABASE_URL`` when None)."""
+    """What one probe starts: a function of the build, or the floor; ``secret`` (a label of
+    ``SECRET_WAYS``) says where it reads its database credentials (``DATABASE_URL`` when
+    None)."""
 
     name: str
     spec: FunctionSpec | None
@@ -264,7 +266,7 @@ def environment(subject: Subject, overrides: Mapping[str, str], secrets: Secrets
         variables.pop("POWERTOOLS_TRACE_DISABLED", None)
     if subject.secret is not None:
         del variables["DATABASE_URL"]
-        variables.update(secrets.environment("extension" if "extension" in subject.secret else "boto3"))
+        variables.update(secrets.environment(SECRET_WAYS[subject.secret]))
     trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
     return {
         **variables,
