@@ -129,7 +129,12 @@ class SecretsStandIn(ThreadingHTTPServer):
         variables = {"DB_SECRET_ARN": self.ARN, "DB_SSLMODE": "disable", "DB_NAME": ""}
         if secret == "extension":
             return {**variables, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": port}
-        return {**variables, "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{port}"}
+        return variables
+
+    @property
+    def endpoint(self) -> str:
+        """Where every AWS client of a probe goes: here, never out of 127.0.0.1."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 class _SecretRequest(BaseHTTPRequestHandler):
@@ -276,6 +281,7 @@ def environment(subject: Subject, overrides: Mapping[str, str], secrets: Secrets
         "_X_AMZN_TRACE_ID": trace,
         "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_ENDPOINT_URL": secrets.endpoint,
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
