@@ -31,7 +31,11 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (413, "Body over 256 KB"),
         (415, "Not JSON, text/plain or an urlencoded form"),
         (422, "Invalid events or lead"),
-        (503, "Database unavailable; retry"),
+        (
+            503,
+            "Database unavailable (`database_unavailable`), or no answer after the write was sent "
+            "(`write_outcome_unknown`); retry after `Retry-After` seconds",
+        ),
     ]
 }
 THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thank you</title>

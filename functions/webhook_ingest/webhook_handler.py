@@ -46,7 +46,9 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
         413: {"description": "Body over 256 KB", "content": {"application/json": {"model": ErrorResponse}}},
         422: {"description": "Invalid event", "content": {"application/json": {"model": ErrorResponse}}},
         503: {
-            "description": "Database unavailable (`database_unavailable`), or no valid signing secret or "
+            "description": "Database unavailable (`database_unavailable`: nothing stored), no answer "
+            "after the write was sent (`write_outcome_unknown`: it may be stored; a retry with the same "
+            "`webhook-id` is answered 200, as a duplicate if it was), or no valid signing secret or "
             "key configured (`webhook_signing_not_configured`, `webhook_auth_not_configured`); "
             "retry after `Retry-After` seconds",
             "content": {"application/json": {"model": ErrorResponse}},
