@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
+from moto import mock_aws
 
+import buffer_handler
 import collect_handler
 import health_handler
 import webhook_handler
@@ -200,3 +203,56 @@ def test_the_request_of_a_webhook_in_doubt_says_how_to_learn_its_outcome(
     # Then the body tells the sender to send it again (a stored delivery is then a duplicate)
     assert response is not None
     assert json.loads(response["body"])["details"] == {"retry": "send the same request again"}
+
+
+def test_a_webhook_in_doubt_is_buffered_and_stored_once(server, own_db, deadline_env, context):
+    # Given the ingest queue, a warm container and a frozen database
+    deadline_env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    deadline_env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    deadline_env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="funnel-ingest-buffer")["QueueUrl"]
+        deadline_env.setenv("INGEST_QUEUE_URL", url)
+        reset_runtime()
+        assert (
+            webhook_handler.lambda_handler(webhook("apikey_created", "msg_warm_3"), context)["statusCode"]
+            == 200
+        )
+
+        # When a webhook's statement is sent and the database answers nothing
+        with server.frozen():
+            response, seconds = answer_within(
+                webhook_handler.lambda_handler, webhook("tenant_created", "msg_doubt_3"), context
+            )
+
+        # Then it is accepted as queued within the deadline (and the queue's timeouts)
+        assert response is not None
+        assert seconds < DEADLINE_MS / 1000 + SLACK_SECONDS
+        assert (response["statusCode"], response_json(response)) == (202, {"ok": True, "queued": True})
+
+        # And once written from the queue, it is stored exactly once, whatever the frozen
+        # statement did when the server resumed
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(messages) == 1
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
+        assert buffer_handler.lambda_handler(event, context) == {"batchItemFailures": []}
+    stored = own_db.execute(
+        "SELECT count(*) FROM tenant_events WHERE event_type = 'tenant.created'"
+    ).fetchone()
+    assert stored == (1,)

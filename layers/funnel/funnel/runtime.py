@@ -11,6 +11,7 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from funnel.auth import KeyKind
+from funnel.buffer import IngestBuffer
 from funnel.db import Database, TcpSettings, database_conninfo
 from funnel.errors import ConfigurationError
 from funnel.secrets import SecretsManagerSource, SecretSource
@@ -28,6 +29,18 @@ class Runtime:
     secrets: SecretSource
     database: Database
     clock: Callable[[], datetime] = field(default=utc_now)
+    _buffer: IngestBuffer | None = field(default=None, init=False, repr=False)
+
+    def ingest_buffer(self) -> IngestBuffer | None:
+        """The ingest queue's sender, or None when no queue is configured."""
+        queue = self.settings.buffer
+        if queue.ingest_queue_url is None:
+            return None
+        if self._buffer is None:
+            self._buffer = IngestBuffer(
+                queue.ingest_queue_url, timeout_seconds=queue.ingest_queue_timeout_seconds
+            )
+        return self._buffer
 
     def admin_api_key(self) -> str | None:
         """The configured admin key, or None when there is none (admin routes then 503)."""

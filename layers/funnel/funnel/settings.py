@@ -116,6 +116,16 @@ class RollupSettings(BaseSettings):
     rollup_work_mem_mb: int = Field(default=64, ge=4, le=2048)
 
 
+class BufferSettings(BaseSettings):
+    model_config = _ENV
+
+    # The ingest buffer's SQS queue (funnel.buffer); unset, a request the database cannot
+    # take is answered 503. AWS_ENDPOINT_URL_SQS points boto3 at a local SQS server.
+    ingest_queue_url: str | None = None
+    # Connect and read timeout of each of the two attempts to send to it.
+    ingest_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=5)
+
+
 class Settings(BaseModel):
     model_config = {"frozen": True}
 
@@ -126,6 +136,7 @@ class Settings(BaseModel):
     http: HttpSettings
     privacy: PrivacySettings
     rollup: RollupSettings
+    buffer: BufferSettings
 
 
 class _Identity(BaseSettings):
@@ -154,6 +165,7 @@ def get_settings() -> Settings:
             http=HttpSettings(),
             privacy=PrivacySettings(),
             rollup=RollupSettings(),
+            buffer=BufferSettings(),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})
