@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from funnel_local.template import QueueEventSpec, QueueSpec, load_template
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 API_FUNCTIONS = [
     "HealthFunction",
@@ -85,3 +87,30 @@ def test_the_consumer_reports_partial_batch_failures_and_the_dead_letter_queue_i
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["IngestBufferDeadLetterQueue", "QueueName"]}}
     ]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_local_runs_read_the_queues_their_redrive_and_the_consumer_from_the_template():
+    # Given the project's template as local runs read it
+    local = load_template(TEMPLATE)
+
+    # Then the queue is known with its redrive policy, the consumer with its batching, and
+    # the functions that send to it by the variable holding its URL
+    assert local.queues["IngestBufferQueue"] == QueueSpec(
+        logical_id="IngestBufferQueue",
+        visibility_timeout_seconds=180,
+        retention_seconds=345_600,
+        dead_letter_queue="IngestBufferDeadLetterQueue",
+        max_receive_count=20,
+    )
+    assert local.queue_events == (
+        QueueEventSpec(
+            function_id="IngestBufferFunction",
+            event_name="Buffered",
+            queue_id="IngestBufferQueue",
+            batch_size=10,
+            report_item_failures=True,
+        ),
+    )
+    for function in BUFFERED_FUNCTIONS:
+        assert local.function(function).queue_variables == {"INGEST_QUEUE_URL": "IngestBufferQueue"}
+        assert "INGEST_QUEUE_URL" not in local.function(function).environment
