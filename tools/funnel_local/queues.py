@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -52,6 +53,7 @@ class LocalQueues:
         bound_host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{bound_host}:{port}"
         self._client = self._sqs_client()
+        self._suffix = secrets.token_hex(6).upper()
         self.urls: dict[str, str] = {}
         for spec in self._in_creation_order(template.queues):
             self.urls[spec.logical_id] = self._create(spec)
@@ -128,7 +130,10 @@ class LocalQueues:
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(spec.max_receive_count)}
             )
-        url: str = self._client.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]
+        # A suffix of its own, as CloudFormation gives a queue it names: two runs in one
+        # process (moto's server keeps its queues in the process) never share a queue.
+        name = f"{spec.name}-{self._suffix}"
+        url: str = self._client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         logger.info("local SQS queue created", extra={"queue": spec.logical_id, "url": url})
         return url
 
