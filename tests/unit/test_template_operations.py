@@ -1,0 +1,137 @@
+"""Operable at 3 a.m. (issue 11 §4): template.yaml's alarms, log retention, schedules'
+retries and dead letters, and the operations dashboard, read from the template itself, so a
+function, log group, schedule or queue added without them fails here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+TOPIC = {"Ref": "AlarmTopic"}
+
+Template = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    document, problems = decode(str(TEMPLATE))
+    assert document is not None, problems
+    return dict(document)
+
+
+def of_type(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
+
+
+def alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"] for name, resource in of_type(template, "AWS::CloudWatch::Alarm").items()
+    }
+
+
+def watching(template: Template, namespace: str, metric: str, dimension: str, value: Any) -> list[str]:
+    """The alarms on ``metric`` of ``namespace`` whose only dimension is ``dimension`` = ``value``."""
+    return [
+        name
+        for name, alarm in alarms(template).items()
+        if (alarm.get("Namespace"), alarm.get("MetricName")) == (namespace, metric)
+        and alarm.get("Dimensions") == [{"Name": dimension, "Value": value}]
+    ]
+
+
+def emitted_metric_names() -> set[str]:
+    """Every metric name the functions and the layer pass to Powertools' ``add_metric``."""
+    names: set[str] = set()
+    sources = [*(REPO / "functions").rglob("*.py"), *(REPO / "layers" / "funnel" / "funnel").rglob("*.py")]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
+                for keyword in node.keywords:
+                    if keyword.arg == "name":
+                        names |= {
+                            part.value
+                            for part in ast.walk(keyword.value)
+                            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                        }
+    return names
+
+
+# --------------------------------------------------------------------------- alarms
+
+
+def test_alarms_go_to_a_topic_that_emails_the_address_given_and_nobody_when_none(template):
+    assert of_type(template, "AWS::SNS::Topic").keys() == {"AlarmTopic"}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    (subscription,) = of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": TOPIC,
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert template["Conditions"][subscription["Condition"]] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert template["Outputs"]["AlarmTopic"]["Value"] == TOPIC
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears(template):
+    assert alarms(template)
+    for name, alarm in alarms(template).items():
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == ([TOPIC], [TOPIC]), name
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_has_an_alarm_on_its_errors_and_its_throttles(template, metric):
+    functions = of_type(template, "AWS::Serverless::Function")
+    assert len(functions) >= 10
+    for function in functions:
+        assert watching(template, "AWS/Lambda", metric, "FunctionName", {"Ref": function}) == [
+            f"{function}{metric}Alarm"
+        ]
+        alarm = alarms(template)[f"{function}{metric}Alarm"]
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+
+
+def test_any_server_error_of_the_http_api_raises_an_alarm(template):
+    (name,) = watching(template, "AWS/ApiGateway", "5xx", "ApiId", {"Ref": "FunnelHttpApi"})
+    alarm = alarms(template)[name]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+
+
+def test_rollups_older_than_two_hours_raise_an_alarm_even_when_nothing_runs(template):
+    # (the rollup function emits ScheduledRollupsCompleted, 1 per complete scheduled run)
+    (name,) = watching(template, "Funnel", "ScheduledRollupsCompleted", "service", "funnel")
+    alarm = alarms(template)[name]
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 2 * 3600
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "LessThanThreshold",
+    )
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_a_discrepancy_found_by_the_rollups_monitor_raises_an_alarm(template):
+    (name,) = watching(template, "Funnel", "RollupDiscrepancies", "service", "funnel")
+    alarm = alarms(template)[name]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_alarms_on_funnel_metrics_name_metrics_the_code_emits(template):
+    named = {alarm["MetricName"] for alarm in alarms(template).values() if alarm.get("Namespace") == "Funnel"}
+    assert named
+    assert named <= emitted_metric_names()
