@@ -135,3 +135,26 @@ def test_alarms_on_funnel_metrics_name_metrics_the_code_emits(template):
     named = {alarm["MetricName"] for alarm in alarms(template).values() if alarm.get("Namespace") == "Funnel"}
     assert named
     assert named <= emitted_metric_names()
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_every_log_group_keeps_its_logs_for_the_retention_parameter(template):
+    groups = of_type(template, "AWS::Logs::LogGroup")
+    assert "HttpApiAccessLogs" in groups
+    for name, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    retention = template["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] == 30 and 30 in retention["AllowedValues"]
+
+
+def test_every_function_logs_to_a_log_group_of_its_own_that_the_template_creates(template):
+    # (Lambda's own /aws/lambda/<name> group, made on first use, would keep logs for ever)
+    functions = of_type(template, "AWS::Serverless::Function")
+    groups = {
+        name: function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for name, function in functions.items()
+    }
+    assert len(set(groups.values())) == len(functions)
+    assert set(groups.values()) <= of_type(template, "AWS::Logs::LogGroup").keys()
