@@ -158,3 +158,69 @@ def test_every_function_logs_to_a_log_group_of_its_own_that_the_template_creates
     }
     assert len(set(groups.values())) == len(functions)
     assert set(groups.values()) <= of_type(template, "AWS::Logs::LogGroup").keys()
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def schedules(template: Template) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every Schedule event, by the logical id of the EventBridge rule SAM makes of it."""
+    return {
+        f"{function}{event_name}": (function, event["Properties"])
+        for function, resource in of_type(template, "AWS::Serverless::Function").items()
+        for event_name, event in (resource["Properties"].get("Events") or {}).items()
+        if event["Type"] == "Schedule"
+    }
+
+
+def test_every_schedule_retries_for_less_than_its_period_then_keeps_a_dead_letter(template):
+    assert set(schedules(template)) == {"RollupFunctionHourly", "RetentionPurgeFunctionDaily"}
+    queues = of_type(template, "AWS::SQS::Queue")
+    for rule, (_, properties) in schedules(template).items():
+        retry = properties["RetryPolicy"]
+        assert 0 < retry["MaximumEventAgeInSeconds"] <= 3600 and retry["MaximumRetryAttempts"] > 0, rule
+        (queue, attribute) = properties["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+        assert queue.endswith("DeadLetterQueue") and queue in queues and attribute == "Arn", rule
+
+
+def test_only_eventbridge_from_the_schedules_may_send_to_their_dead_letter_queue(template):
+    for rule, (_, properties) in schedules(template).items():
+        queue = properties["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        (statement,) = [
+            statement
+            for policy in of_type(template, "AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue} in policy["Properties"]["Queues"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert {"Fn::GetAtt": [rule, "Arn"]} in statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+
+
+def test_a_scheduled_run_that_fails_is_retried_by_lambda_then_kept_with_its_error(template):
+    for rule, (function, properties) in schedules(template).items():
+        invoke = template["Resources"][function]["Properties"]["EventInvokeConfig"]
+        assert invoke["MaximumRetryAttempts"] in (0, 1, 2), rule
+        assert invoke["MaximumEventAgeInSeconds"] <= 3600, rule
+        on_failure = invoke["DestinationConfig"]["OnFailure"]
+        assert on_failure == {"Type": "SQS", "Destination": properties["DeadLetterConfig"]["Arn"]}, rule
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(template):
+    # (the pattern for any queue added later: <Name>DeadLetterQueue, <Name>DeadLetterQueueDepthAlarm)
+    dead_letters = [name for name in of_type(template, "AWS::SQS::Queue") if name.endswith("DeadLetterQueue")]
+    assert dead_letters
+    for queue in dead_letters:
+        assert watching(
+            template,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            {"Fn::GetAtt": [queue, "QueueName"]},
+        ) == [f"{queue}DepthAlarm"]
+        alarm = alarms(template)[f"{queue}DepthAlarm"]
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Maximum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
