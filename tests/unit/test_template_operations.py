@@ -5,6 +5,8 @@ function, log group, schedule or queue added without them fails here."""
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,12 @@ def test_alarms_on_funnel_metrics_name_metrics_the_code_emits(template):
     named = {alarm["MetricName"] for alarm in alarms(template).values() if alarm.get("Namespace") == "Funnel"}
     assert named
     assert named <= emitted_metric_names()
+    # (published by Powertools under the functions' namespace, with their service as dimension)
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert (environment["POWERTOOLS_METRICS_NAMESPACE"], environment["POWERTOOLS_SERVICE_NAME"]) == (
+        "Funnel",
+        "funnel",
+    )
 
 
 # --------------------------------------------------------------------------- logs
@@ -224,3 +232,78 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template):
             1,
             "GreaterThanOrEqualToThreshold",
         )
+
+
+# --------------------------------------------------------------------------- dashboard
+
+SUBSTITUTION = re.compile(r"\$\{([^}!]+)\}")
+
+
+def dashboard(template: Template) -> tuple[dict[str, Any], set[str]]:
+    """The operations dashboard's body, and the names its ``Fn::Sub`` substitutes."""
+    (resource,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    text = resource["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(text, str)
+    return json.loads(text), set(SUBSTITUTION.findall(text))
+
+
+def metric_rows(body: dict[str, Any]) -> list[list[Any]]:
+    return [row for widget in body["widgets"] for row in widget["properties"].get("metrics", [])]
+
+
+def widget(body: dict[str, Any], title: str) -> dict[str, Any]:
+    (found,) = [
+        widget["properties"] for widget in body["widgets"] if widget["properties"].get("title") == title
+    ]
+    return found
+
+
+def test_the_dashboard_refers_only_to_what_the_template_defines(template):
+    _, substituted = dashboard(template)
+    for name in substituted:
+        resource, _, attribute = name.partition(".")
+        assert resource.startswith("AWS::") or resource in template["Resources"], name
+        if attribute:
+            assert attribute in ("Arn", "QueueName"), name
+
+
+def test_the_dashboard_shows_ingest_rollups_and_errors(template):
+    body, _ = dashboard(template)
+    funnel = {row[1] for row in metric_rows(body) if row[0] == "Funnel"}
+    assert {"EventsStored", "EventDuplicates", "BotEventsIgnored", "RequestsRejected"} <= funnel
+    assert {"ScheduledRollupsCompleted", "RollupDiscrepancies", "RollupDirtyDaysCarried"} <= funnel
+    assert funnel <= emitted_metric_names()
+    api = {(row[1], row[3]) for row in metric_rows(body) if row[0] == "AWS/ApiGateway"}
+    assert {
+        ("Count", "${FunnelHttpApi}"),
+        ("Latency", "${FunnelHttpApi}"),
+        ("5xx", "${FunnelHttpApi}"),
+    } <= api
+    assert ["AWS/Lambda", "Duration", "FunctionName", "${RollupFunction}"] in [
+        row[:4] for row in metric_rows(body)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "metric"), [("Function errors", "Errors"), ("Function throttles", "Throttles")]
+)
+def test_the_dashboard_plots_every_function_s_errors_and_throttles(template, title, metric):
+    body, _ = dashboard(template)
+    rows = widget(body, f"{title} (sum per 5 min)")["metrics"]
+    assert {row[3] for row in rows if row[:3] == ["AWS/Lambda", metric, "FunctionName"]} == {
+        f"${{{function}}}" for function in of_type(template, "AWS::Serverless::Function")
+    }
+
+
+def test_the_dashboard_shows_every_alarm_and_every_dead_letter_queue(template):
+    body, _ = dashboard(template)
+    assert set(widget(body, "Alarms")["alarms"]) == {f"${{{name}.Arn}}" for name in alarms(template)}
+    queues = {row[3] for row in widget(body, "Dead letters waiting")["metrics"]}
+    assert queues == {
+        f"${{{name}.QueueName}}"
+        for name in of_type(template, "AWS::SQS::Queue")
+        if name.endswith("DeadLetterQueue")
+    }
+    assert template["Outputs"]["OperationsDashboard"]["Value"]["Fn::Sub"].endswith(
+        "#dashboards:name=${OperationsDashboard}"
+    )
