@@ -16,8 +16,10 @@ from funnel.http import FunnelResolver, require_metrics_key
 from funnel.metrics import ReportCache, service_usage, summary
 from funnel.schemas.common import ErrorResponse, Identifier
 from funnel.schemas.metrics import (
+    PERIOD_DESCRIPTION,
     Day,
     GroupBy,
+    Period,
     ServiceUsageQuery,
     ServiceUsageResponse,
     SummaryQuery,
@@ -27,7 +29,7 @@ from funnel.schemas.metrics import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = FunnelResolver(guards=[require_metrics_key])
+app = FunnelResolver(guards=[require_metrics_key], strict_query=True)
 cache = ReportCache()
 
 From = Annotated[
@@ -42,12 +44,18 @@ To = Annotated[
         "At most 366 days from `from`",
     ),
 ]
+RelativePeriod = Annotated[Period | None, Query(alias="period", description=PERIOD_DESCRIPTION)]
 CompareTo = Annotated[
     bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
 ]
 _ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in [
+        (
+            400,
+            "An unknown query parameter (unknown_query_parameter, with the accepted ones), "
+            "or period given with from or to (period_with_dates)",
+        ),
         (401, "Missing or wrong key: x-admin-key (the admin key) or Authorization: Bearer (a metrics key)"),
         (422, "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future"),
         (503, "Database unavailable or no key configured; retry"),
@@ -67,6 +75,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 def get_summary(
     start: From = None,
     end: To = None,
+    period: RelativePeriod = None,
     property_id: Annotated[
         Identifier | None, Query(alias="propertyId", description="one property; default: every property")
     ] = None,
@@ -76,7 +85,12 @@ def get_summary(
     ] = False,
 ) -> dict[str, Any]:
     request = SummaryQuery(
-        start=start, end=end, property_id=property_id, compare_to=compare_to, include_funnel=include_funnel
+        start=start,
+        end=end,
+        period=period,
+        property_id=property_id,
+        compare_to=compare_to,
+        include_funnel=include_funnel,
     )
     answer = summary(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsSummariesServed", unit=MetricUnit.Count, value=1)
@@ -98,6 +112,7 @@ def get_summary(
 def get_service_usage(
     start: From = None,
     end: To = None,
+    period: RelativePeriod = None,
     tenant_id: Annotated[
         Identifier | None, Query(alias="tenantId", description="one tenant; default: every tenant")
     ] = None,
@@ -108,7 +123,7 @@ def get_service_usage(
     ] = None,
 ) -> dict[str, Any]:
     request = ServiceUsageQuery(
-        start=start, end=end, tenant_id=tenant_id, compare_to=compare_to, group_by=group_by
+        start=start, end=end, period=period, tenant_id=tenant_id, compare_to=compare_to, group_by=group_by
     )
     answer = service_usage(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsServiceUsageServed", unit=MetricUnit.Count, value=1)

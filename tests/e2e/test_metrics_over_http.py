@@ -216,7 +216,7 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     }
     assert summary == {
         "ok": True,
-        "window": {"from": str(yesterday), "to": str(today)},
+        "window": {"from": str(yesterday), "to": str(today), "period": None},
         "compareTo": {"from": str(yesterday - timedelta(days=2)), "to": str(yesterday - timedelta(days=1))},
         "freshness": {
             "rolledUpThrough": str(yesterday),
@@ -269,7 +269,7 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     no_funnel = {"marketingVisitors": None, "leadsCaptured": 0, "tenantsCreated": 0}
     assert usage == {
         "ok": True,
-        "window": {"from": str(yesterday), "to": str(today)},
+        "window": {"from": str(yesterday), "to": str(today), "period": None},
         "compareTo": None,
         "freshness": summary["freshness"],
         "usage": {

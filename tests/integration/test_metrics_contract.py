@@ -76,9 +76,13 @@ SEED_SERVICE_USAGE: dict[str, Any] = {
     "trend": [{"day": "2026-02-07", "scansCompleted": 18, "mediaProcessed": 360, "identitiesDetected": 1120}],
 }
 
+# What the summary adds to seed 002's: the period the window was resolved from.
+SUMMARY_ADDITIONS = {"window.period"}
+
 # What the service-usage answer adds to seed 001's: freshness (as the summary has it) and
 # the §7 funnel metrics beside the funnel's counts.
 SERVICE_USAGE_ADDITIONS = {
+    "window.period",
     "freshness",
     "funnel.leadToTenantConversionRate",
     "funnel.activationRate",
@@ -163,8 +167,11 @@ def test_the_summary_has_exactly_the_seed_contract_shape(api, db, context):
     # When the summary is asked with a comparison (the seed's example has one)
     body = call(context, "summary", "from=2026-02-01&to=2026-02-07&compareTo=true")
 
-    # Then every key, its nesting and the type of every value are the seed's, nothing more
-    assert shape(body) == shape(SEED_SUMMARY)
+    # Then every key, its nesting and the type of every value are the seed's, and the only
+    # additions are the documented ones
+    ours, seed = paths(shape(body)), paths(shape(SEED_SUMMARY))
+    assert {path: ours.get(path) for path in seed} == seed
+    assert {path for path in ours if path not in seed} == SUMMARY_ADDITIONS
     assert body["trend"] and all(shape(day) == shape(SEED_SUMMARY["trend"][0]) for day in body["trend"])
 
 

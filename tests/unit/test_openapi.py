@@ -83,7 +83,9 @@ def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(temp
 def test_the_metrics_query_strings_are_documented_with_their_types(document):
     summary = operations(document)["GET /v1/metrics/summary"]
     parameters = {parameter["name"]: parameter for parameter in summary["parameters"]}
-    assert list(parameters) == ["from", "to", "propertyId", "compareTo", "includeFunnel"]
+    assert list(parameters) == ["from", "to", "period", "propertyId", "compareTo", "includeFunnel"]
+    period = {"type": "string", "enum": ["today", "7d", "30d", "90d", "month", "last_month"]}
+    assert period in parameters["period"]["schema"]["anyOf"]
     assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
     day = next(option for option in parameters["from"]["schema"]["anyOf"] if option["type"] == "string")
     assert day["format"] == "date" and "2000-01-01" in day["description"] and "366" in day["description"]

@@ -33,7 +33,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from funnel import sketch_blocks
-from funnel.errors import ValidationFailed
+from funnel.errors import MalformedRequest, ValidationFailed
 from funnel.rollups import freshness
 from funnel.runtime import Runtime
 from funnel.schemas.metrics import (
@@ -45,6 +45,8 @@ from funnel.schemas.metrics import (
     GroupBy,
     Ingest,
     Metric,
+    Period,
+    RequestedWindow,
     ServiceUsageQuery,
     ServiceUsageResponse,
     SummaryMetrics,
@@ -88,18 +90,47 @@ def _problem(field: str, message: str, kind: str) -> dict[str, str]:
     return {"loc": field, "msg": message, "type": kind}
 
 
-def resolve_window(start: date | None, end: date | None, today: date) -> Window:
+def period_window(period: Period, today: date) -> tuple[date, date]:
+    """The inclusive UTC days of a relative ``period`` on ``today``: ``today`` alone;
+    ``7d``, ``30d`` and ``90d`` that many complete days ending yesterday; ``month`` from
+    its first day to today; ``last_month`` the whole previous month."""
+    yesterday = today - timedelta(days=1)
+    if period == "today":
+        return today, today
+    if period == "month":
+        return today.replace(day=1), today
+    if period == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    return yesterday - timedelta(days=int(period.removesuffix("d")) - 1), yesterday
+
+
+def resolve_window(
+    start: date | None, end: date | None, today: date, period: Period | None = None
+) -> RequestedWindow:
     """The window a request asks for, with defaults filled in.
 
-    Without ``to`` the window ends yesterday (the last complete UTC day), or on ``from``
-    when that is today; without ``from`` it starts 29 days before its end (30 days).
+    With ``period`` it is that period (``period_window``), echoed in the window. Without
+    ``to`` the window ends yesterday (the last complete UTC day), or on ``from`` when that
+    is today; without ``from`` it starts 29 days before its end (30 days).
 
     Raises
     ------
+    MalformedRequest
+        ``period_with_dates`` when ``period`` comes with ``from`` or ``to``.
     ValidationFailed
         When a day is after today, ``from`` is after ``to``, or the window is longer than
         ``MAX_WINDOW_DAYS`` days; ``details`` lists each problem by parameter.
     """
+    if period is not None:
+        given = [name for name, day in (("from", start), ("to", end)) if day is not None]
+        if given:
+            raise MalformedRequest(
+                "period_with_dates",
+                details={"period": period, "with": given, "msg": "give period, or from and to, not both"},
+            )
+        first, last = period_window(period, today)
+        return RequestedWindow(start=first, end=last, period=period)
     yesterday = today - timedelta(days=1)
     if end is None:
         end = min(today, max(yesterday, start)) if start is not None else yesterday
@@ -118,7 +149,7 @@ def resolve_window(start: date | None, end: date | None, today: date) -> Window:
         )
     if problems:
         raise ValidationFailed(details=problems)
-    return Window(start=start, end=end)
+    return RequestedWindow(start=start, end=end)
 
 
 def comparison_window(window: Window) -> Window:
@@ -411,7 +442,7 @@ def read_funnel(
 
 
 def build_summary(
-    conn: psycopg.Connection, request: SummaryQuery, window: Window, today: date
+    conn: psycopg.Connection, request: SummaryQuery, window: RequestedWindow, today: date
 ) -> SummaryResponse:
     """Compute ``GET /v1/metrics/summary`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
@@ -450,7 +481,7 @@ def build_summary(
 
 
 def build_service_usage(
-    conn: psycopg.Connection, request: ServiceUsageQuery, window: Window, today: date
+    conn: psycopg.Connection, request: ServiceUsageQuery, window: RequestedWindow, today: date
 ) -> ServiceUsageResponse:
     """Compute ``GET /v1/metrics/service-usage`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
@@ -588,11 +619,11 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,
@@ -610,11 +641,11 @@ def service_usage(
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,

@@ -50,6 +50,11 @@ Day = Annotated[
     Field(json_schema_extra=_DAY_SCHEMA),
 ]
 GroupBy = Literal["channel", "utm_source", "utm_campaign"]
+Period = Literal["today", "7d", "30d", "90d", "month", "last_month"]
+PERIOD_DESCRIPTION = (
+    "a window relative to today (UTC), instead of from and to: today (so far); 7d, 30d or 90d "
+    "(that many complete days, ending yesterday); month (this month so far); last_month"
+)
 UNATTRIBUTED = "unattributed"
 NOT_SET = "(not set)"
 
@@ -59,6 +64,7 @@ class _Query(BaseModel):
 
     start: date | None = None
     end: date | None = None
+    period: Period | None = None
     compare_to: bool = False
 
 
@@ -89,6 +95,14 @@ class Window(_Answer):
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+
+class RequestedWindow(Window):
+    """The window asked for, as resolved: inclusive UTC days, and the period it came from."""
+
+    period: Period | None = Field(
+        default=None, description="the period the window was resolved from; null for from and to"
+    )
 
 
 class Metric(_Answer):
@@ -174,7 +188,7 @@ class SummaryResponse(_Answer):
     """``GET /v1/metrics/summary`` (seed 002, "Summary Response Contract")."""
 
     ok: Literal[True] = True
-    window: Window
+    window: RequestedWindow
     compareTo: Window | None = Field(
         description="the equal-length window just before; null without compareTo"
     )
@@ -224,7 +238,7 @@ class ServiceUsageResponse(_Answer):
     """``GET /v1/metrics/service-usage`` (seed 001 §6, with the §7 funnel metrics)."""
 
     ok: Literal[True] = True
-    window: Window
+    window: RequestedWindow
     compareTo: Window | None
     freshness: Freshness
     usage: UsageMetrics
