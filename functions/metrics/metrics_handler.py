@@ -1,7 +1,8 @@
 """Metrics, read with the admin key (``x-admin-key``) or a read-only metrics key
 (``Authorization: Bearer``), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
-ingest and the acquisition funnel of a window, seed 002) and ``GET /v1/metrics/service-usage``
-(description-service usage and the funnel, by first-touch channel on request, seed 001)."""
+ingest and the acquisition funnel of a window, seed 002), ``GET /v1/metrics/service-usage``
+(description-service usage and the funnel, by first-touch channel on request, seed 001) and
+``GET /v1/metrics/now`` (visitors on the site in the last five minutes, from raw events)."""
 
 from typing import Annotated, Any
 
@@ -13,12 +14,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.http import FunnelResolver, require_metrics_key
-from funnel.metrics import ReportCache, service_usage, summary
+from funnel.metrics import ReportCache, service_usage, summary, visitors_now
 from funnel.schemas.common import ErrorResponse, Identifier
 from funnel.schemas.metrics import (
     PERIOD_DESCRIPTION,
     Day,
     GroupBy,
+    NowQuery,
+    NowResponse,
     Period,
     ServiceUsageQuery,
     ServiceUsageResponse,
@@ -127,6 +130,25 @@ def get_service_usage(
     )
     answer = service_usage(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsServiceUsageServed", unit=MetricUnit.Count, value=1)
+    return answer.body()
+
+
+@app.get(
+    "/v1/metrics/now",
+    summary="Visitors on the site now: distinct visitors with an event in the last 5 minutes",
+    tags=["metrics"],
+    responses={
+        200: {"description": "Visitors now", "content": {"application/json": {"model": NowResponse}}},
+        **_ERRORS,
+    },
+)
+def get_now(
+    property_id: Annotated[
+        Identifier | None, Query(alias="propertyId", description="one property; default: every property")
+    ] = None,
+) -> dict[str, Any]:
+    answer = visitors_now(app.runtime(), NowQuery(property_id=property_id))
+    metrics.add_metric(name="MetricsNowServed", unit=MetricUnit.Count, value=1)
     return answer.body()
 
 

@@ -69,7 +69,7 @@ def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(temp
     for route in ("POST /v1/leads/delete", "POST /v1/leads/unsubscribe-link"):
         assert security[route] == [{"adminKey": []}]
     # Metrics: the admin key, or a metrics key
-    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage"):
+    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage", "GET /v1/metrics/now"):
         assert security[route] == [{"adminKey": []}, {"metricsKey": []}]
     # The webhook: the admin key or a webhook key, with the signature either way
     assert security["POST /v1/webhooks/description-service"] == [

@@ -82,6 +82,14 @@ class ServiceUsageQuery(_Query):
     group_by: GroupBy | None = None
 
 
+class NowQuery(BaseModel):
+    """``GET /v1/metrics/now`` as the layer receives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    property_id: str | None = None
+
+
 class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -251,3 +259,15 @@ class ServiceUsageResponse(_Answer):
         return self.model_dump(
             mode="json", by_alias=True, exclude={"funnelByGroup"} if self.funnelByGroup is None else None
         )
+
+
+class NowResponse(_Answer):
+    """``GET /v1/metrics/now``: who is on the site, read live from raw events."""
+
+    propertyId: str | None = Field(description="the property asked for; null for every property")
+    visitors: int = Field(description="distinct visitors with an event in the last windowSeconds")
+    windowSeconds: int = Field(description="how far back an event counts: 300")
+    asOf: datetime = Field(description="the instant the count is as of (UTC)")
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
