@@ -7,6 +7,11 @@ PostgreSQL, for two generated read models, and the ratio of their p95s (aim: at 
 The warm container's cache is bypassed (it keeps nothing), so every request pays what a
 first request pays: the version check and the whole report.
 
+Then the same summary with ``includeBreakdowns=true``: each database also holds the
+breakdown rollups of the last 200 days (40 pages, 20 landing pages, 3 device types, 15
+countries and 6 sources a property and day, each with its visitors' sketch), so the
+difference between the two is what the breakdowns cost a dashboard's first request.
+
 Then the same for ``GET /v1/metrics/now?propertyId=www``, the one read of raw events: each
 database also holds the raw retention's 90 days of raw events (visitors, sessions and
 three events per visitor and day, the last of them in the five minutes before the run),
@@ -70,6 +75,10 @@ class Lead:
 
 
 RAW_DAYS = 90
+BREAKDOWN_DAYS = 200
+PAGES = [f"/page-{n}" for n in range(40)]
+COUNTRIES = ["CA", "US", "GB", "FR", "DE", "IN", "BR", "AU", "NL", "ES", "IT", "JP", "MX", "SE", "(not set)"]
+DEVICES = ("desktop", "mobile", "tablet")
 EVENTS_PER_VISITOR = 3
 
 
@@ -80,6 +89,7 @@ class Volume:
     leads: int
     usage_rows: int
     metric_rows: int
+    breakdown_rows: int
     raw_events: int
 
 
@@ -240,6 +250,42 @@ def _raw_events(conn: psycopg.Connection, rng: random.Random, scale: int, now: d
     )
 
 
+def _breakdowns(rng: random.Random, scale: int, days: list[date], now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Breakdown rollups of each property and day: every visitor lands on one of 20
+    pages, views three of 40, from one device, country and source (skewed, as sites are)."""
+    for property_id, daily in PROPERTIES.items():
+        for day in days:
+            keys: dict[tuple[str, str], list[Any]] = {}
+            for n in range(int(daily * scale * rng.uniform(0.7, 1.3))):
+                visitor = f"{property_id}-{day}-{n}"
+                pages = rng.choices(PAGES, weights=range(40, 0, -1), k=3)
+                landed = pages[0] if rng.random() < 0.5 else PAGES[rng.randrange(20)]
+                for dimension, key, views in (
+                    ("landing_page", landed, 3),
+                    *(("page", page, 1) for page in pages),
+                    ("device", rng.choices(DEVICES, (60, 35, 5))[0], 3),
+                    ("country", rng.choices(COUNTRIES, range(15, 0, -1))[0], 3),
+                    ("source", rng.choices(SOURCES, SOURCE_WEIGHTS)[0], 3),
+                ):
+                    entry = keys.setdefault((dimension, key), [set(), 0, 0])
+                    entry[0].add(visitor)
+                    entry[1] += views
+                    entry[2] += dimension == "landing_page"
+            for (dimension, key), (visitors, views, entrances) in keys.items():
+                yield (
+                    property_id,
+                    day,
+                    dimension,
+                    key,
+                    len(visitors),
+                    visitors_sketch(sorted(visitors)),
+                    views,
+                    entrances,
+                    entrances // 20,
+                    now,
+                )
+
+
 def generate(conninfo: str, scale: int, today: date, now: datetime, seed: int = 7) -> Volume:
     """Write two years of rollups, leads, milestones and rollup runs, and 90 days of raw
     events up to ``now``, at ``scale``."""
@@ -325,6 +371,12 @@ def generate(conninfo: str, scale: int, today: date, now: datetime, seed: int = 
                 for at in hours
             ),
         )
+        breakdown_rows = _copy(
+            conn,
+            "COPY daily_breakdown_rollups (property_id, day, dimension, key, visitors, visitors_sketch, "
+            "page_views, entrances, conversions, generated_at) FROM STDIN",
+            _breakdowns(rng, scale, days[-BREAKDOWN_DAYS:], now),
+        )
         raw_events = _raw_events(conn, rng, scale, now)
         # What autovacuum leaves a settled database with: statistics and a visibility map.
         conn.execute("VACUUM (ANALYZE)")
@@ -334,11 +386,12 @@ def generate(conninfo: str, scale: int, today: date, now: datetime, seed: int = 
         leads=len(leads),
         usage_rows=usage_rows,
         metric_rows=metric_rows,
+        breakdown_rows=breakdown_rows,
         raw_events=raw_events,
     )
 
 
-def summary_event(today: date) -> dict[str, Any]:
+def summary_event(today: date, *, breakdowns: bool = False) -> dict[str, Any]:
     path = os.path.join(os.path.dirname(__file__), "..", "events", "metrics", "summary_compare_funnel.json")
     with open(path, encoding="utf-8") as sample:
         event: dict[str, Any] = json.load(sample)
@@ -347,6 +400,7 @@ def summary_event(today: date) -> dict[str, Any]:
         "to": str(today - timedelta(days=1)),
         "compareTo": "true",
         "includeFunnel": "true",
+        **({"includeBreakdowns": "true"} if breakdowns else {}),
     }
     event["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
     event["queryStringParameters"] = query
@@ -402,7 +456,11 @@ def main() -> None:
 
     now = datetime.now(UTC)
     today = now.date()
-    events = {"summary": summary_event(today), "now": now_event()}
+    events = {
+        "summary": summary_event(today),
+        "breakdowns": summary_event(today, breakdowns=True),
+        "now": now_event(),
+    }
     os.environ.update(
         ADMIN_API_KEY=ADMIN_KEY,
         POWERTOOLS_TRACE_DISABLED="true",
@@ -439,6 +497,19 @@ def main() -> None:
         f"p95 ratio 10x/1x: {p95s[1] / p95s[0]:.2f}  "
         f"(aim <= 1.3; {args.requests * args.rounds} requests per scale)"
     )
+
+    print("\nThe same with includeBreakdowns=true (top 10 of each of the five lists and (other))")
+    columns = ("bkdn rows", "p50 ms", "p95 ms", "p95 vs sum.")
+    print(f"{'data':<5} " + " ".join(f"{column:>11}" for column in columns))
+    ratios = []
+    for index, (volume, values) in enumerate(zip(volumes, latencies["breakdowns"], strict=True)):
+        ratios.append(percentile(values, 0.95))
+        without = percentile(latencies["summary"][index], 0.95)
+        print(
+            f"{f'{volume.scale}x':<5} {volume.breakdown_rows:>11,} {statistics.median(values):>11.2f} "
+            f"{ratios[-1]:>11.2f} {ratios[-1] / without:>11.2f}"
+        )
+    print(f"p95 ratio 10x/1x: {ratios[1] / ratios[0]:.2f}")
 
     print("\nGET /v1/metrics/now?propertyId=www (raw events, the covering index of 0015), in process")
     columns = ("raw events", "p50 ms", "p95 ms")

@@ -17,6 +17,8 @@ from funnel.http import FunnelResolver, require_metrics_key
 from funnel.metrics import ReportCache, service_usage, summary, visitors_now
 from funnel.schemas.common import ErrorResponse, Identifier
 from funnel.schemas.metrics import (
+    DEFAULT_TOP,
+    MAX_TOP,
     PERIOD_DESCRIPTION,
     Day,
     GroupBy,
@@ -86,6 +88,22 @@ def get_summary(
     include_funnel: Annotated[
         bool, Query(alias="includeFunnel", description="add the acquisition funnel")
     ] = False,
+    include_breakdowns: Annotated[
+        bool,
+        Query(
+            alias="includeBreakdowns",
+            description="add the breakdowns: landing pages, pages, devices, countries and sources",
+        ),
+    ] = False,
+    top: Annotated[
+        int,
+        Query(
+            alias="top",
+            ge=1,
+            le=MAX_TOP,
+            description=f"keys of each breakdown before its (other) row (default {DEFAULT_TOP})",
+        ),
+    ] = DEFAULT_TOP,
 ) -> dict[str, Any]:
     request = SummaryQuery(
         start=start,
@@ -94,6 +112,8 @@ def get_summary(
         property_id=property_id,
         compare_to=compare_to,
         include_funnel=include_funnel,
+        include_breakdowns=include_breakdowns,
+        top=top,
     )
     answer = summary(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsSummariesServed", unit=MetricUnit.Count, value=1)

@@ -29,6 +29,7 @@ SAMPLES = [
     "metrics/summary",
     "metrics/summary_compare_funnel",
     "metrics/summary_period",
+    "metrics/summary_dashboard",
     "metrics/service_usage",
     "metrics/service_usage_by_channel",
 ]
@@ -134,7 +135,16 @@ class TestValidation:
         )
 
 
-SUMMARY_PARAMETERS = ["compareTo", "from", "includeFunnel", "period", "propertyId", "to"]
+SUMMARY_PARAMETERS = [
+    "compareTo",
+    "from",
+    "includeBreakdowns",
+    "includeFunnel",
+    "period",
+    "propertyId",
+    "to",
+    "top",
+]
 USAGE_PARAMETERS = ["compareTo", "from", "groupBy", "period", "tenantId", "to"]
 
 

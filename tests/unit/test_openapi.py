@@ -83,7 +83,18 @@ def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(temp
 def test_the_metrics_query_strings_are_documented_with_their_types(document):
     summary = operations(document)["GET /v1/metrics/summary"]
     parameters = {parameter["name"]: parameter for parameter in summary["parameters"]}
-    assert list(parameters) == ["from", "to", "period", "propertyId", "compareTo", "includeFunnel"]
+    assert list(parameters) == [
+        "from",
+        "to",
+        "period",
+        "propertyId",
+        "compareTo",
+        "includeFunnel",
+        "includeBreakdowns",
+        "top",
+    ]
+    top = parameters["top"]["schema"]
+    assert (top["type"], top["minimum"], top["maximum"], top["default"]) == ("integer", 1, 100, 10)
     period = {"type": "string", "enum": ["today", "7d", "30d", "90d", "month", "last_month"]}
     assert period in parameters["period"]["schema"]["anyOf"]
     assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())

@@ -39,7 +39,9 @@ from funnel.rollups import freshness
 from funnel.runtime import Runtime
 from funnel.schemas.metrics import (
     NOT_SET,
+    OTHER,
     UNATTRIBUTED,
+    Breakdowns,
     Freshness,
     Funnel,
     FunnelGroups,
@@ -443,6 +445,87 @@ def read_funnel(
     return total, FunnelGroups(groupBy=group_by, groups=groups)
 
 
+# The breakdowns' stored dimensions and their lists in the answer.
+BREAKDOWNS = {
+    "landing_page": "landingPages",
+    "page": "topPages",
+    "device": "devices",
+    "country": "countries",
+    "source": "sources",
+}
+
+
+def read_breakdowns(
+    conn: psycopg.Connection, window: Window, property_id: str | None, top: int
+) -> Breakdowns:
+    """The window's breakdowns from ``daily_breakdown_rollups``: counts summed over its
+    days, each key's visitors merged from its daily sketches (memoised like the days'),
+    the ``top`` keys of each dimension by visitors, and the rest (with the days' own
+    ``(other)`` rows) as one ``(other)`` row."""
+    rows = _rows(
+        conn, query("metrics/list_breakdowns"), {**_window_params(window), "property_id": property_id}
+    )
+    versions = [version for row in rows for version in zip(row["ids"], row["versions"], strict=True)]
+    sketches = dict(
+        zip(
+            versions,
+            _decoded(
+                conn, "breakdowns", versions, query("metrics/list_breakdown_sketches"), _decode_visitors
+            ),
+            strict=True,
+        )
+    )
+    ranked: defaultdict[str, list[tuple[int, dict[str, Any], list[Any]]]] = defaultdict(list)
+    folded: defaultdict[str, list[tuple[dict[str, Any], list[Any]]]] = defaultdict(list)
+    for row in rows:
+        days = [sketches[version] for version in zip(row["ids"], row["versions"], strict=True)]
+        if row["key"] == OTHER:
+            folded[row["dimension"]].append((row, days))
+        else:
+            ranked[row["dimension"]].append((union_decoded(days), row, days))
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for dimension, name in BREAKDOWNS.items():
+        keys = sorted(ranked[dimension], key=lambda item: (-item[0], -item[1]["page_views"], item[1]["key"]))
+        shown = [_breakdown(row["key"], visitors, [row]) for visitors, row, _ in keys[:top]]
+        rest = [(row, days) for _, row, days in keys[top:]] + folded[dimension]
+        if rest:
+            visitors = union_decoded(sketch for _, days in rest for sketch in days)
+            shown.append(_breakdown(OTHER, visitors, [row for row, _ in rest]))
+        lists[name] = shown
+    return Breakdowns.model_validate(lists)
+
+
+def _breakdown(key: str, visitors: int, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "visitors": visitors,
+        "pageViews": sum(row["page_views"] for row in rows),
+        "entrances": sum(row["entrances"] for row in rows),
+        "conversions": sum(row["conversions"] for row in rows),
+    }
+
+
+def read_properties(conn: psycopg.Connection) -> list[str]:
+    """Every property with a marketing rollup, in order (``list_properties.sql``)."""
+    return [row[0] for row in conn.execute(query("metrics/list_properties"))]
+
+
+def read_trend(conn: psycopg.Connection, window: Window, property_id: str | None) -> list[TrafficDay]:
+    """Every day of the window: visitors, page views and new leads (zeros where none)."""
+    rows = _rows(
+        conn, query("metrics/list_traffic_trend"), {**_window_params(window), "property_id": property_id}
+    )
+    return [
+        TrafficDay(
+            day=row["day"],
+            uniqueVisitors=row["unique_visitors"],
+            pageViews=row["page_views"],
+            newLeads=row["new_leads"],
+        )
+        for row in rows
+    ]
+
+
 # --- the two answers ------------------------------------------------------------------
 
 
@@ -453,11 +536,6 @@ def build_summary(
     comparison = comparison_window(window) if request.compare_to else None
     current = read_traffic(conn, window, request.property_id)
     previous = read_traffic(conn, comparison, request.property_id) if comparison else None
-    trend = _rows(
-        conn,
-        query("metrics/list_traffic_trend"),
-        {**_window_params(window), "property_id": request.property_id},
-    )
     funnel = (
         read_funnel(conn, window, visitors=current.unique_visitors, property_id=request.property_id)[0]
         if request.include_funnel
@@ -472,16 +550,15 @@ def build_summary(
             trafficSourceMix=current.source_mix(),
         ),
         ingest=read_ingest(conn, window, request.property_id),
-        trend=[
-            TrafficDay(
-                day=row["day"],
-                uniqueVisitors=row["unique_visitors"],
-                pageViews=row["page_views"],
-                newLeads=row["new_leads"],
-            )
-            for row in trend
-        ],
+        trend=read_trend(conn, window, request.property_id),
+        compareTrend=read_trend(conn, comparison, request.property_id) if comparison else None,
         funnel=funnel,
+        breakdowns=(
+            read_breakdowns(conn, window, request.property_id, request.top)
+            if request.include_breakdowns
+            else None
+        ),
+        properties=read_properties(conn),
     )
 
 

@@ -57,6 +57,8 @@ PERIOD_DESCRIPTION = (
 )
 UNATTRIBUTED = "unattributed"
 NOT_SET = "(not set)"
+# A breakdown's keys past those shown (and, in the rollups, past a day's bound), together.
+OTHER = "(other)"
 
 
 class _Query(BaseModel):
@@ -68,11 +70,17 @@ class _Query(BaseModel):
     compare_to: bool = False
 
 
+DEFAULT_TOP = 10
+MAX_TOP = 100
+
+
 class SummaryQuery(_Query):
     """``GET /v1/metrics/summary`` as the layer receives it (dates not yet defaulted)."""
 
     property_id: str | None = None
     include_funnel: bool = False
+    include_breakdowns: bool = False
+    top: int = DEFAULT_TOP
 
 
 class ServiceUsageQuery(_Query):
@@ -161,6 +169,33 @@ class TrafficDay(_Answer):
     newLeads: int
 
 
+class BreakdownRow(_Answer):
+    key: str = Field(description=f"the dimension's value; {OTHER!r}: every key past the top ones, together")
+    visitors: int = Field(
+        description="the key's visitors in the window, each once (merged from daily sketches: exact for "
+        "small sets, within about 0.8 % otherwise)"
+    )
+    pageViews: int = Field(description="page views in the window (exact)")
+
+
+class LandingPageRow(BreakdownRow):
+    pageViews: int = Field(description="page views of the visits that entered here, on the day they entered")
+    entrances: int = Field(description="visits that entered on this path (exact)")
+    conversions: int = Field(description="of those visits, the ones that converted")
+
+
+class Breakdowns(_Answer):
+    """Each list sorted by visitors, then page views, descending (then by key), the
+    ``top`` keys and, when there are more, one ``(other)`` row last; counts sum exactly to
+    the window's."""
+
+    landingPages: list[LandingPageRow] = Field(description="the path each visit entered on")
+    topPages: list[BreakdownRow] = Field(description="the paths viewed")
+    devices: list[BreakdownRow] = Field(description="device types")
+    countries: list[BreakdownRow] = Field(description=f"two-letter countries, {NOT_SET!r} when unknown")
+    sources: list[BreakdownRow] = Field(description="traffic sources")
+
+
 class TimeToFirstScan(_Answer):
     median: float | None
     mean: float | None
@@ -204,16 +239,22 @@ class SummaryResponse(_Answer):
     metrics: SummaryMetrics
     ingest: Ingest
     trend: list[TrafficDay] = Field(description="every day of the window, zeros where nothing was rolled up")
+    compareTrend: list[TrafficDay] | None = Field(
+        default=None, description="only with compareTo=true: every day of the comparison window, as trend"
+    )
     funnel: Funnel | None = Field(
         default=None,
         description="only with includeFunnel=true; visitors and leads of propertyId, tenants of all",
     )
+    breakdowns: Breakdowns | None = Field(
+        default=None, description="only with includeBreakdowns=true; of propertyId, or of every property"
+    )
+    properties: list[str] = Field(description="every property with rolled-up traffic, in order")
 
     def body(self) -> dict[str, Any]:
-        """The JSON answer: ``funnel`` only when it was asked for."""
-        return self.model_dump(
-            mode="json", by_alias=True, exclude={"funnel"} if self.funnel is None else None
-        )
+        """The JSON answer: ``compareTrend``, ``funnel`` and ``breakdowns`` only when asked for."""
+        absent = {name for name in ("compareTrend", "funnel", "breakdowns") if getattr(self, name) is None}
+        return self.model_dump(mode="json", by_alias=True, exclude=absent or None)
 
 
 class UsageMetrics(_Answer):
