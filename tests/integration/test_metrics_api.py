@@ -137,15 +137,17 @@ class TestValidation:
 
 SUMMARY_PARAMETERS = [
     "compareTo",
+    "format",
     "from",
     "includeBreakdowns",
     "includeFunnel",
     "period",
     "propertyId",
+    "table",
     "to",
     "top",
 ]
-USAGE_PARAMETERS = ["compareTo", "from", "groupBy", "period", "tenantId", "to"]
+USAGE_PARAMETERS = ["compareTo", "format", "from", "groupBy", "period", "table", "tenantId", "to"]
 
 
 class TestUnknownParameters:

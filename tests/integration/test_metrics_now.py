@@ -109,7 +109,7 @@ class TestVisitorsNow:
         response = now(context, query_string)
         assert response["statusCode"] == status
         if status == 400:
-            assert response_json(response)["accepted"] == ["propertyId"]
+            assert response_json(response)["accepted"] == ["format", "propertyId", "table"]
         assert row_counts() == before
 
 

@@ -92,6 +92,8 @@ def test_the_metrics_query_strings_are_documented_with_their_types(document):
         "includeFunnel",
         "includeBreakdowns",
         "top",
+        "format",
+        "table",
     ]
     top = parameters["top"]["schema"]
     assert (top["type"], top["minimum"], top["maximum"], top["default"]) == ("integer", 1, 100, 10)
