@@ -60,6 +60,8 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
     accepted = receive_events(app.runtime(), body.events(), app.raw_request, salts)
     if not accepted.queued:
         metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
+        metrics.add_metric(name="EventDuplicates", unit=MetricUnit.Count, value=accepted.duplicates)
+        metrics.add_metric(name="BotEventsIgnored", unit=MetricUnit.Count, value=accepted.ignored)
     return Response(202, content_types.APPLICATION_JSON, accepted.model_dump_json(exclude_none=True))
 
 

@@ -81,12 +81,13 @@ def test_the_consumer_reports_partial_batch_failures_and_the_dead_letter_queue_i
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # And an alarm fires on any message in the dead-letter queue
-    alarm = resources["IngestBufferDeadLetterAlarm"]["Properties"]
+    alarm = resources["IngestBufferDeadLetterQueueDepthAlarm"]["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["IngestBufferDeadLetterQueue", "QueueName"]}}
     ]
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert (alarm["AlarmActions"], alarm["OKActions"]) == ([{"Ref": "AlarmTopic"}], [{"Ref": "AlarmTopic"}])
 
 
 def test_local_runs_read_the_queues_their_redrive_and_the_consumer_from_the_template():
