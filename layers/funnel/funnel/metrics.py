@@ -1,12 +1,14 @@
-"""The admin metrics API, served from the read model: the daily rollups, the tenant
-milestones and the leads (for lead counts and first touch), never raw events, so the cost
-of an answer follows the number of days, properties and tenants, not the traffic.
+"""The metrics API, served from the read model: the daily rollups (breakdowns included),
+the tenant milestones and the leads (for lead counts and first touch), never raw events,
+so the cost of an answer follows the number of days, properties and tenants, not the
+traffic. The one exception is ``visitors_now`` (``GET /v1/metrics/now``), a live count of
+the last five minutes' events through an index that bounds it by those minutes.
 
 ``summary`` answers ``GET /v1/metrics/summary`` (seed 002) and ``service_usage``
 ``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
 
-* resolve the window (inclusive UTC days; by default the last 30 complete days) against
-  the runtime's clock and refuse impossible ones with 422;
+* resolve the window (inclusive UTC days, or a ``period`` relative to today; by default
+  the last 30 complete days) against the runtime's clock and refuse impossible ones;
 * read everything of one answer from one snapshot (``REPEATABLE READ, READ ONLY``);
 * keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
   data version: the newest ``generated_at`` of the rollups and the newest successful
