@@ -68,6 +68,7 @@ EVENTS = {
     "retention": "retention/dry_run.json",
     "migrate": "migrate/direct.json",
     "assets": "assets/get_funnel_js.json",
+    "ingest_buffer": "ingest_buffer/buffered_requests.json",
 }
 # The targets: import time as a multiple of the floor's, and megabytes loaded.
 IMPORT_TARGETS = {

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 INGEST = ["webhook_handler", "collect_handler", "health_handler", "unsubscribe_handler"]
-TRACED = ["leads_admin_handler", "retention_handler", "migrate_handler"]
+TRACED = ["leads_admin_handler", "retention_handler", "migrate_handler", "buffer_handler"]
 ANALYTICS = ["metrics_handler", "rollup_handler"]
 WATCHED = ["aws_xray_sdk", "boto3", "botocore.session", "botocore.client", "numpy", "datasketches"]
 

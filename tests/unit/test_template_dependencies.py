@@ -247,7 +247,12 @@ def test_each_function_carries_the_layers_it_needs_and_no_more(monkeypatch):
     # functions that load the X-Ray SDK, and numpy and DataSketches to those of sketches
     for function in ("WebhookIngestFunction", "CollectFunction", "HealthFunction", "UnsubscribeFunction"):
         assert layers(function) == ["Funnel", "SecretsExtension"], function
-    for function in ("LeadsAdminFunction", "RetentionPurgeFunction", "MigrateFunction"):
+    for function in (
+        "LeadsAdminFunction",
+        "RetentionPurgeFunction",
+        "MigrateFunction",
+        "IngestBufferFunction",
+    ):
         assert layers(function) == ["Funnel", "SecretsExtension", "Tracing"], function
     for function in ("RollupFunction", "MetricsFunction"):
         assert layers(function) == ["Funnel", "SecretsExtension", "Tracing", "Analytics"], function

@@ -1,12 +1,14 @@
-"""The admin metrics API, served from the read model: the daily rollups, the tenant
-milestones and the leads (for lead counts and first touch), never raw events, so the cost
-of an answer follows the number of days, properties and tenants, not the traffic.
+"""The metrics API, served from the read model: the daily rollups (breakdowns included),
+the tenant milestones and the leads (for lead counts and first touch), never raw events,
+so the cost of an answer follows the number of days, properties and tenants, not the
+traffic. The one exception is ``visitors_now`` (``GET /v1/metrics/now``), a live count of
+the last five minutes' events through an index that bounds it by those minutes.
 
 ``summary`` answers ``GET /v1/metrics/summary`` (seed 002) and ``service_usage``
 ``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
 
-* resolve the window (inclusive UTC days; by default the last 30 complete days) against
-  the runtime's clock and refuse impossible ones with 422;
+* resolve the window (inclusive UTC days, or a ``period`` relative to today; by default
+  the last 30 complete days) against the runtime's clock and refuse impossible ones;
 * read everything of one answer from one snapshot (``REPEATABLE READ, READ ONLY``);
 * keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
   data version: the newest ``generated_at`` of the rollups and the newest successful
@@ -33,18 +35,25 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from funnel import sketch_blocks
-from funnel.errors import ValidationFailed
+from funnel.beacons import MAX_CLIENT_AHEAD
+from funnel.errors import MalformedRequest, ValidationFailed
 from funnel.rollups import freshness
 from funnel.runtime import Runtime
 from funnel.schemas.metrics import (
     NOT_SET,
+    OTHER,
     UNATTRIBUTED,
+    Breakdowns,
     Freshness,
     Funnel,
     FunnelGroups,
     GroupBy,
     Ingest,
     Metric,
+    NowQuery,
+    NowResponse,
+    Period,
+    RequestedWindow,
     ServiceUsageQuery,
     ServiceUsageResponse,
     SummaryMetrics,
@@ -67,6 +76,8 @@ DEFAULT_WINDOW_DAYS = 30
 # "Active": a completed scan in the 30 days ending with the window (DESIGN, "Funnel cohort").
 ACTIVE_DAYS = 30
 MS_PER_HOUR = 3_600_000
+# Visitors now: those with an event in this many seconds up to the request.
+NOW_WINDOW_SECONDS = 300
 CACHE_ENTRIES = 128
 # How long a cached answer may be served while its data version holds (see the docstring).
 CACHE_MAX_AGE_SECONDS = 60.0
@@ -88,18 +99,47 @@ def _problem(field: str, message: str, kind: str) -> dict[str, str]:
     return {"loc": field, "msg": message, "type": kind}
 
 
-def resolve_window(start: date | None, end: date | None, today: date) -> Window:
+def period_window(period: Period, today: date) -> tuple[date, date]:
+    """The inclusive UTC days of a relative ``period`` on ``today``: ``today`` alone;
+    ``7d``, ``30d`` and ``90d`` that many complete days ending yesterday; ``month`` from
+    its first day to today; ``last_month`` the whole previous month."""
+    yesterday = today - timedelta(days=1)
+    if period == "today":
+        return today, today
+    if period == "month":
+        return today.replace(day=1), today
+    if period == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    return yesterday - timedelta(days=int(period.removesuffix("d")) - 1), yesterday
+
+
+def resolve_window(
+    start: date | None, end: date | None, today: date, period: Period | None = None
+) -> RequestedWindow:
     """The window a request asks for, with defaults filled in.
 
-    Without ``to`` the window ends yesterday (the last complete UTC day), or on ``from``
-    when that is today; without ``from`` it starts 29 days before its end (30 days).
+    With ``period`` it is that period (``period_window``), echoed in the window. Without
+    ``to`` the window ends yesterday (the last complete UTC day), or on ``from`` when that
+    is today; without ``from`` it starts 29 days before its end (30 days).
 
     Raises
     ------
+    MalformedRequest
+        ``period_with_dates`` when ``period`` comes with ``from`` or ``to``.
     ValidationFailed
         When a day is after today, ``from`` is after ``to``, or the window is longer than
         ``MAX_WINDOW_DAYS`` days; ``details`` lists each problem by parameter.
     """
+    if period is not None:
+        given = [name for name, day in (("from", start), ("to", end)) if day is not None]
+        if given:
+            raise MalformedRequest(
+                "period_with_dates",
+                details={"period": period, "with": given, "msg": "give period, or from and to, not both"},
+            )
+        first, last = period_window(period, today)
+        return RequestedWindow(start=first, end=last, period=period)
     yesterday = today - timedelta(days=1)
     if end is None:
         end = min(today, max(yesterday, start)) if start is not None else yesterday
@@ -118,7 +158,7 @@ def resolve_window(start: date | None, end: date | None, today: date) -> Window:
         )
     if problems:
         raise ValidationFailed(details=problems)
-    return Window(start=start, end=end)
+    return RequestedWindow(start=start, end=end)
 
 
 def comparison_window(window: Window) -> Window:
@@ -407,21 +447,134 @@ def read_funnel(
     return total, FunnelGroups(groupBy=group_by, groups=groups)
 
 
+# The breakdowns' stored dimensions and their lists in the answer.
+BREAKDOWNS = {
+    "landing_page": "landingPages",
+    "page": "topPages",
+    "device": "devices",
+    "country": "countries",
+    "source": "sources",
+}
+
+
+# A property day's breakdowns, decoded: (dimension, key) -> counts and the visitor sketch.
+DayBreakdowns = dict[tuple[str, str], tuple[int, int, int, Any]]
+
+
+def read_breakdowns(
+    conn: psycopg.Connection, window: Window, property_id: str | None, top: int
+) -> Breakdowns:
+    """The window's breakdowns from ``daily_breakdown_rollups``: counts summed over its
+    days, each key's visitors merged from its daily sketches, the ``top`` keys of each
+    dimension by visitors, and the rest (with the days' own ``(other)`` rows) as one
+    ``(other)`` row. A property day's rows are fetched and decoded once per version and
+    kept in the warm container's memo, whole: a window costs a lookup per day."""
+    days = _breakdown_days(conn, window, property_id)
+    keys: defaultdict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, []])
+    for day in days:
+        for place, (page_views, entrances, conversions, sketch) in day.items():
+            totals = keys[place]
+            totals[0] += page_views
+            totals[1] += entrances
+            totals[2] += conversions
+            totals[3].append(sketch)
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for dimension, name in BREAKDOWNS.items():
+        ranked = sorted(
+            (
+                (union_decoded(totals[3]), key, totals)
+                for (of, key), totals in keys.items()
+                if of == dimension and key != OTHER
+            ),
+            key=lambda item: (-item[0], -item[2][0], item[1]),
+        )
+        shown = [_breakdown(key, visitors, totals) for visitors, key, totals in ranked[:top]]
+        rest = [totals for _, _, totals in ranked[top:]]
+        if (dimension, OTHER) in keys:
+            rest.append(keys[(dimension, OTHER)])
+        if rest:
+            merged = [sum(totals[index] for totals in rest) for index in range(3)]
+            visitors = union_decoded(sketch for totals in rest for sketch in totals[3])
+            shown.append(_breakdown(OTHER, visitors, [*merged, []]))
+        lists[name] = shown
+    return Breakdowns.model_validate(lists)
+
+
+def _breakdown_days(conn: psycopg.Connection, window: Window, property_id: str | None) -> list[DayBreakdowns]:
+    """The decoded breakdowns of each property day of the window (day and property order):
+    those of the memo at their version, the others fetched in one statement (in the same
+    snapshot, so at the version listed) and memoised."""
+    listed = conn.execute(
+        query("metrics/list_breakdown_days"), {**_window_params(window), "property_id": property_id}
+    ).fetchall()
+    found = {
+        (prop, day): decoded_sketches.get(("breakdowns", prop, day, *version))
+        for prop, day, *version in listed
+    }
+    missing = [place for place, decoded in found.items() if decoded is None]
+    if missing:
+        fetched: dict[tuple[str, date], DayBreakdowns] = defaultdict(dict)
+        sizes: dict[tuple[str, date], int] = defaultdict(int)
+        params = {"property_ids": [prop for prop, _ in missing], "days": [day for _, day in missing]}
+        for row in _rows(conn, query("metrics/list_breakdown_rows"), params):
+            place = (row["property_id"], row["day"])
+            fetched[place][(row["dimension"], row["key"])] = (
+                row["page_views"],
+                row["entrances"],
+                row["conversions"],
+                decode(row["sketch"]),
+            )
+            sizes[place] += len(row["sketch"])
+        for prop, day, *version in listed:
+            if (prop, day) in fetched:
+                decoded_sketches.put(
+                    ("breakdowns", prop, day, *version), fetched[(prop, day)], sizes[(prop, day)]
+                )
+                found[(prop, day)] = fetched[(prop, day)]
+    return [found[(prop, day)] or {} for prop, day, *_ in listed]
+
+
+def _breakdown(key: str, visitors: int, totals: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "visitors": visitors,
+        "pageViews": totals[0],
+        "entrances": totals[1],
+        "conversions": totals[2],
+    }
+
+
+def read_properties(conn: psycopg.Connection) -> list[str]:
+    """Every property with a marketing rollup, in order (``list_properties.sql``)."""
+    return [row[0] for row in conn.execute(query("metrics/list_properties"))]
+
+
+def read_trend(conn: psycopg.Connection, window: Window, property_id: str | None) -> list[TrafficDay]:
+    """Every day of the window: visitors, page views and new leads (zeros where none)."""
+    rows = _rows(
+        conn, query("metrics/list_traffic_trend"), {**_window_params(window), "property_id": property_id}
+    )
+    return [
+        TrafficDay(
+            day=row["day"],
+            uniqueVisitors=row["unique_visitors"],
+            pageViews=row["page_views"],
+            newLeads=row["new_leads"],
+        )
+        for row in rows
+    ]
+
+
 # --- the two answers ------------------------------------------------------------------
 
 
 def build_summary(
-    conn: psycopg.Connection, request: SummaryQuery, window: Window, today: date
+    conn: psycopg.Connection, request: SummaryQuery, window: RequestedWindow, today: date
 ) -> SummaryResponse:
     """Compute ``GET /v1/metrics/summary`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
     current = read_traffic(conn, window, request.property_id)
     previous = read_traffic(conn, comparison, request.property_id) if comparison else None
-    trend = _rows(
-        conn,
-        query("metrics/list_traffic_trend"),
-        {**_window_params(window), "property_id": request.property_id},
-    )
     funnel = (
         read_funnel(conn, window, visitors=current.unique_visitors, property_id=request.property_id)[0]
         if request.include_funnel
@@ -436,21 +589,20 @@ def build_summary(
             trafficSourceMix=current.source_mix(),
         ),
         ingest=read_ingest(conn, window, request.property_id),
-        trend=[
-            TrafficDay(
-                day=row["day"],
-                uniqueVisitors=row["unique_visitors"],
-                pageViews=row["page_views"],
-                newLeads=row["new_leads"],
-            )
-            for row in trend
-        ],
+        trend=read_trend(conn, window, request.property_id),
+        compareTrend=read_trend(conn, comparison, request.property_id) if comparison else None,
         funnel=funnel,
+        breakdowns=(
+            read_breakdowns(conn, window, request.property_id, request.top)
+            if request.include_breakdowns
+            else None
+        ),
+        properties=read_properties(conn),
     )
 
 
 def build_service_usage(
-    conn: psycopg.Connection, request: ServiceUsageQuery, window: Window, today: date
+    conn: psycopg.Connection, request: ServiceUsageQuery, window: RequestedWindow, today: date
 ) -> ServiceUsageResponse:
     """Compute ``GET /v1/metrics/service-usage`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
@@ -589,11 +741,11 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,
@@ -612,15 +764,42 @@ def service_usage(
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,
         ("service_usage", request, window, today),
         lambda conn: build_service_usage(conn, request, window, today),
         ServiceUsageResponse,
+    )
+
+
+def visitors_now(runtime: Runtime, request: NowQuery) -> NowResponse:
+    """``GET /v1/metrics/now``: the distinct visitors with an event in the last
+    ``NOW_WINDOW_SECONDS`` seconds, live (never cached), the one read of raw events
+    (``queries/metrics/count_visitors_now.sql``, cheap by ``0015_visitors_now_index``).
+
+    An event dated up to ``MAX_CLIENT_AHEAD`` after the request (a client clock ahead, as
+    ingest believes it) counts too: its visitor is on the site now.
+    """
+    as_of = runtime.clock().astimezone(UTC)
+    params = {
+        "since_at": as_of - timedelta(seconds=NOW_WINDOW_SECONDS),
+        "until_at": as_of + MAX_CLIENT_AHEAD,
+        "property_id": request.property_id,
+    }
+
+    def count(conn: psycopg.Connection) -> int:
+        # Planned for its parameters: one property's range or every property's.
+        row = conn.execute(query("metrics/count_visitors_now"), params, prepare=False).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    visitors = runtime.database.run(count, transaction=False)
+    return NowResponse(
+        propertyId=request.property_id, visitors=visitors, windowSeconds=NOW_WINDOW_SECONDS, asOf=as_of
     )
