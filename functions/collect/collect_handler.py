@@ -30,7 +30,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (400, "Not JSON, nested deeper than 32 levels, or not a readable form"),
         (413, "Body over 256 KB"),
         (415, "Not JSON, text/plain or an urlencoded form"),
-        (422, "Invalid events or lead"),
+        (422, "Invalid events or lead, or a property that is not configured (`unknown_property`)"),
         (503, "Database unavailable; retry"),
     ]
 }

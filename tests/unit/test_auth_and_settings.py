@@ -218,3 +218,26 @@ def test_an_unusable_database_secret_is_a_configuration_error(secret):
 def test_no_database_at_all_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
         database_conninfo(DatabaseSettings(), DictSecrets({}))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, {"default"}),
+        ("default", {"default"}),
+        (" default , docs,,", {"default", "docs"}),
+        ("www.example.com,blog:2026", {"www.example.com", "blog:2026"}),
+    ],
+)
+def test_the_configured_properties_are_a_comma_separated_list(clean_env, value, expected):
+    clean_env.delenv("PROPERTY_IDS", raising=False)
+    if value is not None:
+        clean_env.setenv("PROPERTY_IDS", value)
+    assert get_settings().http.property_ids == expected
+
+
+@pytest.mark.parametrize("value", [",", "has space", "-leading-dash", "p" * 129, "(unknown)"])
+def test_a_property_id_that_no_request_could_name_is_a_configuration_error(clean_env, value):
+    clean_env.setenv("PROPERTY_IDS", value)
+    with pytest.raises(ConfigurationError, match="property_ids"):
+        get_settings()

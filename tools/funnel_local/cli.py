@@ -70,6 +70,8 @@ LOCAL_WEBHOOK_SIGNING_SECRETS: Final = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtc2lnbmluZy
 LOCAL_UNSUBSCRIBE_SECRET: Final = "local-unsubscribe-secret"  # noqa: S105 - a published local default
 # A marketing site served locally on the usual development ports.
 LOCAL_ALLOWED_ORIGINS: Final = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:4321"
+# The properties of the banner's tag and of `make demo`'s sites (default, docs).
+LOCAL_PROPERTY_IDS: Final = ",".join(site.property_id for site in SITES)
 _STANDARD_RECORD_FIELDS: Final = frozenset(
     {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
 )
@@ -145,6 +147,7 @@ class LocalSecrets:
             "WEBHOOK_SIGNING_SECRETS": self.webhook_signing_secrets,
             "UNSUBSCRIBE_SECRET": os.environ.get("UNSUBSCRIBE_SECRET") or LOCAL_UNSUBSCRIBE_SECRET,
             "ALLOWED_ORIGINS": os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS,
+            "PROPERTY_IDS": os.environ.get("PROPERTY_IDS") or LOCAL_PROPERTY_IDS,
             "PUBLIC_BASE_URL": public_base_url,
         }
         refuses_admin_key = os.environ.get("WEBHOOK_REFUSES_ADMIN_KEY")
@@ -406,6 +409,7 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
         f"Database:                    {database_source}",
         "",
         f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
+        f"Properties (PROPERTY_IDS):      {os.environ.get('PROPERTY_IDS') or LOCAL_PROPERTY_IDS}",
         "",
         *_site_lines(gateway),
         "",

@@ -40,7 +40,16 @@ from urllib.parse import urlencode
 import psycopg
 from psycopg import sql
 
-from funnel_local.demo_plan import BeaconPost, Browser, Delivery, DemoPlan, LeadPost, WebhookPost, build_plan
+from funnel_local.demo_plan import (
+    SITES,
+    BeaconPost,
+    Browser,
+    Delivery,
+    DemoPlan,
+    LeadPost,
+    WebhookPost,
+    build_plan,
+)
 from funnel_local.postgres import REPO_ROOT
 from funnel_local.template import load_template
 from funnel_local.workers import LambdaContext
@@ -102,12 +111,16 @@ def handler_environment(
     template_path: Path = REPO_ROOT / "template.yaml",
 ) -> dict[str, str]:
     """What the collect and webhook functions see, in this process: their template
-    environment, the local values (database, keys, origins), quiet logs and no tracing."""
+    environment, the local values (database, keys, origins), the demo's sites among the
+    configured properties, quiet logs and no tracing."""
     template = load_template(template_path)
     environment: dict[str, str] = {}
     for function_id in ("CollectFunction", "WebhookIngestFunction"):
         environment.update(template.function(function_id).environment)
     environment.update(local)
+    properties = [name.strip() for name in environment.get("PROPERTY_IDS", "").split(",") if name.strip()]
+    demo_sites = [site.property_id for site in SITES if site.property_id not in properties]
+    environment["PROPERTY_IDS"] = ",".join([*properties, *demo_sites])
     # A line per request would drown the demo's own report; warnings still show.
     environment.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"})
     if asynchronous_commit:

@@ -4,13 +4,13 @@ rejections for ingest accounting."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection, Iterable
 from urllib.parse import parse_qsl
 
 from funnel import accounting
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
-from funnel.errors import FunnelError
+from funnel.errors import FunnelError, ValidationFailed
 from funnel.http import FORM, RawRequest, media_type, strict_json
 from funnel.identity import Client, DailySalts
 from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
@@ -18,7 +18,24 @@ from funnel.runtime import Runtime
 from funnel.schemas.capture import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
 
 LEADS_PATH = "/v1/leads/capture"
-_PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+# The one property every refusal is counted under when the property it names is not
+# configured (or cannot be read): not a valid property id, so it never meets a real one.
+UNKNOWN_PROPERTY = "(unknown)"
+
+
+def require_configured(property_ids: Iterable[str], properties: Collection[str]) -> None:
+    """Refuse a request naming a property that is not configured (``PROPERTY_IDS``).
+
+    Raises
+    ------
+    ValidationFailed
+        ``unknown_property`` (422): nothing of the request is stored.
+    """
+    if not set(property_ids) <= set(properties):
+        raise ValidationFailed(
+            "unknown_property",
+            details={"field": "propertyId", "msg": "not a property this API collects for"},
+        )
 
 
 def client_of(request: RawRequest) -> Client:
@@ -28,6 +45,7 @@ def client_of(request: RawRequest) -> Client:
 def receive_events(
     runtime: Runtime, events: list[BeaconEvent], request: RawRequest, salts: DailySalts
 ) -> EventsAccepted:
+    require_configured((event.propertyId for event in events), runtime.settings.http.property_ids)
     beacon = BeaconRequest(
         received_at=runtime.clock(),
         client=client_of(request),
@@ -45,6 +63,7 @@ def receive_lead(
     runtime: Runtime, capture: LeadCapture, request: RawRequest, salts: DailySalts
 ) -> str | None:
     """Store a capture; returns where a form post should send the browser (or None)."""
+    require_configured((capture.propertyId,), runtime.settings.http.property_ids)
     redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
     captured = CaptureRequest(
         received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
@@ -59,13 +78,16 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     """Count a refused request's events or lead, by error code, for its property.
 
     Only client errors count (a 5xx is ours, and may mean the database is away); the
-    property is read from the body when it can be, ``default`` when the body names none
-    and ``unknown`` when it cannot be read.
+    property is read from the body when it can be, ``default`` when the body names none,
+    and is ``(unknown)`` when it cannot be read or is not configured: a caller can never
+    make a counter of a name of its choosing.
     """
     if exc.status >= 500:
         return
     kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
-    property_id, count = _claimed_property_and_count(request)
+    claimed, count = _claimed_property_and_count(request)
+    properties = runtime.settings.http.property_ids
+    property_id = claimed if isinstance(claimed, str) and claimed in properties else UNKNOWN_PROPERTY
     runtime.database.run(
         lambda conn: accounting.add(
             conn,
@@ -79,12 +101,12 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     )
 
 
-def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
+def _claimed_property_and_count(request: RawRequest) -> tuple[object, int]:
     try:
         text = request.body.decode("utf-8")
         document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else strict_json(text)
     except (UnicodeDecodeError, ValueError):
-        return "unknown", 1
+        return UNKNOWN_PROPERTY, 1
     first: object = document
     count = 1
     if isinstance(document, dict) and isinstance(document.get("events"), list) and document["events"]:
@@ -92,6 +114,5 @@ def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
         count = min(len(events), MAX_BATCH)
         first = events[0]
     if not isinstance(first, dict):
-        return "unknown", count
-    claimed = first.get("propertyId", "default")
-    return (claimed if isinstance(claimed, str) and _PROPERTY.fullmatch(claimed) else "unknown"), count
+        return UNKNOWN_PROPERTY, count
+    return first.get("propertyId", "default"), count
