@@ -308,10 +308,19 @@ EXAMPLE_EMAIL: Final = "ada@example.com"
 EXAMPLE_BROWSER: Final = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | WebhookExample]:
+def local_site_origin() -> str:
+    """The first site origin of ``make run`` (``ALLOWED_ORIGINS``, else the local default):
+    the page the banner's lead comes from."""
+    return (os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS).split(",")[0].strip()
+
+
+def walkthrough(
+    secrets: LocalSecrets, today: date, *, site_origin: str
+) -> list[HttpExample | WebhookExample]:
     """The banner's example requests, in the order that makes one funnel: a visit, the
-    visitor's lead, a tenant signing up with the lead's address (so it is attributed to
-    that lead), and, once the rollup has run, the metrics of the 30 days up to today."""
+    visitor's lead (from a page of ``site_origin``, as lead forms must be), a tenant
+    signing up with the lead's address (so it is attributed to that lead), and, once the
+    rollup has run, the metrics of the 30 days up to today."""
     page_view = {
         "type": "page_view",
         "eventId": "evt_example_00001",
@@ -337,7 +346,7 @@ def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | Webhoo
             "the visitor leaves an address",
             "POST",
             "/v1/leads/capture",
-            (("user-agent", EXAMPLE_BROWSER), ("content-type", "application/json")),
+            (("user-agent", EXAMPLE_BROWSER), ("origin", site_origin), ("content-type", "application/json")),
             json.dumps(lead),
         ),
         WebhookExample(
@@ -415,7 +424,7 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
         "",
         f"Try, in this order ({_rollup_note(gateway)}; `make demo` fills 90 days):",
     ]
-    for example in walkthrough(secrets, datetime.now(UTC).date()):
+    for example in walkthrough(secrets, datetime.now(UTC).date(), site_origin=local_site_origin()):
         command = (
             example.shell(gateway.url, secrets)
             if isinstance(example, WebhookExample)

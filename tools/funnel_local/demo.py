@@ -112,15 +112,20 @@ def handler_environment(
 ) -> dict[str, str]:
     """What the collect and webhook functions see, in this process: their template
     environment, the local values (database, keys, origins), the demo's sites among the
-    configured properties, quiet logs and no tracing."""
+    configured properties and origins, quiet logs and no tracing."""
     template = load_template(template_path)
     environment: dict[str, str] = {}
     for function_id in ("CollectFunction", "WebhookIngestFunction"):
         environment.update(template.function(function_id).environment)
     environment.update(local)
-    properties = [name.strip() for name in environment.get("PROPERTY_IDS", "").split(",") if name.strip()]
-    demo_sites = [site.property_id for site in SITES if site.property_id not in properties]
-    environment["PROPERTY_IDS"] = ",".join([*properties, *demo_sites])
+    # The demo's sites are configured for its requests: their properties, and their origins
+    # (lead forms are taken from a site's own pages only).
+    for variable, demo_values in (
+        ("PROPERTY_IDS", [site.property_id for site in SITES]),
+        ("ALLOWED_ORIGINS", [site.origin for site in SITES]),
+    ):
+        values = [value.strip() for value in environment.get(variable, "").split(",") if value.strip()]
+        environment[variable] = ",".join([*values, *(value for value in demo_values if value not in values)])
     # A line per request would drown the demo's own report; warnings still show.
     environment.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"})
     if asynchronous_commit:

@@ -4,6 +4,7 @@ rejections for ingest accounting."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Collection, Iterable
 from urllib.parse import parse_qsl
 
@@ -11,7 +12,7 @@ from funnel import accounting
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
 from funnel.errors import FunnelError, ValidationFailed
-from funnel.http import FORM, RawRequest, media_type, strict_json
+from funnel.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.identity import Client, DailySalts
 from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
 from funnel.runtime import Runtime
@@ -21,6 +22,9 @@ LEADS_PATH = "/v1/leads/capture"
 # The one property every refusal is counted under when the property it names is not
 # configured (or cannot be read): not a valid property id, so it never meets a real one.
 UNKNOWN_PROPERTY = "(unknown)"
+
+require_site_origin = SiteOriginGuard(frozenset({LEADS_PATH}))
+"""Lead capture writes consent: it is taken from the site's own pages only."""
 
 
 def require_configured(property_ids: Iterable[str], properties: Collection[str]) -> None:
@@ -66,7 +70,10 @@ def receive_lead(
     require_configured((capture.propertyId,), runtime.settings.http.property_ids)
     redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
     captured = CaptureRequest(
-        received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
+        received_at=runtime.clock(),
+        client=client_of(request),
+        request_id=request.request_id,
+        origin=request_origin(request.headers),
     )
     runtime.database.run(
         lambda conn: capture_lead(conn, capture, captured, salts, written_at=captured.received_at)
@@ -116,3 +123,35 @@ def _claimed_property_and_count(request: RawRequest) -> tuple[object, int]:
     if not isinstance(first, dict):
         return UNKNOWN_PROPERTY, count
     return first.get("propertyId", "default"), count
+
+
+# What a person whose browser posted a lead form reads when it is refused, by error code
+# (anything else: the last entry). Nothing was recorded in every case.
+_FORM_ERRORS: dict[str, tuple[str, str]] = {
+    "origin_not_allowed": (
+        "This form cannot be sent from this page",
+        "Your details were not recorded: this form may only be sent from the site's own pages. "
+        "To subscribe, please use the form on the site itself.",
+    ),
+    "": (
+        "Your details could not be recorded",
+        "Your details were not recorded. Please go back, check the form and send it again.",
+    ),
+}
+_RETRY = (
+    "Please try again in a moment",
+    "Your details were not recorded: we could not store them just now. Please go back and "
+    "send the form again in a few minutes.",
+)
+
+
+def form_error_page(exc: FunnelError) -> str:
+    """The page a browser shows when its plain HTML lead form is refused."""
+    title, text = _RETRY if exc.status >= 500 else _FORM_ERRORS.get(exc.code, _FORM_ERRORS[""])
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(text)}</p><p><small>Error: {html.escape(exc.code)}</small></p></main></body></html>"
+    )

@@ -20,7 +20,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -151,6 +151,52 @@ require_webhook_key = KeyGuard(
 """The webhook route: a webhook key, or the admin key unless ``WEBHOOK_REFUSES_ADMIN_KEY``."""
 require_metrics_key = KeyGuard((ADMIN_KEY, METRICS_KEY), metric="MetricsReads")
 """The metrics routes: the admin key, or a read-only metrics key."""
+
+
+def request_origin(headers: Mapping[str, str]) -> str | None:
+    """The origin of the page a request came from: ``Origin``, or when a browser sent none,
+    the scheme and host of ``Referer``; lower-cased. None when neither tells it, and for
+    ``Origin: null`` (an opaque origin: a sandboxed frame, a ``file:`` page, a page whose
+    referrer policy is ``no-referrer``), which no site can be shown to own."""
+    origin = headers.get("origin")
+    if origin is not None:
+        origin = origin.strip().lower()
+        return None if origin in ("", "null") else origin
+    referer = headers.get("referer")
+    if not referer:
+        return None
+    try:
+        parts = urlsplit(referer.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class SiteOriginGuard:
+    """Guard: requests to ``paths`` come from a page of one of the site's origins
+    (``ALLOWED_ORIGINS``), by ``Origin`` or else ``Referer`` (see :func:`request_origin`).
+
+    Browsers set both and no page can forge them, so another site cannot make a visitor's
+    browser post there (a forged consent, say); other clients can send any header, which
+    is why this guards writes a browser could be tricked into, not who may call.
+    """
+
+    paths: frozenset[str]
+
+    def __call__(self, request: RawRequest, runtime: Runtime) -> None:
+        if request.path.rstrip("/") not in self.paths:
+            return
+        origin = request_origin(request.headers)
+        allowed = {allowed.lower() for allowed in runtime.settings.http.allowed_origins}
+        if origin is None or origin not in allowed:
+            metrics.add_metric(name="RequestsFromOtherOrigins", unit=MetricUnit.Count, value=1)
+            raise Forbidden(
+                "origin_not_allowed",
+                details="this route takes requests from the site's own pages only (Origin or Referer)",
+            )
 
 
 def require_webhook_signature(request: RawRequest, runtime: Runtime) -> None:
@@ -313,6 +359,14 @@ MAX_FORM_FIELDS = 200
 # Where Powertools keeps a route's validated arguments in the resolver's context.
 _ROUTE_ARGS = "_route_args"
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
+ErrorPage = Callable[[FunnelError], str]
+HTML = "text/html; charset=utf-8"
+
+
+def browser_form_post(headers: Mapping[str, str]) -> bool:
+    """Whether a browser posted a plain HTML form: an urlencoded or multipart body, from a
+    client that takes HTML (browsers navigating to a form's action accept ``text/html``)."""
+    return media_type(headers) in (FORM, MULTIPART) and "text/html" in headers.get("accept", "").lower()
 
 
 _NESTED = re.compile(r"^([A-Za-z0-9_]+)\[([^\[\]]*)\]$")
@@ -398,6 +452,10 @@ class FunnelResolver(APIGatewayHttpResolver):
         for the public collection function, never for admin routes.
     on_reject
         Called with every rejection (a guard's or validation's), for ingest accounting.
+    error_page
+        When set, a browser's plain form post (see :func:`browser_form_post`) that is
+        refused is answered with this HTML page of the error (same status and headers):
+        the person who sent it sees a page saying what happened, not JSON.
     runtime
         Where settings, secrets and the database come from (tests pass their own).
     """
@@ -409,6 +467,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         accept: frozenset[str] = frozenset({JSON}),
         cors: bool = False,
         on_reject: RejectionHook | None = None,
+        error_page: ErrorPage | None = None,
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
         super().__init__(enable_validation=True, serializer=_json, json_body_deserializer=strict_json)
@@ -418,6 +477,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         self._accept = accept
         self._cors_for_site = cors
         self._on_reject = on_reject
+        self._error_page = error_page
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
@@ -564,23 +624,27 @@ class FunnelResolver(APIGatewayHttpResolver):
                 # Accounting must never turn a clear 4xx into a 500.
                 logger.exception("rejection accounting failed")
 
+    def _error_content(self, exc: FunnelError, request: RawRequest | None) -> tuple[str, str]:
+        """The media type and body of an error's answer: JSON, or a page for a browser."""
+        if self._error_page is not None and request is not None and browser_form_post(request.headers):
+            return HTML, self._error_page(exc)
+        return content_types.APPLICATION_JSON, _json(error_body(exc))
+
     def _reject(self, exc: FunnelError, request: RawRequest | None) -> dict[str, Any]:
         self._log_rejection(exc, request)
+        content_type, body = self._error_content(exc, request)
         return {
             "statusCode": exc.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON, **exc.headers},
-            "body": _json(error_body(exc)),
+            "headers": {"Content-Type": content_type, **exc.headers},
+            "body": body,
             "isBase64Encoded": False,
         }
 
     def _funnel_error(self, exc: FunnelError) -> Response:
-        self._log_rejection(exc, self.raw_request)
-        return Response(
-            status_code=exc.status,
-            content_type=content_types.APPLICATION_JSON,
-            body=_json(error_body(exc)),
-            headers=exc.headers,
-        )
+        request = self.raw_request
+        self._log_rejection(exc, request)
+        content_type, body = self._error_content(exc, request)
+        return Response(status_code=exc.status, content_type=content_type, body=body, headers=exc.headers)
 
     def _validation_error(self, exc: RequestValidationError) -> Response:
         # An empty body explains only the body's errors; a bad query string stays a 422.
