@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from funnel.client_limits import public_limit
 from funnel.collect import count_rejection, form_error_page, receive_events, receive_lead, require_site_origin
 from funnel.http import FORM, JSON, TEXT, FunnelResolver
 from funnel.identity import DailySalts
@@ -27,6 +28,7 @@ app = FunnelResolver(
     cors=True,
     on_reject=count_rejection,
     error_page=form_error_page,
+    client_limit=public_limit,
 )
 salts = DailySalts()
 

@@ -13,6 +13,7 @@ import collect_handler
 from funnel.collect import UNKNOWN_PROPERTY
 from funnel.runtime import reset_runtime
 from tests.builders import api_event, response_json, sample_body
+from tests.conftest import UNBOUNDED_CLIENTS
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +25,8 @@ DATA_TABLES = ("visitors", "sessions", "events", "web_traffic_logs", "leads", "c
 def site(lambda_env, set_clock, db):  # type: ignore[no-untyped-def]
     lambda_env.setenv("ALLOWED_ORIGINS", "https://www.example.com")
     lambda_env.setenv("PROPERTY_IDS", "default, docs")
+    for name, value in UNBOUNDED_CLIENTS.items():
+        lambda_env.setenv(name, value)
     reset_runtime()
     set_clock(NOW)
     return lambda_env

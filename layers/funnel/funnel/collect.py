@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from funnel import accounting
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
-from funnel.errors import FunnelError, ValidationFailed
+from funnel.errors import FunnelError, RateLimited, ValidationFailed
 from funnel.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.identity import Client, DailySalts
 from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
@@ -89,7 +89,9 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     and is ``(unknown)`` when it cannot be read or is not configured: a caller can never
     make a counter of a name of its choosing.
     """
-    if exc.status >= 500:
+    if exc.status >= 500 or isinstance(exc, RateLimited):
+        # (A client over its bound is refused before any work: counting it would be the
+        # very write per request the bound spares the database.)
         return
     kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
     claimed, count = _claimed_property_and_count(request)
@@ -132,6 +134,11 @@ _FORM_ERRORS: dict[str, tuple[str, str]] = {
         "This form cannot be sent from this page",
         "Your details were not recorded: this form may only be sent from the site's own pages. "
         "To subscribe, please use the form on the site itself.",
+    ),
+    "rate_limited": (
+        "Too many forms sent just now",
+        "Your details were not recorded: too many forms were sent from your network in a short "
+        "time. Please go back and send the form again in a minute.",
     ),
     "": (
         "Your details could not be recorded",

@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.metrics import MetricUnit
 
 from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind, check_key
+from funnel.client_limits import Limit
 from funnel.errors import (
     ConfigurationError,
     Forbidden,
@@ -40,13 +41,14 @@ from funnel.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     SigningNotConfigured,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from funnel.runtime import Runtime, get_runtime
-from funnel.settings import LOCAL_STAGE, SecuritySettings
+from funnel.settings import LOCAL_STAGE, HttpSettings, SecuritySettings
 from funnel.signatures import verify
 
 logger = Logger(child=True)
@@ -360,6 +362,7 @@ MAX_FORM_FIELDS = 200
 _ROUTE_ARGS = "_route_args"
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
 ErrorPage = Callable[[FunnelError], str]
+ClientLimitOf = Callable[[str, HttpSettings], tuple[str, Limit]]
 HTML = "text/html; charset=utf-8"
 
 
@@ -456,6 +459,11 @@ class FunnelResolver(APIGatewayHttpResolver):
         When set, a browser's plain form post (see :func:`browser_form_post`) that is
         refused is answered with this HTML page of the error (same status and headers):
         the person who sent it sees a page saying what happened, not JSON.
+    client_limit
+        For public functions: the group and bound of a request path
+        (:func:`funnel.client_limits.public_limit`). Each client (by hashed address) over
+        its group's bound is answered 429 ``rate_limited`` with ``Retry-After`` before
+        anything else is done, preflights included; nothing is counted or stored.
     runtime
         Where settings, secrets and the database come from (tests pass their own).
     """
@@ -468,6 +476,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         cors: bool = False,
         on_reject: RejectionHook | None = None,
         error_page: ErrorPage | None = None,
+        client_limit: ClientLimitOf | None = None,
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
         super().__init__(enable_validation=True, serializer=_json, json_body_deserializer=strict_json)
@@ -478,6 +487,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         self._cors_for_site = cors
         self._on_reject = on_reject
         self._error_page = error_page
+        self._client_limit = client_limit
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
@@ -505,6 +515,16 @@ class FunnelResolver(APIGatewayHttpResolver):
         return sorted(methods)
 
     @property
+    def limits_clients(self) -> bool:
+        """Whether each client is bounded (429 with ``Retry-After``; for the OpenAPI document)."""
+        return self._client_limit is not None
+
+    @property
+    def serves_error_pages(self) -> bool:
+        """Whether a browser's refused form post gets a page (for the OpenAPI document)."""
+        return self._error_page is not None
+
+    @property
     def raw_request(self) -> RawRequest:
         """The request as received (before any form or text conversion)."""
         request = self.context.get("raw_request")
@@ -522,6 +542,10 @@ class FunnelResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = lower_cased_headers(event)
         origin = headers.get("origin")
+        if self._client_limit is not None:
+            refused = self._over_client_limit(event, headers)
+            if refused is not None:
+                return self._with_cors(refused, origin)
         method = _method(event)
         if self._cors_for_site and method == "OPTIONS":
             return self._preflight(origin)
@@ -544,6 +568,28 @@ class FunnelResolver(APIGatewayHttpResolver):
             )
             response = super().resolve(prepared, context)
         return self._with_cors(response, origin)
+
+    def _over_client_limit(
+        self, event: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        """The 429 of a client over its bound, or None to go on (the bound taken)."""
+        assert self._client_limit is not None
+        try:
+            runtime = self.runtime()
+        except ConfigurationError:
+            return None  # answered 503 further on
+        path = str(event.get("rawPath") or "")
+        group, limit = self._client_limit(path, runtime.settings.http)
+        source_ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+        retry_after = runtime.client_limiter.take(group, source_ip, limit, now=runtime.clock().timestamp())
+        if not retry_after:
+            return None
+        metrics.add_metric(name="ClientRateLimited", unit=MetricUnit.Count, value=1)
+        refused = RateLimited(
+            details={"retryAfterSeconds": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
+        # Headers only: the body is not even decoded.
+        return self._reject(refused, RawRequest(headers, b"", path=path))
 
     def _admit(self, request: RawRequest) -> None:
         runtime = self.runtime()

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from funnel.auth import KeyKind
+from funnel.client_limits import ClientLimiter
 from funnel.db import Database, database_conninfo
 from funnel.errors import ConfigurationError
 from funnel.secrets import SecretsManagerSource, SecretSource
@@ -28,6 +29,8 @@ class Runtime:
     secrets: SecretSource
     database: Database
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Each client's token buckets, for as long as the container is warm.
+    client_limiter: ClientLimiter = field(default_factory=ClientLimiter)
 
     def admin_api_key(self) -> str | None:
         """The configured admin key, or None when there is none (admin routes then 503)."""

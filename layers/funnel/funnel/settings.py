@@ -67,6 +67,16 @@ class HttpSettings(BaseSettings):
     # caller can add rows (or counters) under names of its choosing.
     property_ids: Annotated[frozenset[str], NoDecode] = frozenset({"default"})
 
+    # The bound per client (per hashed address, in each warm container; funnel.client_limits):
+    # requests a minute sustained and at once, for beacons, for leads and for the health
+    # check. (Unsubscribing is never refused: see client_limits.)
+    client_events_per_minute: int = Field(default=600, ge=1)
+    client_events_burst: int = Field(default=120, ge=1)
+    client_leads_per_minute: int = Field(default=10, ge=1)
+    client_leads_burst: int = Field(default=10, ge=1)
+    client_health_per_minute: int = Field(default=60, ge=1)
+    client_health_burst: int = Field(default=30, ge=1)
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
