@@ -5,7 +5,9 @@ the per-client bound, validation, visitor and session handling, dedup, traffic l
 accounting) with batches of 100, divided by ``executemany`` INSERTs per second of the
 same rows into ``events`` (one transaction per batch). Rounds alternate; medians are
 reported. ``--batch 1`` measures requests of one event each, where what every request
-pays (the resolver, the bound, the transaction) weighs most.
+pays (the resolver, the bound, the transaction) weighs most. A third side, alternating
+too, times the per-client bound alone (the check every public request pays first), and
+its share of a request's time is printed.
 
     make bench-events
     python -m benchmarks.bench_events --batches 50 --rounds 3
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,8 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import LambdaContext, alternate, bench_database, quiet, report
+from funnel.client_limits import public_limit
+from funnel.runtime import get_runtime
 
 BATCH = 100
 TEMPLATE = json.loads(
@@ -121,6 +126,22 @@ def run_executemany(conninfo: str, batches: list[list[dict[str, Any]]]) -> float
         return sum(len(events) for events in batches) / (time.perf_counter() - start)
 
 
+def run_bound(checks: int) -> float:
+    """Checks per second of the per-client bound alone, as the resolver runs it (the
+    runtime's settings, limiter and clock), over clients of both address families."""
+    runtime = get_runtime()
+    group, limit = public_limit("/v1/events", runtime.settings.http)
+    addresses = [f"198.51.{n // 256}.{n % 256}" for n in range(500)] + [
+        f"2001:db8:{n:x}::1" for n in range(500)
+    ]
+    start = time.perf_counter()
+    for n in range(checks):
+        runtime.client_limiter.take(
+            group, addresses[n % len(addresses)], limit, now=runtime.clock().timestamp()
+        )
+    return checks / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--batches", type=int, default=40, help="requests per round (default 40)")
@@ -134,10 +155,11 @@ def main() -> None:
     with bench_database({"ALLOWED_ORIGINS": "https://www.example.com", **unbounded}) as conninfo:
         now = datetime.now(UTC)
         run_handler(make_batches(5, "warmup", now, args.batch))
-        plain, handler = alternate(
+        plain, handler, bound = alternate(
             args.rounds,
             lambda n: run_executemany(conninfo, make_batches(args.batches, f"plain{n}", now, args.batch)),
             lambda n: run_handler(make_batches(args.batches, f"hook{n}", now, args.batch)),
+            lambda n: run_bound(20_000),
         )
     report(
         f"events/s through POST /v1/events (batches of {args.batch})",
@@ -146,6 +168,12 @@ def main() -> None:
         plain,
         # The target is the default batch's; other sizes are for comparison.
         target=0.3 if args.batch == BATCH else 0.0,
+    )
+    request_us = 1e6 * args.batch / statistics.median(handler)
+    check_us = 1e6 / statistics.median(bound)
+    print(
+        f"per-client bound: {check_us:.1f} µs a check, {check_us / request_us:.2%} of a request's "
+        f"{request_us:,.0f} µs (checks/s, rounds: {', '.join(f'{rate:,.0f}' for rate in bound)})"
     )
 
 

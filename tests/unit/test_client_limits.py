@@ -73,10 +73,11 @@ def test_an_ipv6_client_is_its_64():
     # Another address of the same /64 is the same client; another /64 is not
     assert limiter.take("events", "2001:db8:1:2:ffff::9", LIMIT, now=0.0) == 1
     assert limiter.take("events", "2001:db8:1:3::1", LIMIT, now=0.0) == 0
-    assert client_address("2001:DB8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::"
-    assert client_address("198.51.100.23") == "198.51.100.23"
-    assert client_address("not:an:address") == "not:an:address"
-    assert client_address(None) == ""
+    assert client_address("2001:DB8:1:2:aaaa:bbbb:cccc:dddd") == client_address("2001:db8:1:2::")
+    assert client_address("2001:db8:1:3::") != client_address("2001:db8:1:2::")
+    assert client_address("198.51.100.23") == b"198.51.100.23"
+    assert client_address("not:an:address") == b"not:an:address"
+    assert client_address(None) == b""
 
 
 def test_a_clock_that_steps_back_refills_nothing():

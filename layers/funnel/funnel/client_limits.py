@@ -22,9 +22,9 @@ rate-based rule on CloudFront).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import os
+import socket
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -46,18 +46,19 @@ class Limit:
         return self.per_minute / 60.0
 
 
-def client_address(source_ip: str | None) -> str:
-    """What one client is: its IPv4 address, or the /64 of its IPv6 address (a subscriber's
-    own prefix, in which it may pick any address). Text that is no address counts as itself."""
+def client_address(source_ip: str | None) -> bytes:
+    """What one client is, as bytes: its IPv4 address, or the /64 of its IPv6 address (a
+    subscriber's own prefix, in which it may pick any address). Text that is no address
+    counts as itself."""
     if not source_ip:
-        return ""
+        return b""
     if ":" not in source_ip:
-        return source_ip
+        return source_ip.encode()
     try:
-        network = ipaddress.IPv6Network(f"{source_ip}/64", strict=False)
-    except ValueError:
-        return source_ip
-    return str(network.network_address)
+        # (inet_pton, not ipaddress: a microsecond, not tens, on every request.)
+        return b"6" + socket.inet_pton(socket.AF_INET6, source_ip)[:8]
+    except (OSError, ValueError):
+        return source_ip.encode("utf-8", "replace")
 
 
 class ClientLimiter:
@@ -83,7 +84,7 @@ class ClientLimiter:
     def client_key(self, group: str, source_ip: str | None) -> bytes:
         """The bucket's key: a keyed hash of the group and the client (never the address)."""
         return hashlib.blake2b(
-            f"{group}\x00{client_address(source_ip)}".encode(), key=self._key, digest_size=16
+            group.encode() + b"\x00" + client_address(source_ip), key=self._key, digest_size=16
         ).digest()
 
     def take(self, group: str, source_ip: str | None, limit: Limit, *, now: float) -> int:
