@@ -11,6 +11,7 @@ import pytest
 
 import collect_handler
 from funnel.collect import UNKNOWN_PROPERTY
+from funnel.identity import DailySalts
 from funnel.runtime import reset_runtime
 from tests.builders import api_event, response_json, sample_body
 from tests.conftest import UNBOUNDED_CLIENTS
@@ -23,6 +24,9 @@ DATA_TABLES = ("visitors", "sessions", "events", "web_traffic_logs", "leads", "c
 
 @pytest.fixture
 def site(lambda_env, set_clock, db):  # type: ignore[no-untyped-def]
+    # The handler's salts are cached per day: a fresh cache, so none of this test's days
+    # stays cached for a later test (whose emptied tables would lack that day's salt).
+    lambda_env.setattr(collect_handler, "salts", DailySalts())
     lambda_env.setenv("ALLOWED_ORIGINS", "https://www.example.com")
     lambda_env.setenv("PROPERTY_IDS", "default, docs")
     for name, value in UNBOUNDED_CLIENTS.items():
