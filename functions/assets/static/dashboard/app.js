@@ -38,6 +38,8 @@
     text: (v) => String(v),
   };
   const shown = (value, kind) => (value === null || value === undefined ? '–' : FORMATS[kind](value));
+  // What a cell or tile holds, unformatted, for whoever reads the page's markup (the tests).
+  const raw = (value) => (value === null || value === undefined ? '' : String(value));
   const sum = (rows, field) => rows.reduce((total, row) => total + (row[field] || 0), 0);
 
   function h(tag, attributes, ...children) {
@@ -235,6 +237,7 @@
     renderFunnelByGroup();
     renderUsage();
     renderIngest(summary);
+    $('app').dataset.renders = String(Number($('app').dataset.renders || 0) + 1);
   }
 
   function ensurePropertyOption(id) {
@@ -357,7 +360,7 @@
           'dl',
           { class: 'tile', 'data-metric': tile.id },
           h('dt', null, tile.label),
-          h('dd', { class: 'value' }, shown(tile.metric ? tile.metric.value : null, tile.kind)),
+          h('dd', { class: 'value', 'data-value': raw(tile.metric ? tile.metric.value : null) }, shown(tile.metric ? tile.metric.value : null, tile.kind)),
           deltaLine(tile),
         ),
       ),
@@ -502,7 +505,11 @@
         null,
         rows.map((row) => {
           const cells = columns.map((column, index) =>
-            h(index ? 'td' : 'th', index ? { 'data-column': column.key } : { scope: 'row', 'data-column': column.key }, shown(row[column.key], column.kind)),
+            h(
+              index ? 'td' : 'th',
+              { scope: index ? null : 'row', 'data-column': column.key, 'data-value': raw(row[column.key]) },
+              shown(row[column.key], column.kind === 'row' ? row.kind : column.kind),
+            ),
           );
           if (bar) {
             const meter = h('span', { class: 'meter', 'aria-hidden': 'true' });
@@ -582,7 +589,7 @@
       columns: [
         { key: 'step', label: 'Step', kind: 'text' },
         { key: 'count', label: 'Count', kind: 'count' },
-        { key: 'rate', label: 'Rate from the step before', kind: 'pct' },
+        { key: 'rate', label: 'Step rate', kind: 'pct' },
       ],
       rows,
       bar: 'count',
@@ -685,9 +692,9 @@
       title: 'ingest health',
       columns: [
         { key: 'measure', label: 'Measure', kind: 'text' },
-        { key: 'display', label: 'Value', kind: 'text' },
+        { key: 'value', label: 'Value', kind: 'row' },
       ],
-      rows: rows && rows.map((row) => ({ ...row, display: shown(row.value, row.kind) })),
+      rows,
       unavailable: summary ? 'The summary has no ingest numbers.' : null,
     });
   }
