@@ -175,10 +175,14 @@
       errors[part] = result.status === 'rejected' ? result.reason : null;
     });
     if (parts.some((part) => errors[part] instanceof ApiError && errors[part].status === 401)) {
-      signOut('That key was not accepted. Use the read-only metrics key (or the admin key is refused here: ask for the metrics key).');
+      signOut('That key was not accepted. Use the read-only metrics key (the admin key is refused here: ask for the metrics key).');
       return;
     }
-    render();
+    // The minute's refresh of the visitors now redraws that line only, so it never takes
+    // the focus, a scrolled table or a chart's cursor from under the reader.
+    if (parts.length === 1 && parts[0] === 'now') renderNow();
+    else render();
+    $('app').dataset.renders = String(Number($('app').dataset.renders || 0) + 1);
   }
 
   // ---- sign-in -------------------------------------------------------------------
@@ -237,7 +241,6 @@
     renderFunnelByGroup();
     renderUsage();
     renderIngest(summary);
-    $('app').dataset.renders = String(Number($('app').dataset.renders || 0) + 1);
   }
 
   function ensurePropertyOption(id) {
