@@ -427,6 +427,36 @@ def test_a_property_without_data_is_shown_as_empty(open_dashboard):
     dashboard.assert_clean()
 
 
+def test_a_window_the_api_refuses_is_said_so_with_what_to_do(open_dashboard):
+    # Given a signed-in dashboard
+    dashboard = open_dashboard()
+    dashboard.open()
+    dashboard.sign_in()
+    page = dashboard.page
+
+    # When custom dates span more than the API allows (366 days)
+    page.select_option("#period", "custom")
+    page.fill("#from", "2024-01-01")
+    page.fill("#to", "2025-12-31")
+    dashboard.after(lambda: page.press("#to", "Enter"))
+
+    # Then the page says the API refused it and what to choose instead, and shows no numbers
+    assert page.is_visible("#problem")
+    problem = page.inner_text("#problem-text")
+    assert problem.startswith("The API refused this query") and "at most 366 days" in problem
+    assert page.locator("#tiles .tile").count() == 0
+    assert dashboard.state("sources") == "unavailable"
+
+    # When the dates are put in the wrong order
+    page.fill("#from", "2025-12-31")
+    page.fill("#to", "2025-12-01")
+    page.press("#to", "Enter")
+
+    # Then the page says so before asking the API
+    assert page.inner_text("#problem-text") == "Choose a first day on or before the last day."
+    dashboard.assert_clean(allowed=("status of 422", "status of 400", *NOW_NOT_SERVED))
+
+
 def test_late_rollups_turn_the_freshness_badge_amber(open_dashboard):
     # Given a browser whose clock is three hours past the last rollup
     dashboard = open_dashboard()
