@@ -387,7 +387,7 @@
 
   const epochSeconds = (day) => Date.parse(`${day}T00:00:00Z`) / 1000;
 
-  function chart(container, days, lines) {
+  function chart(container, days, lines, labels) {
     container.replaceChildren();
     if (typeof uPlot !== 'function') {
       container.append(h('p', { class: 'muted' }, 'The chart library did not load: the table below has the same numbers.'));
@@ -399,7 +399,9 @@
     }
     const forced = matchMedia('(forced-colors: active)').matches;
     const grid = { stroke: colour('grid'), width: 1 };
-    const axis = (scale, side) => ({ scale, side, stroke: colour('text'), grid: side === 1 ? { show: false } : grid, ticks: grid });
+    const axis = (scale, side) => ({
+      scale, side, label: labels[scale], stroke: colour('text'), grid: side === 1 ? { show: false } : grid, ticks: grid,
+    });
     const scales = [...new Set(lines.map((line) => line.scale))];
     const options = {
       width: Math.max(container.clientWidth, 280),
@@ -447,7 +449,7 @@
       { label: 'Page views', colour: 'pageViews', scale: 'count', values: trend.map((day) => day.pageViews) },
       { label: 'Leads', colour: 'leads', scale: 'leads', values: trend.map((day) => day.newLeads) },
     );
-    if (summary) chart(container, trend.map((day) => day.day), lines);
+    if (summary) chart(container, trend.map((day) => day.day), lines, { count: 'Visitors, page views', leads: 'Leads' });
     else container.replaceChildren();
 
     const columns = [
@@ -654,7 +656,7 @@
       chart(container, trend.map((day) => day.day), [
         { label: 'Scans completed', colour: 'visitors', scale: 'count', values: trend.map((day) => day.scansCompleted) },
         { label: 'Media processed', colour: 'pageViews', scale: 'media', values: trend.map((day) => day.mediaProcessed) },
-      ]);
+      ], { count: 'Scans', media: 'Media' });
     } else {
       container.replaceChildren(h('p', { class: 'muted' }, errors.usage ? explain(errors.usage) : ''));
     }
