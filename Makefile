@@ -89,7 +89,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	$(BIN)/sam build
 
-check: lint typecheck openapi-check tracker-check test test-emitter-pythons validate build
+check: lint typecheck openapi-check tracker-check dashboard-check test test-emitter-pythons validate build
 
 # The operator commands run `python -m funnel` on DATABASE_URL (or DB_SECRET_ARN); with
 # neither set, on the embedded server make run uses (started if needed), migrated first.
