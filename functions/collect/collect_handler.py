@@ -51,6 +51,8 @@ THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
     accepted = receive_events(app.runtime(), body.events(), app.raw_request, salts)
     metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
+    metrics.add_metric(name="EventDuplicates", unit=MetricUnit.Count, value=accepted.duplicates)
+    metrics.add_metric(name="BotEventsIgnored", unit=MetricUnit.Count, value=accepted.ignored)
     return Response(202, content_types.APPLICATION_JSON, accepted.model_dump_json())
 
 

@@ -32,6 +32,12 @@ def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="RollupIncomplete", unit=MetricUnit.Count, value=int(not report["complete"]))
         metrics.add_metric(name="RollupDirtyDays", unit=MetricUnit.Count, value=report["daysDirty"])
         metrics.add_metric(name="RollupDirtyDaysCarried", unit=MetricUnit.Count, value=report["daysCarried"])
+        if report["trigger"] == "schedule":
+            # The freshness alarm: no complete scheduled run for two hours (or no run at
+            # all, no data) means the read model is older than two hours.
+            metrics.add_metric(
+                name="ScheduledRollupsCompleted", unit=MetricUnit.Count, value=int(report["complete"])
+            )
     else:
         metrics.add_metric(name="RollupInputRefused", unit=MetricUnit.Count, value=1)
     return report

@@ -769,6 +769,34 @@ def test_the_function_runs_each_sample_event(
     assert len(runs(db)) == (0 if dry_run else 1)
 
 
+class NearlyOutOfTime(FakeContext):
+    """A context with 10 s left: no more than the statement timeout and 5 s, so no day starts."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+@pytest.mark.parametrize(
+    ("sample", "context", "completed"),
+    [
+        ("scheduled", RollupContext(), [1.0]),
+        ("scheduled", NearlyOutOfTime(), [0.0]),
+        ("backfill", RollupContext(), []),
+    ],
+    ids=["scheduled-complete", "scheduled-out-of-time", "backfill"],
+)
+def test_only_a_complete_scheduled_run_counts_towards_the_freshness_alarm(
+    runtime, db, capsys, sample, context, completed
+):
+    # (template.yaml's RollupsStaleAlarm fires when ScheduledRollupsCompleted sums to less
+    # than 1 over two hours: a backfill of old days does not make today's rollups fresh)
+    traffic(db, DAY)
+    capsys.readouterr()
+    rollup_handler.lambda_handler(load_event(f"rollup/{sample}.json"), context)
+    assert emitted(capsys.readouterr().out, "ScheduledRollupsCompleted") == completed
+
+
 @pytest.mark.parametrize(
     ("event", "loc"),
     [
