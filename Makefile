@@ -170,7 +170,7 @@ bench-rollups: $(STAMP) ## time to roll up a day of 1M and 2M events vs one GROU
 bench-emitter: $(STAMP) ## emitter events/s with the outbox vs without it, and enqueue/s vs plain synced INSERTs/s
 	$(BIN)/python -m benchmarks.bench_emitter
 
-bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary (compareTo, includeFunnel) at 1x and 10x data, p95 ratio
+bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary and of visitors now at 1x and 10x data, p95 ratios
 	$(BIN)/python -m benchmarks.bench_metrics
 
 .PHONY: bench-concurrency

@@ -1,10 +1,22 @@
-"""Latency of the metrics summary, and how it grows with the raw data, in one run.
+"""Latency of the metrics summary and of visitors now, and how they grow with the raw
+data, in one run.
 
 Prints the p50 and p95 latency of ``GET /v1/metrics/summary`` over 90 days with
 ``compareTo`` and ``includeFunnel``, through the Lambda handler in process on the same
 PostgreSQL, for two generated read models, and the ratio of their p95s (aim: at most 1.3).
 The warm container's cache is bypassed (it keeps nothing), so every request pays what a
 first request pays: the version check and the whole report.
+
+Then the same summary with ``includeBreakdowns=true``: each database also holds the
+breakdown rollups of the last 200 days (40 pages, 20 landing pages, 3 device types, 15
+countries and 6 sources a property and day, each with its visitors' sketch), so the
+difference between the two is what the breakdowns cost a dashboard's first request.
+
+Then the same for ``GET /v1/metrics/now?propertyId=www``, the one read of raw events: each
+database also holds the raw retention's 90 days of raw events (visitors, sessions and
+three events per visitor and day, the last of them in the five minutes before the run),
+so its cost is measured against a raw table ten times larger, with ten times the visitors
+on the site now.
 
 What "10x the raw data" means for an API that reads rollups: the site has ten times the
 visitors and page views (so ten times the visitors in each daily sketch, which for large
@@ -42,7 +54,7 @@ from psycopg.types.json import Jsonb
 from benchmarks.common import LambdaContext, quiet
 from funnel import sketch_blocks
 from funnel.migrate import migrate_database
-from funnel.runtime import reset_runtime
+from funnel.runtime import get_runtime, reset_runtime
 from funnel.sketch import visitors_sketch
 from funnel_local.postgres import create_database, database
 
@@ -62,6 +74,14 @@ class Lead:
     property_id: str
 
 
+RAW_DAYS = 90
+BREAKDOWN_DAYS = 200
+PAGES = [f"/page-{n}" for n in range(40)]
+COUNTRIES = ["CA", "US", "GB", "FR", "DE", "IN", "BR", "AU", "NL", "ES", "IT", "JP", "MX", "SE", "(not set)"]
+DEVICES = ("desktop", "mobile", "tablet")
+EVENTS_PER_VISITOR = 3
+
+
 @dataclass(frozen=True)
 class Volume:
     scale: int
@@ -69,6 +89,8 @@ class Volume:
     leads: int
     usage_rows: int
     metric_rows: int
+    breakdown_rows: int
+    raw_events: int
 
 
 def _day_start(day: date) -> datetime:
@@ -181,8 +203,92 @@ def _tenants(
     return milestones, usage
 
 
-def generate(conninfo: str, scale: int, today: date, seed: int = 7) -> Volume:
-    """Write two years of rollups, leads, milestones and rollup runs at ``scale``."""
+def _raw_events(conn: psycopg.Connection, rng: random.Random, scale: int, now: datetime) -> int:
+    """The raw retention's 90 days of visitors, sessions and events of every property: each
+    visitor of a day comes once, with three events; on the last day the visitors' events
+    fall in the hour before ``now``, some of them in its last five minutes."""
+    visitors, sessions, events = [], [], []
+    for property_id, daily in PROPERTIES.items():
+        for back in range(RAW_DAYS, 0, -1):
+            day_start = now - timedelta(days=back)
+            span = 86_400.0 if back > 1 else 3_600.0
+            for _ in range(daily * scale):
+                visitor_id, session_id = uuid.uuid4(), uuid.uuid4()
+                first = day_start + timedelta(days=1) - timedelta(seconds=rng.uniform(0, span))
+                visitors.append((visitor_id, property_id, f"v:{visitor_id.hex}", first, first))
+                sessions.append((session_id, property_id, visitor_id, first, first, "direct", "desktop"))
+                for step in range(EVENTS_PER_VISITOR):
+                    at = min(first + timedelta(seconds=20 * step), now)
+                    events.append(
+                        (
+                            uuid.uuid4(),
+                            property_id,
+                            visitor_id,
+                            session_id,
+                            "page_view",
+                            uuid.uuid4().hex,
+                            "/",
+                            at,
+                        )
+                    )
+    _copy(
+        conn,
+        "COPY visitors (id, property_id, visitor_key, first_seen_at, last_seen_at) FROM STDIN",
+        visitors,
+    )
+    _copy(
+        conn,
+        "COPY sessions (id, property_id, visitor_id, started_at, last_seen_at, traffic_source, device_type) "
+        "FROM STDIN",
+        sessions,
+    )
+    return _copy(
+        conn,
+        "COPY events (id, property_id, visitor_id, session_id, event_type, client_event_id, path, "
+        "occurred_at) FROM STDIN",
+        events,
+    )
+
+
+def _breakdowns(rng: random.Random, scale: int, days: list[date], now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Breakdown rollups of each property and day: every visitor lands on one of 20
+    pages, views three of 40, from one device, country and source (skewed, as sites are)."""
+    for property_id, daily in PROPERTIES.items():
+        for day in days:
+            keys: dict[tuple[str, str], list[Any]] = {}
+            for n in range(int(daily * scale * rng.uniform(0.7, 1.3))):
+                visitor = f"{property_id}-{day}-{n}"
+                pages = rng.choices(PAGES, weights=range(40, 0, -1), k=3)
+                landed = pages[0] if rng.random() < 0.5 else PAGES[rng.randrange(20)]
+                for dimension, key, views in (
+                    ("landing_page", landed, 3),
+                    *(("page", page, 1) for page in pages),
+                    ("device", rng.choices(DEVICES, (60, 35, 5))[0], 3),
+                    ("country", rng.choices(COUNTRIES, range(15, 0, -1))[0], 3),
+                    ("source", rng.choices(SOURCES, SOURCE_WEIGHTS)[0], 3),
+                ):
+                    entry = keys.setdefault((dimension, key), [set(), 0, 0])
+                    entry[0].add(visitor)
+                    entry[1] += views
+                    entry[2] += dimension == "landing_page"
+            for (dimension, key), (visitors, views, entrances) in keys.items():
+                yield (
+                    property_id,
+                    day,
+                    dimension,
+                    key,
+                    len(visitors),
+                    visitors_sketch(sorted(visitors)),
+                    views,
+                    entrances,
+                    entrances // 20,
+                    now,
+                )
+
+
+def generate(conninfo: str, scale: int, today: date, now: datetime, seed: int = 7) -> Volume:
+    """Write two years of rollups, leads, milestones and rollup runs, and 90 days of raw
+    events up to ``now``, at ``scale``."""
     rng = random.Random(seed)
     days = [today - timedelta(days=DAYS - n) for n in range(DAYS)]
     leads: list[Lead] = []
@@ -265,14 +371,27 @@ def generate(conninfo: str, scale: int, today: date, seed: int = 7) -> Volume:
                 for at in hours
             ),
         )
+        breakdown_rows = _copy(
+            conn,
+            "COPY daily_breakdown_rollups (property_id, day, dimension, key, visitors, visitors_sketch, "
+            "page_views, entrances, conversions, generated_at) FROM STDIN",
+            _breakdowns(rng, scale, days[-BREAKDOWN_DAYS:], now),
+        )
+        raw_events = _raw_events(conn, rng, scale, now)
         # What autovacuum leaves a settled database with: statistics and a visibility map.
         conn.execute("VACUUM (ANALYZE)")
     return Volume(
-        scale, tenants=len(milestones), leads=len(leads), usage_rows=usage_rows, metric_rows=metric_rows
+        scale,
+        tenants=len(milestones),
+        leads=len(leads),
+        usage_rows=usage_rows,
+        metric_rows=metric_rows,
+        breakdown_rows=breakdown_rows,
+        raw_events=raw_events,
     )
 
 
-def summary_event(today: date) -> dict[str, Any]:
+def summary_event(today: date, *, breakdowns: bool = False) -> dict[str, Any]:
     path = os.path.join(os.path.dirname(__file__), "..", "events", "metrics", "summary_compare_funnel.json")
     with open(path, encoding="utf-8") as sample:
         event: dict[str, Any] = json.load(sample)
@@ -281,6 +400,7 @@ def summary_event(today: date) -> dict[str, Any]:
         "to": str(today - timedelta(days=1)),
         "compareTo": "true",
         "includeFunnel": "true",
+        **({"includeBreakdowns": "true"} if breakdowns else {}),
     }
     event["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
     event["queryStringParameters"] = query
@@ -288,13 +408,26 @@ def summary_event(today: date) -> dict[str, Any]:
     return event
 
 
-def measure(conninfo: str, event: dict[str, Any], requests: int) -> list[float]:
-    """Latencies (ms) of ``requests`` summaries through the handler on ``conninfo``'s database."""
+def now_event() -> dict[str, Any]:
+    path = os.path.join(os.path.dirname(__file__), "..", "events", "metrics", "now.json")
+    with open(path, encoding="utf-8") as sample:
+        event: dict[str, Any] = json.load(sample)
+    event["rawQueryString"] = "propertyId=www"
+    event["queryStringParameters"] = {"propertyId": "www"}
+    event["headers"]["x-admin-key"] = ADMIN_KEY
+    event["headers"].pop("authorization", None)
+    return event
+
+
+def measure(conninfo: str, event: dict[str, Any], requests: int, now: datetime) -> list[float]:
+    """Latencies (ms) of ``requests`` requests through the handler on ``conninfo``'s
+    database, its clock pinned at ``now``."""
     import metrics_handler
     from funnel.metrics import ReportCache
 
     os.environ["DATABASE_URL"] = conninfo
     reset_runtime()
+    get_runtime().clock = lambda: now
     # A cache that keeps nothing: every request checks the version and computes the report.
     metrics_handler.cache = ReportCache(max_entries=0)
     context = LambdaContext()
@@ -305,7 +438,7 @@ def measure(conninfo: str, event: dict[str, Any], requests: int) -> list[float]:
             response = metrics_handler.lambda_handler(event, context)
             latencies.append((time.perf_counter() - start) * 1000)
             if response["statusCode"] != 200:
-                raise RuntimeError(f"summary failed: {response}")
+                raise RuntimeError(f"request failed: {response}")
     return latencies[1:]  # the first opened the connection
 
 
@@ -321,8 +454,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
     args = parser.parse_args()
 
-    today = datetime.now(UTC).date()
-    event = summary_event(today)
+    now = datetime.now(UTC)
+    today = now.date()
+    events = {
+        "summary": summary_event(today),
+        "breakdowns": summary_event(today, breakdowns=True),
+        "now": now_event(),
+    }
     os.environ.update(
         ADMIN_API_KEY=ADMIN_KEY,
         POWERTOOLS_TRACE_DISABLED="true",
@@ -335,26 +473,55 @@ def main() -> None:
             conninfo = create_database(server, f"funnel_bench_metrics_{scale}x_{uuid.uuid4().hex[:6]}")
             migrate_database(conninfo)
             started = time.perf_counter()
-            volumes.append(generate(conninfo, scale, today))
+            volumes.append(generate(conninfo, scale, today, now))
             print(f"generated {scale}x in {time.perf_counter() - started:.0f} s", flush=True)
             databases.append(conninfo)
-        latencies: list[list[float]] = [[], []]
+        latencies: dict[str, list[list[float]]] = {name: [[], []] for name in events}
         for _ in range(args.rounds):
-            for index, conninfo in enumerate(databases):
-                latencies[index] += measure(conninfo, event, args.requests)
+            for name, event in events.items():
+                for index, conninfo in enumerate(databases):
+                    latencies[name][index] += measure(conninfo, event, args.requests, now)
         reset_runtime()
 
     print("\n90-day GET /v1/metrics/summary?compareTo=true&includeFunnel=true, in process, cache bypassed")
     columns = ("tenants", "leads", "usage rows", "metric rows", "p50 ms", "p95 ms")
     print(f"{'data':<5} " + " ".join(f"{column:>11}" for column in columns))
     p95s = []
-    for volume, values in zip(volumes, latencies, strict=True):
+    for volume, values in zip(volumes, latencies["summary"], strict=True):
         p95s.append(percentile(values, 0.95))
         print(
             f"{f'{volume.scale}x':<5} {volume.tenants:>11,} {volume.leads:>11,} {volume.usage_rows:>11,} "
             f"{volume.metric_rows:>11,} {statistics.median(values):>11.2f} {p95s[-1]:>11.2f}"
         )
-    print(f"p95 ratio 10x/1x: {p95s[1] / p95s[0]:.2f}  (aim <= 1.3; {len(latencies[0])} requests per scale)")
+    print(
+        f"p95 ratio 10x/1x: {p95s[1] / p95s[0]:.2f}  "
+        f"(aim <= 1.3; {args.requests * args.rounds} requests per scale)"
+    )
+
+    print("\nThe same with includeBreakdowns=true (top 10 of each of the five lists and (other))")
+    columns = ("bkdn rows", "p50 ms", "p95 ms", "p95 vs sum.")
+    print(f"{'data':<5} " + " ".join(f"{column:>11}" for column in columns))
+    ratios = []
+    for index, (volume, values) in enumerate(zip(volumes, latencies["breakdowns"], strict=True)):
+        ratios.append(percentile(values, 0.95))
+        without = percentile(latencies["summary"][index], 0.95)
+        print(
+            f"{f'{volume.scale}x':<5} {volume.breakdown_rows:>11,} {statistics.median(values):>11.2f} "
+            f"{ratios[-1]:>11.2f} {ratios[-1] / without:>11.2f}"
+        )
+    print(f"p95 ratio 10x/1x: {ratios[1] / ratios[0]:.2f}")
+
+    print("\nGET /v1/metrics/now?propertyId=www (raw events, the covering index of 0015), in process")
+    columns = ("raw events", "p50 ms", "p95 ms")
+    print(f"{'data':<5} " + " ".join(f"{column:>11}" for column in columns))
+    p95s = []
+    for volume, values in zip(volumes, latencies["now"], strict=True):
+        p95s.append(percentile(values, 0.95))
+        print(
+            f"{f'{volume.scale}x':<5} {volume.raw_events:>11,} {statistics.median(values):>11.2f} "
+            f"{p95s[-1]:>11.2f}"
+        )
+    print(f"p95 ratio 10x/1x: {p95s[1] / p95s[0]:.2f}  (10x the raw table and 10x the visitors now)")
 
 
 if __name__ == "__main__":

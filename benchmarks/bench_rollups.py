@@ -177,11 +177,17 @@ def time_baseline_on_defaults(conninfo: str, day: date) -> float:
 
 def time_day(day: date) -> float:
     conn = get_runtime().database.connection()
-    mb = get_runtime().settings.rollup.rollup_work_mem_mb
+    settings = get_runtime().settings.rollup
     began = time.perf_counter()
     with conn.transaction():
         rollup_day(
-            conn, day, scope=Scope.ALL, property_id=None, generated_at=datetime.now(UTC), work_mem_mb=mb
+            conn,
+            day,
+            scope=Scope.ALL,
+            property_id=None,
+            generated_at=datetime.now(UTC),
+            work_mem_mb=settings.rollup_work_mem_mb,
+            breakdown_keys_per_day=settings.rollup_breakdown_keys_per_day,
         )
     return time.perf_counter() - began
 

@@ -61,15 +61,17 @@ def page_view(
     entrance: bool = False,
     exit: bool = False,
     conversion: bool = False,
+    device: str = "desktop",
+    country: str | None = None,
 ) -> uuid.UUID:
     """A page_view event and its traffic-log row."""
     event_id = event(db, session_id, at, "page_view", path=path)
     db.execute(
         "INSERT INTO web_traffic_logs (id, event_id, property_id, visitor_id, session_id, occurred_at, path, "
-        "traffic_source, device_type, ttfb_ms, is_entrance, is_exit, is_conversion) "
-        "SELECT %s, id, property_id, visitor_id, session_id, occurred_at, path, %s, 'desktop', "
+        "traffic_source, device_type, country, ttfb_ms, is_entrance, is_exit, is_conversion) "
+        "SELECT %s, id, property_id, visitor_id, session_id, occurred_at, path, %s, %s, %s, "
         "%s, %s, %s, %s FROM events WHERE id = %s",
-        (uuid.uuid4(), source, ttfb_ms, entrance, exit, conversion, event_id),
+        (uuid.uuid4(), source, device, country, ttfb_ms, entrance, exit, conversion, event_id),
     )
     return event_id
 

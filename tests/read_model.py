@@ -66,6 +66,38 @@ def metric_day(
     )
 
 
+def breakdown_day(
+    db: psycopg.Connection,
+    day: date,
+    dimension: str,
+    key: str,
+    *,
+    visitors: Iterable[str],
+    page_views: int,
+    entrances: int = 0,
+    conversions: int = 0,
+    property_id: str = "default",
+) -> None:
+    """A ``daily_breakdown_rollups`` row: ``visitors`` become the count and the sketch."""
+    visitor_ids = sorted(set(visitors))
+    db.execute(
+        "INSERT INTO daily_breakdown_rollups (property_id, day, dimension, key, visitors, visitors_sketch, "
+        "page_views, entrances, conversions, generated_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+        (
+            property_id,
+            day,
+            dimension,
+            key,
+            len(visitor_ids),
+            visitors_sketch(visitor_ids),
+            page_views,
+            entrances,
+            conversions,
+        ),
+    )
+
+
 def ingest_day(
     db: psycopg.Connection,
     day: date,

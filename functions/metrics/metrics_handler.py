@@ -1,23 +1,32 @@
 """Metrics, read with the admin key (``x-admin-key``) or a read-only metrics key
 (``Authorization: Bearer``), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
-ingest and the acquisition funnel of a window, seed 002) and ``GET /v1/metrics/service-usage``
-(description-service usage and the funnel, by first-touch channel on request, seed 001)."""
+ingest and the acquisition funnel of a window, seed 002), ``GET /v1/metrics/service-usage``
+(description-service usage and the funnel, by first-touch channel on request, seed 001) and
+``GET /v1/metrics/now`` (visitors on the site in the last five minutes, from raw events)."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from funnel import metrics_csv
 from funnel.http import FunnelResolver, require_metrics_key
-from funnel.metrics import ReportCache, service_usage, summary
+from funnel.metrics import ReportCache, service_usage, summary, visitors_now
 from funnel.schemas.common import ErrorResponse, Identifier
 from funnel.schemas.metrics import (
+    DEFAULT_TOP,
+    MAX_TOP,
+    PERIOD_DESCRIPTION,
     Day,
     GroupBy,
+    NowQuery,
+    NowResponse,
+    Period,
     ServiceUsageQuery,
     ServiceUsageResponse,
     SummaryQuery,
@@ -27,7 +36,7 @@ from funnel.schemas.metrics import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = FunnelResolver(guards=[require_metrics_key])
+app = FunnelResolver(guards=[require_metrics_key], strict_query=True)
 cache = ReportCache()
 
 From = Annotated[
@@ -42,14 +51,28 @@ To = Annotated[
         "At most 366 days from `from`",
     ),
 ]
+RelativePeriod = Annotated[Period | None, Query(alias="period", description=PERIOD_DESCRIPTION)]
+AsCsv = Annotated[
+    metrics_csv.Format | None, Query(alias="format", description=metrics_csv.FORMAT_DESCRIPTION)
+]
+TABLE = "with format=csv (required then): the table of the answer to send"
 CompareTo = Annotated[
     bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
 ]
 _ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in [
+        (
+            400,
+            "An unknown query parameter (unknown_query_parameter, with the accepted ones), "
+            "or period given with from or to (period_with_dates)",
+        ),
         (401, "Missing or wrong key: x-admin-key (the admin key) or Authorization: Bearer (a metrics key)"),
-        (422, "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future"),
+        (
+            422,
+            "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future, "
+            "format=csv without table or table without it",
+        ),
         (503, "Database unavailable or no key configured; retry"),
     ]
 }
@@ -60,13 +83,17 @@ _ERRORS: dict[int, OpenAPIResponse] = {
     summary="Traffic, ingest and funnel metrics of a window, with deltas",
     tags=["metrics"],
     responses={
-        200: {"description": "The summary", "content": {"application/json": {"model": SummaryResponse}}},
+        200: {
+            "description": "The summary, or one of its tables as CSV",
+            "content": {"application/json": {"model": SummaryResponse}, **metrics_csv.CSV_CONTENT},
+        },
         **_ERRORS,
     },
 )
 def get_summary(
     start: From = None,
     end: To = None,
+    period: RelativePeriod = None,
     property_id: Annotated[
         Identifier | None, Query(alias="propertyId", description="one property; default: every property")
     ] = None,
@@ -74,13 +101,42 @@ def get_summary(
     include_funnel: Annotated[
         bool, Query(alias="includeFunnel", description="add the acquisition funnel")
     ] = False,
-) -> dict[str, Any]:
+    include_breakdowns: Annotated[
+        bool,
+        Query(
+            alias="includeBreakdowns",
+            description="add the breakdowns: landing pages, pages, devices, countries and sources",
+        ),
+    ] = False,
+    top: Annotated[
+        int,
+        Query(
+            alias="top",
+            ge=1,
+            le=MAX_TOP,
+            description=f"keys of each breakdown before its (other) row (default {DEFAULT_TOP})",
+        ),
+    ] = DEFAULT_TOP,
+    format_: AsCsv = None,
+    table: Annotated[
+        metrics_csv.SummaryTable | None,
+        Query(alias="table", description=f"{TABLE} (a table implies the flag it needs)"),
+    ] = None,
+) -> Response[Any]:
+    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.SUMMARY_TABLES)
     request = SummaryQuery(
-        start=start, end=end, property_id=property_id, compare_to=compare_to, include_funnel=include_funnel
+        start=start,
+        end=end,
+        period=period,
+        property_id=property_id,
+        compare_to=compare_to or table == "compareTrend",
+        include_funnel=include_funnel or table == "funnel",
+        include_breakdowns=include_breakdowns or table in metrics_csv.BREAKDOWN_TABLES,
+        top=top,
     )
     answer = summary(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsSummariesServed", unit=MetricUnit.Count, value=1)
-    return answer.body()
+    return _answer("summary", table, chosen, answer.body())
 
 
 @app.get(
@@ -89,8 +145,8 @@ def get_summary(
     tags=["metrics"],
     responses={
         200: {
-            "description": "Usage, funnel and trend",
-            "content": {"application/json": {"model": ServiceUsageResponse}},
+            "description": "Usage, funnel and trend, or one of their tables as CSV",
+            "content": {"application/json": {"model": ServiceUsageResponse}, **metrics_csv.CSV_CONTENT},
         },
         **_ERRORS,
     },
@@ -98,6 +154,7 @@ def get_summary(
 def get_service_usage(
     start: From = None,
     end: To = None,
+    period: RelativePeriod = None,
     tenant_id: Annotated[
         Identifier | None, Query(alias="tenantId", description="one tenant; default: every tenant")
     ] = None,
@@ -106,13 +163,59 @@ def get_service_usage(
         GroupBy | None,
         Query(alias="groupBy", description="also the funnel of each first touch of the tenants' leads"),
     ] = None,
-) -> dict[str, Any]:
+    format_: AsCsv = None,
+    table: Annotated[
+        metrics_csv.ServiceUsageTable | None,
+        Query(alias="table", description=f"{TABLE} (funnelByGroup without groupBy groups by channel)"),
+    ] = None,
+) -> Response[Any]:
+    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.SERVICE_USAGE_TABLES)
+    if table == "funnelByGroup" and group_by is None:
+        group_by = "channel"
     request = ServiceUsageQuery(
-        start=start, end=end, tenant_id=tenant_id, compare_to=compare_to, group_by=group_by
+        start=start, end=end, period=period, tenant_id=tenant_id, compare_to=compare_to, group_by=group_by
     )
     answer = service_usage(app.runtime(), request, cache)
     metrics.add_metric(name="MetricsServiceUsageServed", unit=MetricUnit.Count, value=1)
-    return answer.body()
+    return _answer("service-usage", table, chosen, answer.body())
+
+
+@app.get(
+    "/v1/metrics/now",
+    summary="Visitors on the site now: distinct visitors with an event in the last 5 minutes",
+    tags=["metrics"],
+    responses={
+        200: {
+            "description": "Visitors now, or as CSV",
+            "content": {"application/json": {"model": NowResponse}, **metrics_csv.CSV_CONTENT},
+        },
+        **_ERRORS,
+    },
+)
+def get_now(
+    property_id: Annotated[
+        Identifier | None, Query(alias="propertyId", description="one property; default: every property")
+    ] = None,
+    format_: AsCsv = None,
+    table: Annotated[metrics_csv.NowTable | None, Query(alias="table", description=TABLE)] = None,
+) -> Response[Any]:
+    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.NOW_TABLES)
+    answer = visitors_now(app.runtime(), NowQuery(property_id=property_id))
+    metrics.add_metric(name="MetricsNowServed", unit=MetricUnit.Count, value=1)
+    return _answer("now", table, chosen, answer.body())
+
+
+def _accept() -> str:
+    return app.raw_request.headers.get("accept", "")
+
+
+def _answer(
+    report: str, table: str | None, chosen: metrics_csv.Table | None, body: dict[str, Any]
+) -> Response[Any]:
+    """The JSON body, or the chosen table of it as CSV."""
+    if chosen is None or table is None:
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+    return metrics_csv.response(report, table, chosen, body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -73,10 +73,13 @@ def zero_or_missing_leaves(document: Any, path: str = "") -> list[str]:
 
 def test_the_demo_leaves_no_metric_at_zero(serve):
     # Given the demo's data, rolled up, and make run serving it
-    # When both metrics routes are asked for the default window with its comparison
-    status, summary = serve.get("/v1/metrics/summary?includeFunnel=true&compareTo=true", ADMIN)
+    # When both metrics routes are asked for the last 30 days with their comparison (the
+    # summary with its breakdowns, as the dashboard asks for it)
+    status, summary = serve.get(
+        "/v1/metrics/summary?period=30d&includeFunnel=true&compareTo=true&includeBreakdowns=true", ADMIN
+    )
     assert status == 200, summary
-    status, usage = serve.get("/v1/metrics/service-usage?groupBy=channel&compareTo=true", ADMIN)
+    status, usage = serve.get("/v1/metrics/service-usage?period=30d&groupBy=channel&compareTo=true", ADMIN)
     assert status == 200, usage
 
     # Then no field of either is zero or null: every value, every delta, every day of the trends
@@ -85,8 +88,13 @@ def test_the_demo_leaves_no_metric_at_zero(serve):
     # And the traffic came from every channel, and each channel brought tenants
     assert set(summary["metrics"]["trafficSourceMix"]) == set(CHANNELS)
     assert set(usage["funnelByGroup"]["groups"]) == set(CHANNELS)
-    # And the windows are the default ones: 30 complete days, and the 30 before
-    assert len(summary["trend"]) == 30 and len(usage["trend"]) == 30
+    # And the breakdowns cover every channel and device type, and the site's pages
+    breakdowns = summary["breakdowns"]
+    assert {row["key"] for row in breakdowns["sources"]} == set(CHANNELS)
+    assert {row["key"] for row in breakdowns["devices"]} == set(DEVICES)
+    assert len(breakdowns["topPages"]) > 1 and len(breakdowns["landingPages"]) > 1
+    # And the windows are 30 complete days, and the 30 before
+    assert len(summary["trend"]) == 30 and len(summary["compareTrend"]) == 30 and len(usage["trend"]) == 30
     assert summary["freshness"]["lagDays"] == 1
 
 

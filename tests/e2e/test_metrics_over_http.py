@@ -216,7 +216,7 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     }
     assert summary == {
         "ok": True,
-        "window": {"from": str(yesterday), "to": str(today)},
+        "window": {"from": str(yesterday), "to": str(today), "period": None},
         "compareTo": {"from": str(yesterday - timedelta(days=2)), "to": str(yesterday - timedelta(days=1))},
         "freshness": {
             "rolledUpThrough": str(yesterday),
@@ -251,7 +251,13 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
             }
             for day in days
         ],
+        # nothing was sent in the two days before
+        "compareTrend": [
+            {"day": str(yesterday - timedelta(days=n)), "uniqueVisitors": 0, "pageViews": 0, "newLeads": 0}
+            for n in (2, 1)
+        ],
         "funnel": funnel,
+        "properties": ["default"],
     }
     generated_at = datetime.fromisoformat(summary["freshness"]["generatedAt"])
     assert before_run <= generated_at <= after_run
@@ -269,7 +275,7 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     no_funnel = {"marketingVisitors": None, "leadsCaptured": 0, "tenantsCreated": 0}
     assert usage == {
         "ok": True,
-        "window": {"from": str(yesterday), "to": str(today)},
+        "window": {"from": str(yesterday), "to": str(today), "period": None},
         "compareTo": None,
         "freshness": summary["freshness"],
         "usage": {

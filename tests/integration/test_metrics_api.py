@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -28,6 +28,8 @@ NOW = at(2, 14, 9)
 SAMPLES = [
     "metrics/summary",
     "metrics/summary_compare_funnel",
+    "metrics/summary_period",
+    "metrics/summary_dashboard",
     "metrics/service_usage",
     "metrics/service_usage_by_channel",
 ]
@@ -132,8 +134,131 @@ class TestValidation:
             invoke(context, "metrics/summary", f"compareTo={flag}&includeFunnel={flag}")["statusCode"] == 200
         )
 
-    def test_unknown_parameters_are_ignored(self, api, context):
-        assert invoke(context, "metrics/summary", "colour=blue")["statusCode"] == 200
+
+SUMMARY_PARAMETERS = [
+    "compareTo",
+    "format",
+    "from",
+    "includeBreakdowns",
+    "includeFunnel",
+    "period",
+    "propertyId",
+    "table",
+    "to",
+    "top",
+]
+USAGE_PARAMETERS = ["compareTo", "format", "from", "groupBy", "period", "table", "tenantId", "to"]
+
+
+class TestUnknownParameters:
+    @pytest.mark.parametrize(
+        ("sample", "query", "unknown", "accepted"),
+        [
+            ("metrics/summary", "colour=blue", ["colour"], SUMMARY_PARAMETERS),
+            # a parameter's name in the wrong case is another name
+            ("metrics/summary", "includefunnel=true", ["includefunnel"], SUMMARY_PARAMETERS),
+            ("metrics/summary", "from=2026-02-01&tenantId=t1&x=", ["tenantId", "x"], SUMMARY_PARAMETERS),
+            ("metrics/service_usage", "propertyId=default", ["propertyId"], USAGE_PARAMETERS),
+        ],
+    )
+    def test_an_unknown_parameter_is_400_listing_the_accepted_ones_and_writes_nothing(
+        self, api, context, row_counts, sample, query, unknown, accepted
+    ):
+        before = row_counts()
+        response = invoke(context, sample, query)
+        assert response["statusCode"] == 400
+        assert response_json(response) == {
+            "ok": False,
+            "error": "unknown_query_parameter",
+            "details": {"unknown": unknown},
+            "accepted": accepted,
+        }
+        assert row_counts() == before
+
+    def test_it_comes_before_validation_and_after_authentication(self, api, context):
+        assert invoke(context, "metrics/summary", "from=bad&colour=blue")["statusCode"] == 400
+        assert invoke(context, "metrics/summary", "colour=blue", key="wrong-key")["statusCode"] == 401
+
+    def test_every_declared_parameter_is_accepted(self, api, context):
+        query = "propertyId=default&from=2026-02-01&to=2026-02-07&compareTo=true&includeFunnel=true"
+        assert invoke(context, "metrics/summary", query)["statusCode"] == 200
+
+
+def window_of(context: Any, sample: str, query: str) -> dict[str, Any]:
+    response = invoke(context, sample, query)
+    assert response["statusCode"] == 200, response["body"]
+    return dict(response_json(response)["window"])
+
+
+class TestPeriod:
+    # NOW is 2026-02-14 09:00 UTC.
+    @pytest.mark.parametrize(
+        ("period", "first", "last"),
+        [
+            ("today", "2026-02-14", "2026-02-14"),
+            ("7d", "2026-02-07", "2026-02-13"),
+            ("30d", "2026-01-15", "2026-02-13"),
+            ("90d", "2025-11-16", "2026-02-13"),
+            ("month", "2026-02-01", "2026-02-14"),
+            ("last_month", "2026-01-01", "2026-01-31"),
+        ],
+    )
+    @pytest.mark.parametrize("sample", ["metrics/summary", "metrics/service_usage"])
+    def test_a_period_is_resolved_in_utc_and_echoed(self, api, context, sample, period, first, last):
+        assert window_of(context, sample, f"period={period}") == {"from": first, "to": last, "period": period}
+
+    def test_from_and_to_echo_no_period(self, api, context):
+        assert window_of(context, "metrics/summary", "from=2026-02-01&to=2026-02-07")["period"] is None
+
+    def test_the_comparison_window_of_a_period_is_the_one_just_before(self, api, context):
+        body = response_json(invoke(context, "metrics/summary", "period=7d&compareTo=true"))
+        assert body["compareTo"] == {"from": "2026-01-31", "to": "2026-02-06"}
+
+    @pytest.mark.parametrize(
+        ("moment", "period", "first", "last"),
+        [
+            # the last instant of a UTC day and the first of the next
+            (at(2, 28, 23, 59, 59), "today", "2026-02-28", "2026-02-28"),
+            (at(3, 1, 0, 0, 0), "today", "2026-03-01", "2026-03-01"),
+            (at(2, 28, 23, 59, 59), "month", "2026-02-01", "2026-02-28"),
+            (at(3, 1, 0, 0, 0), "month", "2026-03-01", "2026-03-01"),
+            (at(2, 28, 23, 59, 59), "last_month", "2026-01-01", "2026-01-31"),
+            (at(3, 1, 0, 0, 0), "last_month", "2026-02-01", "2026-02-28"),
+            (at(3, 1, 0, 0, 0), "7d", "2026-02-22", "2026-02-28"),
+            (datetime(2027, 1, 1, 0, 0, tzinfo=UTC), "last_month", "2026-12-01", "2026-12-31"),
+            (datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), "month", "2026-12-01", "2026-12-31"),
+            # a clock in another zone is read in UTC: 2026-03-01 01:30+02:00 is 02-28 in UTC
+            (
+                datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+                "today",
+                "2026-02-28",
+                "2026-02-28",
+            ),
+        ],
+    )
+    def test_periods_at_the_edges_of_days_months_and_years(
+        self, api, context, set_clock, moment, period, first, last
+    ):
+        set_clock(moment)
+        window = window_of(context, "metrics/summary", f"period={period}")
+        assert (window["from"], window["to"]) == (first, last)
+
+    @pytest.mark.parametrize("query", ["period=7d&from=2026-02-01", "period=7d&to=2026-02-01"])
+    @pytest.mark.parametrize("sample", ["metrics/summary", "metrics/service_usage"])
+    def test_a_period_with_dates_is_400_and_writes_nothing(self, api, context, row_counts, sample, query):
+        before = row_counts()
+        response = invoke(context, sample, query)
+        assert response["statusCode"] == 400
+        body = response_json(response)
+        assert body["error"] == "period_with_dates"
+        assert body["details"]["with"] == [query.split("&")[1].split("=")[0]]
+        assert row_counts() == before
+
+    @pytest.mark.parametrize("period", ["", "1d", "365d", "week", "TODAY", "30D"])
+    def test_an_unknown_period_is_422(self, api, context, period):
+        response = invoke(context, "metrics/summary", f"period={period}")
+        assert response["statusCode"] == 422
+        assert [detail["loc"] for detail in response_json(response)["details"]] == ["period"]
 
 
 @dataclass

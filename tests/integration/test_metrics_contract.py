@@ -76,9 +76,22 @@ SEED_SERVICE_USAGE: dict[str, Any] = {
     "trend": [{"day": "2026-02-07", "scansCompleted": 18, "mediaProcessed": 360, "identitiesDetected": 1120}],
 }
 
+# What the summary adds to seed 002's: the period the window was resolved from, the known
+# properties and, with compareTo, the comparison window's trend.
+SUMMARY_ADDITIONS = {
+    "window.period",
+    "properties",
+    "compareTrend",
+    "compareTrend[].day",
+    "compareTrend[].uniqueVisitors",
+    "compareTrend[].pageViews",
+    "compareTrend[].newLeads",
+}
+
 # What the service-usage answer adds to seed 001's: freshness (as the summary has it) and
 # the §7 funnel metrics beside the funnel's counts.
 SERVICE_USAGE_ADDITIONS = {
+    "window.period",
     "freshness",
     "funnel.leadToTenantConversionRate",
     "funnel.activationRate",
@@ -163,8 +176,11 @@ def test_the_summary_has_exactly_the_seed_contract_shape(api, db, context):
     # When the summary is asked with a comparison (the seed's example has one)
     body = call(context, "summary", "from=2026-02-01&to=2026-02-07&compareTo=true")
 
-    # Then every key, its nesting and the type of every value are the seed's, nothing more
-    assert shape(body) == shape(SEED_SUMMARY)
+    # Then every key, its nesting and the type of every value are the seed's, and the only
+    # additions are the documented ones
+    ours, seed = paths(shape(body)), paths(shape(SEED_SUMMARY))
+    assert {path: ours.get(path) for path in seed} == seed
+    assert {path for path in ours if path not in seed} == SUMMARY_ADDITIONS
     assert body["trend"] and all(shape(day) == shape(SEED_SUMMARY["trend"][0]) for day in body["trend"])
 
 
@@ -172,7 +188,7 @@ def test_the_summary_funnel_is_the_service_usage_funnel(api, db, context):
     every_value_present(db)
     summary = call(context, "summary", "from=2026-02-01&to=2026-02-07&includeFunnel=true")
     usage = call(context, "service_usage", "from=2026-02-01&to=2026-02-07")
-    assert set(summary) == set(SEED_SUMMARY) | {"funnel"}
+    assert set(summary) == set(SEED_SUMMARY) | {"funnel", "properties"}
     assert shape(summary["funnel"]) == shape(usage["funnel"])
     assert summary["funnel"] == usage["funnel"]
 
@@ -197,7 +213,11 @@ def test_the_service_usage_answer_has_the_seed_contract_shape_plus_the_funnel_me
 def test_answers_match_the_schemas_the_openapi_document_publishes(api, db, context):
     every_value_present(db)
     queries = [
-        ("summary", "from=2026-02-01&to=2026-02-07&compareTo=true&includeFunnel=true", SummaryResponse),
+        (
+            "summary",
+            "from=2026-02-01&to=2026-02-07&compareTo=true&includeFunnel=true&includeBreakdowns=true",
+            SummaryResponse,
+        ),
         ("summary", "from=2025-06-01&to=2025-06-02", SummaryResponse),
         (
             "service_usage",

@@ -92,7 +92,7 @@ def funnel(
 def test_usage_of_every_tenant_with_deltas_against_the_window_before(api, february, context):
     body = get_usage(context, f"{WINDOW}&compareTo=true")
 
-    assert body["window"] == {"from": "2026-02-01", "to": "2026-02-07"}
+    assert body["window"] == {"from": "2026-02-01", "to": "2026-02-07", "period": None}
     assert body["compareTo"] == {"from": "2026-01-25", "to": "2026-01-31"}
     # By hand from the rows of T1 (02-03), T2 and T3 (02-06), T6 (02-01) and T4 (02-02);
     # the window before has T4's 01-28 only

@@ -101,7 +101,7 @@ def test_every_metric_of_a_window_and_its_delta_against_the_window_before(api, d
     body = get_summary(context, f"{WINDOW}&compareTo=true")
 
     # Then the windows are the asked one and the 7 days before it
-    assert body["window"] == {"from": "2026-02-01", "to": "2026-02-07"}
+    assert body["window"] == {"from": "2026-02-01", "to": "2026-02-07", "period": None}
     assert body["compareTo"] == {"from": "2026-01-25", "to": "2026-01-31"}
     # And each value is the window's ratio of sums (v2 came on both days: 4 visitors)
     assert values(body) == {
@@ -165,7 +165,7 @@ def test_the_trend_has_every_day_of_the_window_zero_filled(api, db, context):
 def test_a_single_day_window_and_its_comparison_day(api, db, context):
     february_traffic(db)
     body = get_summary(context, "from=2026-02-02&to=2026-02-02&compareTo=true")
-    assert body["window"] == {"from": "2026-02-02", "to": "2026-02-02"}
+    assert body["window"] == {"from": "2026-02-02", "to": "2026-02-02", "period": None}
     assert body["compareTo"] == {"from": "2026-02-01", "to": "2026-02-01"}
     assert values(body) == {
         "uniqueVisitors": 3,
@@ -242,7 +242,7 @@ def test_an_empty_window_is_zeros_and_null_rates(api, db, context):
 
 def test_the_default_window_is_the_last_30_complete_utc_days(api, db, context):
     body = get_summary(context, "")
-    assert body["window"] == {"from": "2026-01-10", "to": "2026-02-08"}
+    assert body["window"] == {"from": "2026-01-10", "to": "2026-02-08", "period": None}
     assert len(body["trend"]) == 30
 
 
@@ -253,9 +253,21 @@ def test_to_may_be_today_a_partial_day(api, db, context):
 
 
 def test_only_from_ends_the_window_yesterday_and_only_to_takes_30_days(api, db, context):
-    assert get_summary(context, "from=2026-02-01")["window"] == {"from": "2026-02-01", "to": "2026-02-08"}
-    assert get_summary(context, "from=2026-02-09")["window"] == {"from": "2026-02-09", "to": "2026-02-09"}
-    assert get_summary(context, "to=2026-01-30")["window"] == {"from": "2026-01-01", "to": "2026-01-30"}
+    assert get_summary(context, "from=2026-02-01")["window"] == {
+        "from": "2026-02-01",
+        "to": "2026-02-08",
+        "period": None,
+    }
+    assert get_summary(context, "from=2026-02-09")["window"] == {
+        "from": "2026-02-09",
+        "to": "2026-02-09",
+        "period": None,
+    }
+    assert get_summary(context, "to=2026-01-30")["window"] == {
+        "from": "2026-01-01",
+        "to": "2026-01-30",
+        "period": None,
+    }
 
 
 def test_ingest_reliability_is_event_weighted(api, db, context):

@@ -40,6 +40,7 @@ TABLES = [
     "ingest_counters",
     "daily_metric_rollups",
     "visitor_sketch_blocks",
+    "daily_breakdown_rollups",
     "daily_ingest_rollups",
     "service_usage_rollups",
     "rollup_runs",
@@ -149,6 +150,11 @@ def add_rollups(db: psycopg.Connection, day: date) -> None:
         "generated_at) VALUES (1, %s, 'default', %s, ARRAY[%s::uuid], ARRAY[now()], now())",
         (day, day + timedelta(days=1), row_id),
     )
+    db.execute(
+        "INSERT INTO daily_breakdown_rollups (property_id, day, dimension, key, visitors, visitors_sketch, "
+        "page_views, generated_at) VALUES ('default', %s, 'page', '/', 1, '\\x00', 1, now())",
+        (day,),
+    )
     db.execute("INSERT INTO daily_ingest_rollups (property_id, day) VALUES ('default', %s)", (day,))
     db.execute("INSERT INTO service_usage_rollups (tenant_id, day) VALUES ('tenant-1', %s)", (day,))
 
@@ -228,6 +234,7 @@ EDGE_REPORT = {
     "ingest_counters": 1,
     "daily_metric_rollups": 1,
     "visitor_sketch_blocks": 1,
+    "daily_breakdown_rollups": 1,
     "daily_ingest_rollups": 1,
     "service_usage_rollups": 1,
     "rollup_runs": 1,
@@ -265,7 +272,12 @@ def test_rows_just_outside_the_cutoffs_go_and_rows_just_inside_stay(runtime, db)
     assert [row[0] for row in db.execute("SELECT occurred_at FROM tenant_events")] == [RAW]
     assert [row[0] for row in db.execute("SELECT submitted_at FROM form_submissions")] == [RAW]
     assert [row[0] for row in db.execute("SELECT day FROM ingest_counters")] == [ROLLUP.date()]
-    for table in ("daily_metric_rollups", "daily_ingest_rollups", "service_usage_rollups"):
+    for table in (
+        "daily_metric_rollups",
+        "daily_breakdown_rollups",
+        "daily_ingest_rollups",
+        "service_usage_rollups",
+    ):
         assert [row[0] for row in db.execute(f"SELECT day FROM {table}")] == [ROLLUP.date()]
     assert [row[0] for row in db.execute("SELECT first_day FROM visitor_sketch_blocks")] == [ROLLUP.date()]
     assert [row[0] for row in db.execute("SELECT finished_at FROM rollup_runs")] == [ROLLUP]
@@ -502,7 +514,7 @@ class TestBatches:
         }
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
         # events 2+2+1, sessions 2+2+0, salts 2+1, and one short batch for each other table
-        assert len(batches) == 3 + 3 + 2 + 11
+        assert len(batches) == 3 + 3 + 2 + 12
 
     def test_a_run_out_of_time_stops_between_batches_and_the_next_one_finishes(self, tiny_batches, db):
         # Given 5 expired events and a caller with time for the salts and two batches

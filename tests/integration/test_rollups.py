@@ -147,7 +147,28 @@ def test_a_day_is_rolled_up_into_all_three_tables(runtime, db):
         "daily_metric_rollups": 2,
         "daily_ingest_rollups": 2,
         "service_usage_rollups": 2,
+        "daily_breakdown_rollups": 13,
     }
+    breakdowns = db.execute(
+        "SELECT property_id, dimension, key, visitors, page_views, entrances, conversions "
+        'FROM daily_breakdown_rollups ORDER BY property_id, dimension, key COLLATE "C"'
+    ).fetchall()
+    assert breakdowns == [
+        ("default", "country", "(not set)", 2, 3, 2, 1),
+        ("default", "device", "desktop", 2, 3, 2, 1),
+        # the visit that entered on / viewed /pricing too
+        ("default", "landing_page", "/", 1, 2, 1, 0),
+        ("default", "landing_page", "/pricing", 1, 1, 1, 1),
+        ("default", "page", "/", 1, 1, 1, 0),
+        ("default", "page", "/pricing", 2, 2, 1, 1),
+        ("default", "source", "direct", 1, 1, 1, 1),
+        ("default", "source", "organic_search", 1, 2, 1, 0),
+        ("docs", "country", "(not set)", 1, 1, 1, 0),
+        ("docs", "device", "desktop", 1, 1, 1, 0),
+        ("docs", "landing_page", "/docs", 1, 1, 1, 0),
+        ("docs", "page", "/docs", 1, 1, 1, 0),
+        ("docs", "source", "referral", 1, 1, 1, 0),
+    ]
     rows = raw_data.rollup_rows(db, keep_ids=False)
     default, docs = rows["daily_metric_rollups"]
     assert (default["property_id"], docs["property_id"]) == ("default", "docs")
@@ -481,11 +502,15 @@ def test_a_day_whose_data_disappeared_loses_its_rows(runtime, db):
     report = run_rollups(runtime, from_day=DAY, to_day=DAY, trigger=Trigger.CLI)
 
     # Then their rows of that day go, and only theirs
+    # (a day's breakdowns are deleted whole and inserted again)
     assert report.days[0].deleted == {
         "daily_metric_rollups": 1,
         "daily_ingest_rollups": 1,
         "service_usage_rollups": 1,
+        "daily_breakdown_rollups": 13,
     }
+    assert report.days[0].upserted["daily_breakdown_rollups"] == 8
+    assert db.execute("SELECT DISTINCT property_id FROM daily_breakdown_rollups").fetchall() == [("default",)]
     rows = raw_data.rollup_rows(db)
     assert [row["property_id"] for row in rows["daily_metric_rollups"]] == ["default"]
     assert [row["property_id"] for row in rows["daily_ingest_rollups"]] == ["default"]
@@ -505,7 +530,12 @@ def test_a_property_run_replaces_only_that_propertys_rows(runtime, db):
 
     # Then docs is repaired; default and service usage (per tenant) are left alone
     assert report.scope is Scope.MARKETING
-    assert report.days[0].upserted == {"daily_metric_rollups": 1, "daily_ingest_rollups": 1}
+    assert report.days[0].upserted == {
+        "daily_metric_rollups": 1,
+        "daily_ingest_rollups": 1,
+        "daily_breakdown_rollups": 5,
+    }
+    assert report.days[0].deleted["daily_breakdown_rollups"] == 5
     assert (metric(db, DAY, "docs"), metric(db, DAY, "default")) == (1, 0)
     assert db.execute("SELECT sum(scans_completed) FROM service_usage_rollups").fetchone()[0] == 0
     assert runs(db)[-1][:5] == ("cli", "marketing", DAY, DAY, "docs")
@@ -539,7 +569,7 @@ def test_every_run_is_recorded_as_it_starts_and_ends(runtime, db):
     row = db.execute(
         "SELECT status, days, rows_written, started_at, finished_at, error FROM rollup_runs"
     ).fetchone()
-    assert row == ("succeeded", 2, 6, NOW, NOW, None)
+    assert row == ("succeeded", 2, 6 + 13, NOW, NOW, None)
 
 
 def test_a_run_out_of_time_stops_between_days_and_is_not_fresh(runtime, db):
@@ -840,7 +870,7 @@ def test_the_cli_backfills_with_a_progress_bar_and_prints_the_report(runtime, db
     assert main(["rollups-backfill", "--from", "2026-02-09", "--to", "2026-02-11"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
-    assert (report["trigger"], report["daysRolledUp"], report["rowsWritten"]) == ("cli", 3, 6)
+    assert (report["trigger"], report["daysRolledUp"], report["rowsWritten"]) == ("cli", 3, 6 + 13)
     assert err.splitlines() == [
         "rollups [##########....................] 1/3 days  2026-02-09",
         "rollups [####################..........] 2/3 days  2026-02-10",
@@ -927,9 +957,9 @@ def test_the_cli_status_shows_freshness_and_the_latest_runs(runtime, db, capsys)
         "started              trigger  scope      from        to          property  status     days  "
         "skipped  dirty  carried  rows  discrepancies  error",
         "2026-02-14 09:35:00  cli      marketing  2026-02-13  2026-02-13  docs      succeeded  1     "
-        "0        0      0        2     0",
+        "0        0      0        12    0",
         "2026-02-14 09:30:00  cli      all        2026-02-07  2026-02-14  all       succeeded  8     "
-        "0        0      0        6     0",
+        "0        0      0        19    0",
         "",
         "dirty days: none waiting",
     ]

@@ -70,7 +70,7 @@ def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(temp
     for route in ("POST /v1/leads/delete", "POST /v1/leads/unsubscribe-link"):
         assert security[route] == [{"adminKey": []}]
     # Metrics: the admin key, or a metrics key
-    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage"):
+    for route in ("GET /v1/metrics/summary", "GET /v1/metrics/service-usage", "GET /v1/metrics/now"):
         assert security[route] == [{"adminKey": []}, {"metricsKey": []}]
     # The webhook: the admin key or a webhook key, with the signature either way
     assert security["POST /v1/webhooks/description-service"] == [
@@ -84,7 +84,22 @@ def test_each_route_names_the_keys_of_its_purpose_and_public_routes_nothing(temp
 def test_the_metrics_query_strings_are_documented_with_their_types(document):
     summary = operations(document)["GET /v1/metrics/summary"]
     parameters = {parameter["name"]: parameter for parameter in summary["parameters"]}
-    assert list(parameters) == ["from", "to", "propertyId", "compareTo", "includeFunnel"]
+    assert list(parameters) == [
+        "from",
+        "to",
+        "period",
+        "propertyId",
+        "compareTo",
+        "includeFunnel",
+        "includeBreakdowns",
+        "top",
+        "format",
+        "table",
+    ]
+    top = parameters["top"]["schema"]
+    assert (top["type"], top["minimum"], top["maximum"], top["default"]) == ("integer", 1, 100, 10)
+    period = {"type": "string", "enum": ["today", "7d", "30d", "90d", "month", "last_month"]}
+    assert period in parameters["period"]["schema"]["anyOf"]
     assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
     day = next(option for option in parameters["from"]["schema"]["anyOf"] if option["type"] == "string")
     assert day["format"] == "date" and "2000-01-01" in day["description"] and "366" in day["description"]

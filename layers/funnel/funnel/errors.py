@@ -18,16 +18,30 @@ class FunnelError(Exception):
         *,
         details: Any = None,
         headers: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         self.code = code or type(self).code
         self.details = details
         self.headers = headers or {}
+        # Members of the answer beside ok, error and details, for a client to act on.
+        self.fields = fields or {}
         super().__init__(self.code)
 
 
 class MalformedRequest(FunnelError):
     status = 400
     code = "invalid_json"
+
+
+class UnknownQueryParameter(MalformedRequest):
+    """A query string naming a parameter the route does not take (a misspelt one would
+    otherwise be ignored and answered as if it were absent); ``accepted`` lists those it
+    takes."""
+
+    code = "unknown_query_parameter"
+
+    def __init__(self, unknown: list[str], accepted: list[str]) -> None:
+        super().__init__(details={"unknown": unknown}, fields={"accepted": accepted})
 
 
 class Unauthorized(FunnelError):

@@ -42,6 +42,7 @@ from funnel.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     SigningNotConfigured,
+    UnknownQueryParameter,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -186,7 +187,7 @@ def _signing_not_configured(reason: str) -> NoReturn:
 
 
 def error_body(exc: FunnelError) -> dict[str, Any]:
-    return {"ok": False, "error": exc.code, "details": exc.details}
+    return {"ok": False, "error": exc.code, "details": exc.details, **exc.fields}
 
 
 def _misconfigured(exc: ConfigurationError) -> ServiceUnavailable:
@@ -398,6 +399,10 @@ class FunnelResolver(APIGatewayHttpResolver):
         for the public collection function, never for admin routes.
     on_reject
         Called with every rejection (a guard's or validation's), for ingest accounting.
+    strict_query
+        Refuse a query string naming a parameter the route does not declare (400
+        ``unknown_query_parameter`` with the ``accepted`` names), after the guards, before
+        validation.
     runtime
         Where settings, secrets and the database come from (tests pass their own).
     """
@@ -409,6 +414,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         accept: frozenset[str] = frozenset({JSON}),
         cors: bool = False,
         on_reject: RejectionHook | None = None,
+        strict_query: bool = False,
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
         super().__init__(enable_validation=True, serializer=_json, json_body_deserializer=strict_json)
@@ -418,6 +424,7 @@ class FunnelResolver(APIGatewayHttpResolver):
         self._accept = accept
         self._cors_for_site = cors
         self._on_reject = on_reject
+        self._strict_query = strict_query
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
@@ -443,6 +450,14 @@ class FunnelResolver(APIGatewayHttpResolver):
         if methods and self._cors_for_site:
             methods.add("OPTIONS")
         return sorted(methods)
+
+    def query_parameters_of(self, method: str, path: str) -> list[str] | None:
+        """The query parameters the route of ``method`` and ``path`` declares, by their
+        names on the wire; None when no route serves them."""
+        for route in (*self._static_routes, *self._dynamic_routes):
+            if route.method.upper() == method and route.rule.match(path):
+                return sorted(str(param.alias) for param in route.dependant.query_params)
+        return None
 
     @property
     def raw_request(self) -> RawRequest:
@@ -473,6 +488,8 @@ class FunnelResolver(APIGatewayHttpResolver):
         try:
             request = RawRequest.from_event(event, headers)
             self._admit(request)
+            if self._strict_query:
+                self._check_query(event, method)
             prepared = self._as_json(event, request)
         except FunnelError as exc:
             response = self._reject(exc, request)
@@ -501,6 +518,14 @@ class FunnelResolver(APIGatewayHttpResolver):
             raise UnsupportedMediaType(details={"contentType": kind[:100], "accepted": sorted(self._accept)})
         for guard in self._guards:
             guard(request, runtime)
+
+    def _check_query(self, event: Mapping[str, Any], method: str) -> None:
+        accepted = self.query_parameters_of(method, str(event.get("rawPath") or ""))
+        if accepted is None:
+            return
+        unknown = sorted(set(event.get("queryStringParameters") or {}) - set(accepted))
+        if unknown:
+            raise UnknownQueryParameter([name[:64] for name in unknown[:20]], accepted)
 
     @staticmethod
     def _as_json(event: Mapping[str, Any], request: RawRequest) -> Mapping[str, Any]:

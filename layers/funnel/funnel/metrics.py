@@ -33,18 +33,25 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from funnel import sketch_blocks
-from funnel.errors import ValidationFailed
+from funnel.beacons import MAX_CLIENT_AHEAD
+from funnel.errors import MalformedRequest, ValidationFailed
 from funnel.rollups import freshness
 from funnel.runtime import Runtime
 from funnel.schemas.metrics import (
     NOT_SET,
+    OTHER,
     UNATTRIBUTED,
+    Breakdowns,
     Freshness,
     Funnel,
     FunnelGroups,
     GroupBy,
     Ingest,
     Metric,
+    NowQuery,
+    NowResponse,
+    Period,
+    RequestedWindow,
     ServiceUsageQuery,
     ServiceUsageResponse,
     SummaryMetrics,
@@ -66,6 +73,8 @@ DEFAULT_WINDOW_DAYS = 30
 # "Active": a completed scan in the 30 days ending with the window (DESIGN, "Funnel cohort").
 ACTIVE_DAYS = 30
 MS_PER_HOUR = 3_600_000
+# Visitors now: those with an event in this many seconds up to the request.
+NOW_WINDOW_SECONDS = 300
 CACHE_ENTRIES = 128
 # How long a cached answer may be served while its data version holds (see the docstring).
 CACHE_MAX_AGE_SECONDS = 60.0
@@ -88,18 +97,47 @@ def _problem(field: str, message: str, kind: str) -> dict[str, str]:
     return {"loc": field, "msg": message, "type": kind}
 
 
-def resolve_window(start: date | None, end: date | None, today: date) -> Window:
+def period_window(period: Period, today: date) -> tuple[date, date]:
+    """The inclusive UTC days of a relative ``period`` on ``today``: ``today`` alone;
+    ``7d``, ``30d`` and ``90d`` that many complete days ending yesterday; ``month`` from
+    its first day to today; ``last_month`` the whole previous month."""
+    yesterday = today - timedelta(days=1)
+    if period == "today":
+        return today, today
+    if period == "month":
+        return today.replace(day=1), today
+    if period == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    return yesterday - timedelta(days=int(period.removesuffix("d")) - 1), yesterday
+
+
+def resolve_window(
+    start: date | None, end: date | None, today: date, period: Period | None = None
+) -> RequestedWindow:
     """The window a request asks for, with defaults filled in.
 
-    Without ``to`` the window ends yesterday (the last complete UTC day), or on ``from``
-    when that is today; without ``from`` it starts 29 days before its end (30 days).
+    With ``period`` it is that period (``period_window``), echoed in the window. Without
+    ``to`` the window ends yesterday (the last complete UTC day), or on ``from`` when that
+    is today; without ``from`` it starts 29 days before its end (30 days).
 
     Raises
     ------
+    MalformedRequest
+        ``period_with_dates`` when ``period`` comes with ``from`` or ``to``.
     ValidationFailed
         When a day is after today, ``from`` is after ``to``, or the window is longer than
         ``MAX_WINDOW_DAYS`` days; ``details`` lists each problem by parameter.
     """
+    if period is not None:
+        given = [name for name, day in (("from", start), ("to", end)) if day is not None]
+        if given:
+            raise MalformedRequest(
+                "period_with_dates",
+                details={"period": period, "with": given, "msg": "give period, or from and to, not both"},
+            )
+        first, last = period_window(period, today)
+        return RequestedWindow(start=first, end=last, period=period)
     yesterday = today - timedelta(days=1)
     if end is None:
         end = min(today, max(yesterday, start)) if start is not None else yesterday
@@ -118,7 +156,7 @@ def resolve_window(start: date | None, end: date | None, today: date) -> Window:
         )
     if problems:
         raise ValidationFailed(details=problems)
-    return Window(start=start, end=end)
+    return RequestedWindow(start=start, end=end)
 
 
 def comparison_window(window: Window) -> Window:
@@ -407,21 +445,97 @@ def read_funnel(
     return total, FunnelGroups(groupBy=group_by, groups=groups)
 
 
+# The breakdowns' stored dimensions and their lists in the answer.
+BREAKDOWNS = {
+    "landing_page": "landingPages",
+    "page": "topPages",
+    "device": "devices",
+    "country": "countries",
+    "source": "sources",
+}
+
+
+def read_breakdowns(
+    conn: psycopg.Connection, window: Window, property_id: str | None, top: int
+) -> Breakdowns:
+    """The window's breakdowns from ``daily_breakdown_rollups``: counts summed over its
+    days, each key's visitors merged from its daily sketches (memoised like the days'),
+    the ``top`` keys of each dimension by visitors, and the rest (with the days' own
+    ``(other)`` rows) as one ``(other)`` row."""
+    rows = _rows(
+        conn, query("metrics/list_breakdowns"), {**_window_params(window), "property_id": property_id}
+    )
+    versions = [version for row in rows for version in zip(row["ids"], row["versions"], strict=True)]
+    sketches = dict(
+        zip(
+            versions,
+            _decoded(
+                conn, "breakdowns", versions, query("metrics/list_breakdown_sketches"), _decode_visitors
+            ),
+            strict=True,
+        )
+    )
+    ranked: defaultdict[str, list[tuple[int, dict[str, Any], list[Any]]]] = defaultdict(list)
+    folded: defaultdict[str, list[tuple[dict[str, Any], list[Any]]]] = defaultdict(list)
+    for row in rows:
+        days = [sketches[version] for version in zip(row["ids"], row["versions"], strict=True)]
+        if row["key"] == OTHER:
+            folded[row["dimension"]].append((row, days))
+        else:
+            ranked[row["dimension"]].append((union_decoded(days), row, days))
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for dimension, name in BREAKDOWNS.items():
+        keys = sorted(ranked[dimension], key=lambda item: (-item[0], -item[1]["page_views"], item[1]["key"]))
+        shown = [_breakdown(row["key"], visitors, [row]) for visitors, row, _ in keys[:top]]
+        rest = [(row, days) for _, row, days in keys[top:]] + folded[dimension]
+        if rest:
+            visitors = union_decoded(sketch for _, days in rest for sketch in days)
+            shown.append(_breakdown(OTHER, visitors, [row for row, _ in rest]))
+        lists[name] = shown
+    return Breakdowns.model_validate(lists)
+
+
+def _breakdown(key: str, visitors: int, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "visitors": visitors,
+        "pageViews": sum(row["page_views"] for row in rows),
+        "entrances": sum(row["entrances"] for row in rows),
+        "conversions": sum(row["conversions"] for row in rows),
+    }
+
+
+def read_properties(conn: psycopg.Connection) -> list[str]:
+    """Every property with a marketing rollup, in order (``list_properties.sql``)."""
+    return [row[0] for row in conn.execute(query("metrics/list_properties"))]
+
+
+def read_trend(conn: psycopg.Connection, window: Window, property_id: str | None) -> list[TrafficDay]:
+    """Every day of the window: visitors, page views and new leads (zeros where none)."""
+    rows = _rows(
+        conn, query("metrics/list_traffic_trend"), {**_window_params(window), "property_id": property_id}
+    )
+    return [
+        TrafficDay(
+            day=row["day"],
+            uniqueVisitors=row["unique_visitors"],
+            pageViews=row["page_views"],
+            newLeads=row["new_leads"],
+        )
+        for row in rows
+    ]
+
+
 # --- the two answers ------------------------------------------------------------------
 
 
 def build_summary(
-    conn: psycopg.Connection, request: SummaryQuery, window: Window, today: date
+    conn: psycopg.Connection, request: SummaryQuery, window: RequestedWindow, today: date
 ) -> SummaryResponse:
     """Compute ``GET /v1/metrics/summary`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
     current = read_traffic(conn, window, request.property_id)
     previous = read_traffic(conn, comparison, request.property_id) if comparison else None
-    trend = _rows(
-        conn,
-        query("metrics/list_traffic_trend"),
-        {**_window_params(window), "property_id": request.property_id},
-    )
     funnel = (
         read_funnel(conn, window, visitors=current.unique_visitors, property_id=request.property_id)[0]
         if request.include_funnel
@@ -436,21 +550,20 @@ def build_summary(
             trafficSourceMix=current.source_mix(),
         ),
         ingest=read_ingest(conn, window, request.property_id),
-        trend=[
-            TrafficDay(
-                day=row["day"],
-                uniqueVisitors=row["unique_visitors"],
-                pageViews=row["page_views"],
-                newLeads=row["new_leads"],
-            )
-            for row in trend
-        ],
+        trend=read_trend(conn, window, request.property_id),
+        compareTrend=read_trend(conn, comparison, request.property_id) if comparison else None,
         funnel=funnel,
+        breakdowns=(
+            read_breakdowns(conn, window, request.property_id, request.top)
+            if request.include_breakdowns
+            else None
+        ),
+        properties=read_properties(conn),
     )
 
 
 def build_service_usage(
-    conn: psycopg.Connection, request: ServiceUsageQuery, window: Window, today: date
+    conn: psycopg.Connection, request: ServiceUsageQuery, window: RequestedWindow, today: date
 ) -> ServiceUsageResponse:
     """Compute ``GET /v1/metrics/service-usage`` for a resolved window on ``conn``."""
     comparison = comparison_window(window) if request.compare_to else None
@@ -588,11 +701,11 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,
@@ -610,15 +723,42 @@ def service_usage(
 
     Raises
     ------
-    ValidationFailed
+    MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
     today = _today(runtime)
-    window = resolve_window(request.start, request.end, today)
+    window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
         cache,
         ("service_usage", request, window, today),
         lambda conn: build_service_usage(conn, request, window, today),
         ServiceUsageResponse,
+    )
+
+
+def visitors_now(runtime: Runtime, request: NowQuery) -> NowResponse:
+    """``GET /v1/metrics/now``: the distinct visitors with an event in the last
+    ``NOW_WINDOW_SECONDS`` seconds, live (never cached), the one read of raw events
+    (``queries/metrics/count_visitors_now.sql``, cheap by ``0015_visitors_now_index``).
+
+    An event dated up to ``MAX_CLIENT_AHEAD`` after the request (a client clock ahead, as
+    ingest believes it) counts too: its visitor is on the site now.
+    """
+    as_of = runtime.clock().astimezone(UTC)
+    params = {
+        "since_at": as_of - timedelta(seconds=NOW_WINDOW_SECONDS),
+        "until_at": as_of + MAX_CLIENT_AHEAD,
+        "property_id": request.property_id,
+    }
+
+    def count(conn: psycopg.Connection) -> int:
+        # Planned for its parameters: one property's range or every property's.
+        row = conn.execute(query("metrics/count_visitors_now"), params, prepare=False).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    visitors = runtime.database.run(count, transaction=False)
+    return NowResponse(
+        propertyId=request.property_id, visitors=visitors, windowSeconds=NOW_WINDOW_SECONDS, asOf=as_of
     )

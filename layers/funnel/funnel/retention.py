@@ -70,6 +70,7 @@ STEPS: tuple[PurgeStep, ...] = (
     PurgeStep("ingest_counters", Horizon.ROLLUP, query("retention/purge_ingest_counters")),
     PurgeStep("daily_metric_rollups", Horizon.ROLLUP, query("retention/purge_daily_metric_rollups")),
     PurgeStep("visitor_sketch_blocks", Horizon.ROLLUP, query("retention/purge_visitor_sketch_blocks")),
+    PurgeStep("daily_breakdown_rollups", Horizon.ROLLUP, query("retention/purge_daily_breakdown_rollups")),
     PurgeStep("daily_ingest_rollups", Horizon.ROLLUP, query("retention/purge_daily_ingest_rollups")),
     PurgeStep("service_usage_rollups", Horizon.ROLLUP, query("retention/purge_service_usage_rollups")),
     PurgeStep("rollup_runs", Horizon.ROLLUP, query("retention/purge_rollup_runs")),

@@ -11,6 +11,10 @@ in the next run's numbers. Per UTC day:
   sketches of the day's visitors (all, and per traffic source) so a window's unique
   visitors are a union of days (``funnel.sketch``), and the pre-merged sketches of the
   aligned runs of days that contain the day (``funnel.sketch_blocks``);
+- ``daily_breakdown_rollups`` per property, dimension and key: the day's page views by
+  landing page, page, device type, country and traffic source, with a visitor sketch per
+  key (at most ``ROLLUP_BREAKDOWN_KEYS_PER_DAY`` keys a dimension, the rest one
+  ``(other)`` row);
 - ``daily_ingest_rollups`` per property: the ingest counters (a settled day's counter rows
   folded into one per counter first, ``funnel.accounting``), and the day's discrete TTFB
   p95 (as ``percentile_disc(0.95)``: a value some page view had) with its sample count,
@@ -58,6 +62,7 @@ from funnel.dirty_days import days_between
 from funnel.errors import DatabaseUnavailable
 from funnel.retention import Horizon, first_kept_days
 from funnel.runtime import Runtime
+from funnel.schemas.metrics import OTHER
 from funnel.schemas.rollups import RollupRange, ScheduledRollup
 from funnel.sql import query
 
@@ -238,6 +243,20 @@ _METRICS = _Target(
         "top_landing_paths",
     ),
 )
+_BREAKDOWNS = _Target(
+    "daily_breakdown_rollups",
+    query("rollups/replace_breakdown_rollups"),
+    (
+        "property_ids",
+        "dimensions",
+        "keys",
+        "visitors",
+        "visitors_sketches",
+        "page_views",
+        "entrances",
+        "conversions",
+    ),
+)
 _INGEST = _Target(
     "daily_ingest_rollups",
     query("rollups/replace_ingest_rollups"),
@@ -300,6 +319,7 @@ def rollup_day(
     property_id: str | None,
     generated_at: datetime,
     work_mem_mb: int,
+    breakdown_keys_per_day: int,
 ) -> DayResult:
     """Recompute ``day`` and replace its stored rows; call inside a transaction.
 
@@ -316,6 +336,9 @@ def rollup_day(
         Stamped on every row written.
     work_mem_mb
         Sort and hash memory of the transaction's queries (``ROLLUP_WORK_MEM_MB``).
+    breakdown_keys_per_day
+        Keys of each breakdown dimension a property's day keeps, the largest; the rest are
+        one ``(other)`` row (``ROLLUP_BREAKDOWN_KEYS_PER_DAY``).
     """
     conn.execute(query("rollups/lock_day"), {"lock_space": LOCK_SPACE, "day_number": day.toordinal()})
     conn.execute(query("rollups/set_work_mem"), {"work_mem": f"{work_mem_mb}MB"})
@@ -326,7 +349,11 @@ def rollup_day(
     if scope.marketing:
         accounting.fold_settled_day(conn, day, property_id=property_id, now=generated_at)
         metric_rows, ingest_rows = _marketing_rows(conn, read)
-        replaced += [(_METRICS, metric_rows), (_INGEST, ingest_rows)]
+        replaced += [
+            (_METRICS, metric_rows),
+            (_INGEST, ingest_rows),
+            (_BREAKDOWNS, _breakdown_rows(conn, read, breakdown_keys_per_day)),
+        ]
     if scope.service_usage:
         usage = (
             conn.cursor(row_factory=dict_row)
@@ -403,6 +430,48 @@ def _marketing_rows(
             }
         )
     return metric_rows, ingest_rows
+
+
+def _breakdown_rows(
+    conn: psycopg.Connection, params: Mapping[str, Any], keys_per_day: int
+) -> list[dict[str, Any]]:
+    """The day's breakdown rows (``queries/rollups/breakdowns_by_property.sql``): per
+    property and dimension, the ``keys_per_day`` largest keys (by entrances for landing
+    pages, by page views otherwise, then by key) with a sketch of their visitors, and the
+    others folded into one ``(other)`` row, so the day's totals stay exact."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    cursor = conn.cursor(row_factory=dict_row)
+    for row in cursor.execute(query("rollups/breakdowns_by_property"), params, prepare=False):
+        grouped.setdefault((row["property_id"], row["dimension"]), []).append(row)
+    rows = []
+    for (property_id, dimension), keys in sorted(grouped.items()):
+        rank = "entrances" if dimension == "landing_page" else "page_views"
+        keys.sort(key=lambda row: (-row[rank], -row["page_views"], row["key"]))
+        kept, folded = keys[:keys_per_day], keys[keys_per_day:]
+        if folded:
+            kept.append(
+                {
+                    "key": OTHER,
+                    "visitor_ids": {visitor for row in folded for visitor in row["visitor_ids"]},
+                    **{name: sum(row[name] for row in folded) for name in _BREAKDOWN_COUNTS},
+                }
+            )
+        rows += [
+            {
+                "property_ids": property_id,
+                "dimensions": dimension,
+                "keys": row["key"],
+                "visitors": len(row["visitor_ids"]),
+                # sorted: a recompute of the same visitors stores the same sketch
+                "visitors_sketches": sketch.visitors_sketch(sorted(row["visitor_ids"])),
+                **{name: row[name] for name in _BREAKDOWN_COUNTS},
+            }
+            for row in kept
+        ]
+    return rows
+
+
+_BREAKDOWN_COUNTS = ("page_views", "entrances", "conversions")
 
 
 class _Visits:
@@ -616,6 +685,7 @@ def run_rollups(
                         property_id=property_id,
                         clock=runtime.clock,
                         work_mem_mb=runtime.settings.rollup.rollup_work_mem_mb,
+                        breakdown_keys_per_day=runtime.settings.rollup.rollup_breakdown_keys_per_day,
                         dry_run=dry_run,
                     ),
                     transaction=False,
@@ -680,6 +750,7 @@ def _rollup_day_once(
     property_id: str | None,
     clock: Callable[[], datetime],
     work_mem_mb: int,
+    breakdown_keys_per_day: int,
     dry_run: bool,
 ) -> DayResult:
     # Its own transaction: a day is replaced whole or not at all, and a dry run's is
@@ -698,6 +769,7 @@ def _rollup_day_once(
             property_id=property_id,
             generated_at=clock(),
             work_mem_mb=work_mem_mb,
+            breakdown_keys_per_day=breakdown_keys_per_day,
         )
         dirty_days.clear(conn, day, seen)
         return result

@@ -96,6 +96,9 @@ class RollupSettings(BaseSettings):
     rollup_dirty_days_per_run: int = Field(default=30, ge=1, le=366)
     # Sort and hash memory of a day's rollup transaction (PostgreSQL's work_mem).
     rollup_work_mem_mb: int = Field(default=64, ge=4, le=2048)
+    # Keys of one breakdown dimension (paths, countries...) a property's day keeps; the rest
+    # are folded into one "(other)" row, so distinct paths cannot grow the rollups unbounded.
+    rollup_breakdown_keys_per_day: int = Field(default=100, ge=1, le=10_000)
 
 
 class Settings(BaseModel):

@@ -108,3 +108,7 @@ class ErrorResponse(BaseModel):
     ok: bool = False
     error: str
     details: object | None = None
+    accepted: list[str] | None = Field(
+        default=None,
+        description="with unknown_query_parameter only: the query parameters the route takes",
+    )

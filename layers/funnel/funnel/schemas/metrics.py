@@ -50,8 +50,15 @@ Day = Annotated[
     Field(json_schema_extra=_DAY_SCHEMA),
 ]
 GroupBy = Literal["channel", "utm_source", "utm_campaign"]
+Period = Literal["today", "7d", "30d", "90d", "month", "last_month"]
+PERIOD_DESCRIPTION = (
+    "a window relative to today (UTC), instead of from and to: today (so far); 7d, 30d or 90d "
+    "(that many complete days, ending yesterday); month (this month so far); last_month"
+)
 UNATTRIBUTED = "unattributed"
 NOT_SET = "(not set)"
+# A breakdown's keys past those shown (and, in the rollups, past a day's bound), together.
+OTHER = "(other)"
 
 
 class _Query(BaseModel):
@@ -59,7 +66,12 @@ class _Query(BaseModel):
 
     start: date | None = None
     end: date | None = None
+    period: Period | None = None
     compare_to: bool = False
+
+
+DEFAULT_TOP = 10
+MAX_TOP = 100
 
 
 class SummaryQuery(_Query):
@@ -67,6 +79,8 @@ class SummaryQuery(_Query):
 
     property_id: str | None = None
     include_funnel: bool = False
+    include_breakdowns: bool = False
+    top: int = DEFAULT_TOP
 
 
 class ServiceUsageQuery(_Query):
@@ -74,6 +88,14 @@ class ServiceUsageQuery(_Query):
 
     tenant_id: str | None = None
     group_by: GroupBy | None = None
+
+
+class NowQuery(BaseModel):
+    """``GET /v1/metrics/now`` as the layer receives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    property_id: str | None = None
 
 
 class _Answer(BaseModel):
@@ -89,6 +111,14 @@ class Window(_Answer):
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+
+class RequestedWindow(Window):
+    """The window asked for, as resolved: inclusive UTC days, and the period it came from."""
+
+    period: Period | None = Field(
+        default=None, description="the period the window was resolved from; null for from and to"
+    )
 
 
 class Metric(_Answer):
@@ -139,6 +169,33 @@ class TrafficDay(_Answer):
     newLeads: int
 
 
+class BreakdownRow(_Answer):
+    key: str = Field(description=f"the dimension's value; {OTHER!r}: every key past the top ones, together")
+    visitors: int = Field(
+        description="the key's visitors in the window, each once (merged from daily sketches: exact for "
+        "small sets, within about 0.8 % otherwise)"
+    )
+    pageViews: int = Field(description="page views in the window (exact)")
+
+
+class LandingPageRow(BreakdownRow):
+    pageViews: int = Field(description="page views of the visits that entered here, on the day they entered")
+    entrances: int = Field(description="visits that entered on this path (exact)")
+    conversions: int = Field(description="of those visits, the ones that converted")
+
+
+class Breakdowns(_Answer):
+    """Each list sorted by visitors, then page views, descending (then by key), the
+    ``top`` keys and, when there are more, one ``(other)`` row last; counts sum exactly to
+    the window's."""
+
+    landingPages: list[LandingPageRow] = Field(description="the path each visit entered on")
+    topPages: list[BreakdownRow] = Field(description="the paths viewed")
+    devices: list[BreakdownRow] = Field(description="device types")
+    countries: list[BreakdownRow] = Field(description=f"two-letter countries, {NOT_SET!r} when unknown")
+    sources: list[BreakdownRow] = Field(description="traffic sources")
+
+
 class TimeToFirstScan(_Answer):
     median: float | None
     mean: float | None
@@ -174,7 +231,7 @@ class SummaryResponse(_Answer):
     """``GET /v1/metrics/summary`` (seed 002, "Summary Response Contract")."""
 
     ok: Literal[True] = True
-    window: Window
+    window: RequestedWindow
     compareTo: Window | None = Field(
         description="the equal-length window just before; null without compareTo"
     )
@@ -182,16 +239,22 @@ class SummaryResponse(_Answer):
     metrics: SummaryMetrics
     ingest: Ingest
     trend: list[TrafficDay] = Field(description="every day of the window, zeros where nothing was rolled up")
+    compareTrend: list[TrafficDay] | None = Field(
+        default=None, description="only with compareTo=true: every day of the comparison window, as trend"
+    )
     funnel: Funnel | None = Field(
         default=None,
         description="only with includeFunnel=true; visitors and leads of propertyId, tenants of all",
     )
+    breakdowns: Breakdowns | None = Field(
+        default=None, description="only with includeBreakdowns=true; of propertyId, or of every property"
+    )
+    properties: list[str] = Field(description="every property with rolled-up traffic, in order")
 
     def body(self) -> dict[str, Any]:
-        """The JSON answer: ``funnel`` only when it was asked for."""
-        return self.model_dump(
-            mode="json", by_alias=True, exclude={"funnel"} if self.funnel is None else None
-        )
+        """The JSON answer: ``compareTrend``, ``funnel`` and ``breakdowns`` only when asked for."""
+        absent = {name for name in ("compareTrend", "funnel", "breakdowns") if getattr(self, name) is None}
+        return self.model_dump(mode="json", by_alias=True, exclude=absent or None)
 
 
 class UsageMetrics(_Answer):
@@ -224,7 +287,7 @@ class ServiceUsageResponse(_Answer):
     """``GET /v1/metrics/service-usage`` (seed 001 §6, with the §7 funnel metrics)."""
 
     ok: Literal[True] = True
-    window: Window
+    window: RequestedWindow
     compareTo: Window | None
     freshness: Freshness
     usage: UsageMetrics
@@ -237,3 +300,15 @@ class ServiceUsageResponse(_Answer):
         return self.model_dump(
             mode="json", by_alias=True, exclude={"funnelByGroup"} if self.funnelByGroup is None else None
         )
+
+
+class NowResponse(_Answer):
+    """``GET /v1/metrics/now``: who is on the site, read live from raw events."""
+
+    propertyId: str | None = Field(description="the property asked for; null for every property")
+    visitors: int = Field(description="distinct visitors with an event in the last windowSeconds")
+    windowSeconds: int = Field(description="how far back an event counts: 300")
+    asOf: datetime = Field(description="the instant the count is as of (UTC)")
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
