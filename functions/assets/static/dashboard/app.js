@@ -1,7 +1,8 @@
 // The Funnel dashboard: one page that reads /v1/metrics/* with a read-only metrics key.
 //
-// The first view costs three requests: the summary (with its comparison, funnel and the
-// list of properties), service usage (with the funnel by channel) and the visitors now. A change of window or comparison asks for the first two again, a
+// The first view costs three requests: the summary (with its comparison, funnel,
+// breakdowns and the list of properties), service usage (with the funnel by channel) and
+// the visitors now. A change of window or comparison asks for the first two again, a
 // change of property for the summary and the visitors now, a change of grouping for
 // service usage only. The key lives in sessionStorage (this tab, until sign-out). What
 // the API does not report yet is shown as unavailable, never as zero. Everything is built
@@ -136,6 +137,7 @@
         ...windowParams(),
         compareTo: state.compare,
         includeFunnel: true,
+        includeBreakdowns: true,
       }),
     usage: () => api('service-usage', { ...windowParams(), compareTo: state.compare, groupBy: state.groupBy }),
     now: () => api('now', { propertyId: state.property }),
