@@ -30,9 +30,6 @@ from tests.local_runs import LocalServe, run_command, scratch_data_dir
 pytestmark = pytest.mark.e2e
 
 METRICS_KEY = "dashboard-metrics-key"
-# GET /v1/metrics/now comes with the metrics API's next step; until then the page's request
-# for it is a 404, which the console reports (the page says "This API does not serve it yet").
-NOW_NOT_SERVED = ("/v1/metrics/now",)
 WATCH_CSP = """
 window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', (event) => {
@@ -142,7 +139,7 @@ class Dashboard:
     def csp_violations(self) -> list[str]:
         return self.page.evaluate("window.__cspViolations")
 
-    def assert_clean(self, *, allowed: tuple[str, ...] = NOW_NOT_SERVED) -> None:
+    def assert_clean(self, *, allowed: tuple[str, ...] = ()) -> None:
         """No console error (but those ``allowed``), no CSP violation."""
         errors = [error for error in self.console_errors if not any(text in error for text in allowed)]
         assert errors == []
@@ -182,13 +179,19 @@ def open_dashboard(browser: Browser, serve: LocalServe) -> Iterator[Callable[...
         context.close()
 
 
-def value(number: float | int | None) -> str:
-    """A number as the page's markup holds it (JavaScript's String())."""
+def value(number: float | int | str | None) -> str:
+    """A value as the page's markup holds it (JavaScript's String())."""
     if number is None:
         return ""
+    if isinstance(number, str):
+        return number
     if isinstance(number, float) and number.is_integer():
         return str(int(number))
     return repr(number)
+
+
+def rows_of(answer: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{column: value(cell) for column, cell in row.items()} for row in answer]
 
 
 def funnel_rows(funnel: dict[str, Any]) -> list[dict[str, str]]:
@@ -252,6 +255,7 @@ def test_the_first_view_signs_in_with_three_requests_and_shows_what_the_api_answ
     usage = dashboard.api(dashboard.last("service-usage"))
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(dashboard.last("summary")).query)
     assert query["compareTo"] == ["true"] and query["period"] == ["30d"]
+    assert query["includeFunnel"] == query["includeBreakdowns"] == ["true"]
 
     # And the window line names the window the API answered for, and the one compared with
     line = page.inner_text("#window")
@@ -271,22 +275,37 @@ def test_the_first_view_signs_in_with_three_requests_and_shows_what_the_api_answ
         assert dashboard.tile(metric) == value(metrics[metric]["value"]), metric
         delta = page.get_attribute(f'[data-metric="{metric}"] .delta', "data-delta")
         assert delta == value(metrics[metric]["delta"]), metric
-    assert dashboard.tile("leads") == value(sum(day["newLeads"] for day in summary["trend"]))
+    leads = sum(day["newLeads"] for day in summary["trend"])
+    leads_before = sum(day["newLeads"] for day in summary["compareTrend"])
+    assert dashboard.tile("leads") == value(leads)
+    assert page.get_attribute('[data-metric="leads"] .delta', "data-delta") == value(
+        (leads - leads_before) / leads_before
+    )
     assert (
         page.inner_text('[data-metric="uniqueVisitors"] .value') == f"{metrics['uniqueVisitors']['value']:,}"
     )
 
     # And the days, the funnel and its steps' rates, and ingest health are the API's
+    # (each day beside the previous period's day of the same rank, which the chart draws faintly)
     assert dashboard.table("trend") == [
         {
-            "day": day["day"],
-            "uniqueVisitors": value(day["uniqueVisitors"]),
-            "pageViews": value(day["pageViews"]),
-            "newLeads": value(day["newLeads"]),
+            **rows_of([day])[0],
+            **{f"previous{name[0].upper()}{name[1:]}": cell for name, cell in rows_of([before])[0].items()},
         }
-        for day in summary["trend"]
+        for day, before in zip(summary["trend"], summary["compareTrend"], strict=True)
     ]
+    assert "drawn faintly behind" in page.inner_text("#trend-hint")
     assert dashboard.table("funnel") == funnel_rows(summary["funnel"])
+    # And each breakdown is the API's, row for row and in its order, "(other)" included
+    for name in ("sources", "landingPages", "topPages", "devices", "countries"):
+        assert summary["breakdowns"][name], name
+        assert dashboard.table(name) == rows_of(summary["breakdowns"][name]), name
+    assert "(other)" in [row["key"] for row in summary["breakdowns"]["topPages"]]
+
+    # And the property picker offers every property the API knows
+    options = page.eval_on_selector_all("#property option", "options => options.map(o => o.value)")
+    assert options == ["", *summary["properties"]] and "docs" in options
+
     ingest = {row["measure"]: row["value"] for row in dashboard.table("ingest")}
     assert ingest["Events accepted"] == value(summary["ingest"]["totalEventsAccepted"])
     assert ingest["Time to first byte, p95"] == value(summary["ingest"]["p95TtfbMs"])
@@ -299,6 +318,14 @@ def test_the_first_view_signs_in_with_three_requests_and_shows_what_the_api_answ
     assert dashboard.tile("timeToFirstScan") == value(usage["funnel"]["timeToFirstScanHours"]["median"])
     assert by_key(dashboard.table("funnelByGroup")) == group_rows(usage["funnelByGroup"]["groups"])
     assert [row["day"] for row in dashboard.table("usageTrend")] == [day["day"] for day in usage["trend"]]
+
+    # And the visitors now are what the API answered the page (a count of the last 5 minutes,
+    # which moves: the page's own answer, not a second one)
+    now_answer = next(r for r in dashboard.metrics_requests if "/v1/metrics/now" in r.url).response()
+    assert now_answer is not None and now_answer.status == 200
+    now = now_answer.json()
+    assert page.get_attribute("#now", "data-visitors") == value(now["visitors"])
+    assert f"in the last {now['windowSeconds'] // 60} minutes" in page.inner_text("#now")
 
     # And the rollups ran minutes ago: the freshness badge is not amber
     assert page.inner_text("#freshness").startswith("Rolled up")
@@ -314,7 +341,7 @@ def test_the_first_view_signs_in_with_three_requests_and_shows_what_the_api_answ
     dashboard.assert_clean()
 
 
-def test_window_comparison_and_grouping_each_show_the_apis_answer(open_dashboard):
+def test_window_property_comparison_and_grouping_each_show_the_apis_answer(open_dashboard):
     # Given a signed-in dashboard
     dashboard = open_dashboard()
     dashboard.open()
@@ -329,6 +356,20 @@ def test_window_comparison_and_grouping_each_show_the_apis_answer(open_dashboard
     assert "period=7d" in dashboard.last("summary") and "period=7d" in dashboard.last("service-usage")
     assert dashboard.tile("uniqueVisitors") == value(summary["metrics"]["uniqueVisitors"]["value"])
     assert len(dashboard.table("trend")) == len(summary["trend"])
+
+    # When one property is chosen
+    dashboard.after(lambda: page.select_option("#property", "docs"))
+
+    # Then the summary is that property's, and the address keeps the choice
+    assert "propertyId=docs" in dashboard.last("summary")
+    docs = dashboard.api(dashboard.last("summary"))
+    assert dashboard.tile("uniqueVisitors") == value(docs["metrics"]["uniqueVisitors"]["value"])
+    assert docs["metrics"]["uniqueVisitors"]["value"] != summary["metrics"]["uniqueVisitors"]["value"]
+    assert "property=docs" in page.url and "period=7d" in page.url
+    assert dashboard.table("devices") == rows_of(docs["breakdowns"]["devices"])
+    # (the visitors now follow the property; service usage, of every tenant, is not asked again)
+    assert "propertyId=docs" in dashboard.last("now")
+    assert sum("/service-usage" in request.url for request in dashboard.metrics_requests) == 2
 
     # When the comparison is turned off
     dashboard.after(lambda: page.uncheck("#compare"))
@@ -408,7 +449,7 @@ def test_a_wrong_key_is_refused_and_said_so_and_sign_out_forgets_the_key(open_da
     assert page.is_visible("#signin") and page.input_value("#key") == ""
     assert page.evaluate("document.activeElement.id") == "key"
     # (the refused requests' 401s are the only errors the console shows)
-    dashboard.assert_clean(allowed=("status of 401", *NOW_NOT_SERVED))
+    dashboard.assert_clean(allowed=("status of 401"))
 
 
 def test_a_property_without_data_is_shown_as_empty(open_dashboard):
@@ -423,7 +464,11 @@ def test_a_property_without_data_is_shown_as_empty(open_dashboard):
     assert 'data-property="nobody-tagged-this"' in page.inner_text("#empty")
     assert dashboard.tile("uniqueVisitors") == "0"
     assert dashboard.table("trend")[0]["uniqueVisitors"] == "0"
+    assert {dashboard.state(name) for name in ("sources", "landingPages", "devices", "countries")} == {
+        "empty"
+    }
     assert not page.is_visible("#problem")
+    assert page.get_attribute("#now", "data-visitors") == "0"
     dashboard.assert_clean()
 
 
@@ -454,7 +499,7 @@ def test_a_window_the_api_refuses_is_said_so_with_what_to_do(open_dashboard):
 
     # Then the page says so before asking the API
     assert page.inner_text("#problem-text") == "Choose a first day on or before the last day."
-    dashboard.assert_clean(allowed=("status of 422", "status of 400", *NOW_NOT_SERVED))
+    dashboard.assert_clean(allowed=("status of 422", "status of 400"))
 
 
 def test_late_rollups_turn_the_freshness_badge_amber(open_dashboard):
