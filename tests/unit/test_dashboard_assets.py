@@ -125,5 +125,5 @@ def test_the_banner_gives_the_dashboards_address_once_it_is_served():
     lines = _site_lines(gateway)  # type: ignore[arg-type]
 
     # Then the dashboard's line is its address, no longer marked "coming"
-    assert "Dashboard: http://127.0.0.1:3000/dashboard" in lines
+    assert "Dashboard: http://127.0.0.1:3000/dashboard (sign in with the metrics key)" in lines
     assert not any("coming" in line for line in lines)
