@@ -400,6 +400,33 @@ def test_window_property_comparison_and_grouping_each_show_the_apis_answer(open_
     dashboard.assert_clean()
 
 
+def test_last_months_campaigns_show_their_leads_and_active_tenants(open_dashboard):
+    # Given a marketing person with the dashboard open (the README's question: how many leads
+    # did last month's campaign bring, and how many became active tenants?)
+    dashboard = open_dashboard()
+    dashboard.open()
+    dashboard.sign_in()
+    page = dashboard.page
+
+    # When they choose last month and the funnel by campaign
+    dashboard.after(lambda: page.select_option("#period", "last_month"))
+    dashboard.after(lambda: page.select_option("#group-by", "utm_campaign"))
+
+    # Then each campaign's row has the leads and active tenants the API counts for last month
+    usage = dashboard.api(dashboard.last("service-usage"))
+    assert "period=last_month" in dashboard.last("service-usage")
+    assert usage["window"]["period"] == "last_month" and usage["window"]["from"].endswith("-01")
+    campaigns = {row["key"]: row for row in dashboard.table("funnelByGroup")}
+    groups = usage["funnelByGroup"]["groups"]
+    assert set(campaigns) == set(groups) and len(groups) > 1
+    for campaign, funnel in groups.items():
+        assert campaigns[campaign]["leadsCaptured"] == value(funnel["leadsCaptured"]), campaign
+        assert campaigns[campaign]["tenantsActive30d"] == value(funnel["tenantsActive30d"]), campaign
+    assert sum(funnel["leadsCaptured"] for funnel in groups.values()) > 0
+    assert f"{usage['window']['from']} to {usage['window']['to']}" in page.inner_text("#window")
+    dashboard.assert_clean()
+
+
 def test_a_table_downloads_as_csv_with_the_apis_numbers(open_dashboard):
     # Given the dashboard's funnel by channel
     dashboard = open_dashboard()
