@@ -16,7 +16,7 @@ from funnel.collect import count_rejection, receive_events, receive_lead
 from funnel.http import FORM, JSON, TEXT, FunnelResolver
 from funnel.identity import DailySalts
 from funnel.schemas.capture import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
-from funnel.schemas.common import ErrorResponse
+from funnel.schemas.common import ErrorResponse, RequestQueued
 
 logger = Logger()
 tracer = Tracer()
@@ -31,7 +31,11 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (413, "Body over 256 KB"),
         (415, "Not JSON, text/plain or an urlencoded form"),
         (422, "Invalid events or lead"),
-        (503, "Database unavailable; retry"),
+        (
+            503,
+            "Database unavailable (`database_unavailable`), or no answer after the write was sent "
+            "(`write_outcome_unknown`); retry after `Retry-After` seconds",
+        ),
     ]
 }
 THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thank you</title>
@@ -44,16 +48,21 @@ THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
     summary="Page and form beacons: one event or a batch of up to 100",
     tags=["collection"],
     responses={
-        202: {"description": "Accepted", "content": {"application/json": {"model": EventsAccepted}}},
+        202: {
+            "description": "Accepted: stored, or (`queued: true`) buffered while the database could "
+            "not be reached in time, and stored once when it is back",
+            "content": {"application/json": {"model": EventsAccepted}},
+        },
         **ERRORS,
     },
 )
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
     accepted = receive_events(app.runtime(), body.events(), app.raw_request, salts)
-    metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
-    metrics.add_metric(name="EventDuplicates", unit=MetricUnit.Count, value=accepted.duplicates)
-    metrics.add_metric(name="BotEventsIgnored", unit=MetricUnit.Count, value=accepted.ignored)
-    return Response(202, content_types.APPLICATION_JSON, accepted.model_dump_json())
+    if not accepted.queued:
+        metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
+        metrics.add_metric(name="EventDuplicates", unit=MetricUnit.Count, value=accepted.duplicates)
+        metrics.add_metric(name="BotEventsIgnored", unit=MetricUnit.Count, value=accepted.ignored)
+    return Response(202, content_types.APPLICATION_JSON, accepted.model_dump_json(exclude_none=True))
 
 
 @app.post(
@@ -62,17 +71,26 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
     tags=["collection"],
     responses={
         201: {"description": "Captured", "content": {"application/json": {"model": LeadCaptured}}},
+        202: {
+            "description": "The database could not be reached in time: the capture is buffered and "
+            "stored once when it is back (a form post is answered 303 or 200 as when stored)",
+            "content": {"application/json": {"model": RequestQueued}},
+        },
         303: {"description": "Form post captured; go to the form's redirect"},
         **ERRORS,
     },
 )
 def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:
-    redirect = receive_lead(app.runtime(), body, app.raw_request, salts)
-    metrics.add_metric(name="LeadsCaptured", unit=MetricUnit.Count, value=1)
+    received = receive_lead(app.runtime(), body, app.raw_request, salts)
+    if not received.queued:
+        metrics.add_metric(name="LeadsCaptured", unit=MetricUnit.Count, value=1)
     if not app.form_post:
+        if received.queued:
+            return Response(202, content_types.APPLICATION_JSON, RequestQueued().model_dump_json())
         return Response(201, content_types.APPLICATION_JSON, LeadCaptured().model_dump_json())
-    if redirect is not None:
-        return Response(303, content_types.TEXT_HTML, "", headers={"Location": redirect})
+    # A buffered form post is kept: the person sees the same page either way.
+    if received.redirect is not None:
+        return Response(303, content_types.TEXT_HTML, "", headers={"Location": received.redirect})
     return Response(200, "text/html; charset=utf-8", THANK_YOU)
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.http import FunnelResolver, require_webhook_key, require_webhook_signature
-from funnel.schemas.common import ErrorResponse
+from funnel.schemas.common import ErrorResponse, RequestQueued
 from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
 from funnel.webhooks import receive_webhook
 
@@ -31,6 +31,13 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
             "description": "Stored, or a redelivery of a stored event",
             "content": {"application/json": {"model": WebhookAccepted}},
         },
+        202: {
+            "description": "The database could not be reached in time (or did not answer the write): "
+            "the delivery is buffered and stored once when it is back, by its `webhook-id` and the "
+            "duplicate rule. No `eventId` yet: a redelivery of the same `webhook-id` once it is stored "
+            "is answered 200 with it. Do not send it again",
+            "content": {"application/json": {"model": RequestQueued}},
+        },
         400: {
             "description": "Not JSON, or nested deeper than 32 levels",
             "content": {"application/json": {"model": ErrorResponse}},
@@ -46,7 +53,9 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
         413: {"description": "Body over 256 KB", "content": {"application/json": {"model": ErrorResponse}}},
         422: {"description": "Invalid event", "content": {"application/json": {"model": ErrorResponse}}},
         503: {
-            "description": "Database unavailable (`database_unavailable`), or no valid signing secret or "
+            "description": "Database unavailable (`database_unavailable`: nothing stored), no answer "
+            "after the write was sent (`write_outcome_unknown`: it may be stored; a retry with the same "
+            "`webhook-id` is answered 200, as a duplicate if it was), or no valid signing secret or "
             "key configured (`webhook_signing_not_configured`, `webhook_auth_not_configured`); "
             "retry after `Retry-After` seconds",
             "content": {"application/json": {"model": ErrorResponse}},
@@ -55,6 +64,8 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
 )
 def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
     accepted = receive_webhook(app.runtime(), delivery.root, app.raw_request)
+    if accepted is None:
+        return Response(202, content_types.APPLICATION_JSON, RequestQueued().model_dump_json())
     metrics.add_metric(
         name="WebhookDuplicates" if accepted.duplicate else "WebhooksStored", unit=MetricUnit.Count, value=1
     )

@@ -103,7 +103,12 @@ def test_the_rollup_batch_days_default_to_a_week_and_follow_the_template(clean_e
 # configuration table), and the lowest and highest values it takes (None: no bound).
 NUMERIC_SETTINGS = [
     ("DB_STATEMENT_TIMEOUT_MS", "database.db_statement_timeout_ms", 5000, 100, None),
-    ("DB_CONNECT_TIMEOUT_SECONDS", "database.db_connect_timeout_seconds", 5, 1, None),
+    ("DB_CONNECT_TIMEOUT_SECONDS", "database.db_connect_timeout_seconds", 2, 2, None),
+    ("DB_DEADLINE_MS", "database.db_deadline_ms", None, 2001, None),
+    ("DB_KEEPALIVES_IDLE_SECONDS", "database.db_keepalives_idle_seconds", 5, 1, None),
+    ("DB_KEEPALIVES_INTERVAL_SECONDS", "database.db_keepalives_interval_seconds", 2, 1, None),
+    ("DB_KEEPALIVES_COUNT", "database.db_keepalives_count", 2, 1, None),
+    ("DB_TCP_USER_TIMEOUT_MS", "database.db_tcp_user_timeout_ms", 3000, 100, None),
     ("DB_PORT", "database.db_port", None, 1, 65535),
     ("WEBHOOK_TOLERANCE_SECONDS", "security.webhook_tolerance_seconds", 300, 1, None),
     ("SECRETS_CACHE_SECONDS", "security.secrets_cache_seconds", 300, 0, None),

@@ -72,7 +72,10 @@ def test_the_template_parameter_reaches_the_webhook_function_only(overrides, ref
 def test_the_banner_shows_each_key_and_the_emitter_sends_the_webhook_key():
     secrets = LocalSecrets.from_environment({"METRICS_API_KEYS": "read-from-shell"})
     gateway = SimpleNamespace(
-        url="http://127.0.0.1:3999", template=load_template(REPO / "template.yaml"), scheduler=None
+        url="http://127.0.0.1:3999",
+        template=load_template(REPO / "template.yaml"),
+        scheduler=None,
+        queues=None,
     )
     lines = _banner(gateway, secrets, "embedded PostgreSQL").splitlines()  # type: ignore[arg-type]
     default = "(local default; set WEBHOOK_API_KEYS to change)"

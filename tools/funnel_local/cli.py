@@ -4,7 +4,8 @@
     Start PostgreSQL (``DATABASE_URL``, or the shared embedded server of ``FUNNEL_PGDATA``,
     ``.pgdata`` by default), apply the migrations, and serve every route of ``template.yaml``
     and fire its schedules as EventBridge would (``--schedule`` changes one's expression,
-    ``--no-schedules`` fires none) until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded
+    ``--no-schedules`` fires none), with the template's queues on a local SQS server (moto's,
+    on 127.0.0.1) and their consumers, until Ctrl-C, SIGTERM or SIGHUP; then stop the embedded
     server unless another command of the project still uses it (see
     :mod:`funnel_local.postgres`).
 ``invoke``
@@ -376,6 +377,19 @@ def _site_lines(gateway: RunningGateway) -> list[str]:
     ]
 
 
+def _queue_lines(gateway: RunningGateway) -> list[str]:
+    """The local SQS server and the queues it holds, with the function each one feeds."""
+    queues = gateway.queues
+    if queues is None:
+        return []
+    feeds = {event.queue_id: event.function_id for event in gateway.template.queue_events}
+    lines = [f"Queues (local SQS at {queues.endpoint}):"]
+    for logical_id in sorted(queues.urls):
+        consumer = feeds.get(logical_id)
+        lines.append(f"  {logical_id}" + (f" -> {consumer}" if consumer else ""))
+    return [*lines, ""]
+
+
 def _rollup_note(gateway: RunningGateway) -> str:
     """When the metrics will count the walkthrough: the rollup's next firing."""
     scheduler = gateway.scheduler
@@ -395,6 +409,7 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
         "",
         _schedule_table(gateway),
         "",
+        *_queue_lines(gateway),
         f"Admin API key (x-admin-key): {secrets.admin_api_key} "
         + _origin(secrets.admin_api_key_is_default, "ADMIN_API_KEY"),
         f"Webhook key (x-admin-key):   {secrets.webhook_key} "
@@ -449,6 +464,7 @@ def _serve(args: argparse.Namespace) -> int:
                 parameter_overrides=_parameter_overrides(args.parameter_overrides),
                 run_schedules=args.schedules,
                 schedule_overrides=_pairs(args.schedule, "schedule overrides"),
+                run_queues=True,
             )
         except OSError as exc:
             logger.error("cannot listen: %s", exc, extra={"host": args.host, "port": args.port})

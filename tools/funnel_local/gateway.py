@@ -50,6 +50,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from funnel_local.openapi import LocalDocs
+from funnel_local.queues import LocalQueues
 from funnel_local.scheduler import Scheduler, override_schedules
 from funnel_local.template import PSEUDO_PARAMETERS, HttpRoute, SamTemplate, ThrottleSettings, load_template
 from funnel_local.workers import DEFAULT_MAX_WORKERS, FunctionPool, Invocation, Outcome, log_function_error
@@ -442,11 +443,15 @@ class RunningGateway:
     _thread: threading.Thread = field(repr=False)
     _pools: Mapping[str, FunctionPool] = field(repr=False)
     scheduler: Scheduler | None = None
+    queues: LocalQueues | None = None
 
     def stop(self) -> None:
-        """Fire no more schedules, stop accepting requests, then stop every worker."""
+        """Fire no more schedules, poll no more queues, stop accepting requests, then stop
+        every worker."""
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.queues is not None:
+            self.queues.stop()
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
@@ -470,9 +475,11 @@ def start_gateway(
     max_workers_per_function: int = DEFAULT_MAX_WORKERS,
     run_schedules: bool = False,
     schedule_overrides: Mapping[str, str] | None = None,
+    run_queues: bool = False,
 ) -> RunningGateway:
     """Serve every ``HttpApi`` route of a template, in a background thread; and, if asked,
-    run its ``Schedule`` events through the same worker pools (:mod:`funnel_local.scheduler`).
+    run its ``Schedule`` events through the same worker pools (:mod:`funnel_local.scheduler`)
+    and its queues and ``SQS`` events (:mod:`funnel_local.queues`).
 
     Parameters
     ----------
@@ -493,6 +500,10 @@ def start_gateway(
     schedule_overrides
         Other expressions for some schedules (see
         :func:`funnel_local.scheduler.override_schedules`).
+    run_queues
+        Create the template's queues on a local SQS server, point the functions at them,
+        and deliver each ``SQS`` event's messages to its function (see
+        :attr:`RunningGateway.queues`).
 
     Returns
     -------
@@ -503,6 +514,8 @@ def start_gateway(
     schedules = override_schedules(template.schedules, schedule_overrides or {}) if run_schedules else ()
     routed = {route.function_id for route in template.routes}
     scheduled = {schedule.function_id for schedule in schedules if schedule.enabled}
+    queues = LocalQueues(template) if run_queues and template.queues else None
+    consumers = {event.function_id for event in template.queue_events} if queues is not None else set()
     # Filled once the server listens and its URL is known, before it serves anything.
     pools: dict[str, FunctionPool] = {}
     app = HttpApiGateway(template.routes, pools, docs=LocalDocs(template))
@@ -514,9 +527,14 @@ def start_gateway(
     pools.update(
         {
             function_id: FunctionPool(
-                template.functions[function_id], overrides, max_workers=max_workers_per_function
+                template.functions[function_id],
+                {
+                    **overrides,
+                    **(queues.environment(template.functions[function_id]) if queues is not None else {}),
+                },
+                max_workers=max_workers_per_function,
             )
-            for function_id in sorted(routed | scheduled)
+            for function_id in sorted(routed | scheduled | consumers)
         }
     )
     thread = threading.Thread(target=server.serve_forever, name="funnel-local-gateway", daemon=True)
@@ -524,6 +542,8 @@ def start_gateway(
     scheduler = Scheduler(schedules, pools) if run_schedules else None
     if scheduler is not None:
         scheduler.start()
+    if queues is not None:
+        queues.start_polling(pools)
     return RunningGateway(
         template=template,
         url=url,
@@ -532,4 +552,5 @@ def start_gateway(
         _thread=thread,
         _pools=pools,
         scheduler=scheduler,
+        queues=queues,
     )

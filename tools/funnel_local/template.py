@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -58,6 +58,12 @@ IMPLICIT_HTTP_API_ID: Final = "ServerlessHttpApi"
 _SERVERLESS_FUNCTION: Final = "AWS::Serverless::Function"
 _SERVERLESS_LAYER: Final = "AWS::Serverless::LayerVersion"
 _SERVERLESS_HTTP_API: Final = "AWS::Serverless::HttpApi"
+_SQS_QUEUE: Final = "AWS::SQS::Queue"
+# SQS's defaults, where a queue sets no VisibilityTimeout or MessageRetentionPeriod, and
+# Lambda's batch size of an SQS event that sets none.
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS: Final = 30
+DEFAULT_RETENTION_SECONDS: Final = 345_600
+DEFAULT_SQS_BATCH_SIZE: Final = 10
 _SUB_VARIABLE: Final = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -104,6 +110,39 @@ class FunctionSpec:
     memory_mb: int
     environment: Mapping[str, str]
     layer_dirs: tuple[Path, ...]
+    # Environment variables set to a queue's URL (``!Ref`` to an ``AWS::SQS::Queue``): name
+    # to the queue's logical id; a local SQS server provides the value.
+    queue_variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An ``AWS::SQS::Queue`` of the template, as a local SQS server creates it."""
+
+    logical_id: str
+    visibility_timeout_seconds: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+    retention_seconds: int = DEFAULT_RETENTION_SECONDS
+    # The dead-letter queue (a logical id) and after how many receipts a message goes there.
+    dead_letter_queue: str | None = None
+    max_receive_count: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The queue's name, as CloudFormation would make it up."""
+        return f"{PSEUDO_PARAMETERS['AWS::StackName']}-{self.logical_id}"
+
+
+@dataclass(frozen=True)
+class QueueEventSpec:
+    """One ``SQS`` event of a function: Lambda polls the queue and passes its messages in
+    batches; with ``report_item_failures`` (``ReportBatchItemFailures``) the function names
+    the records that failed, and only those stay on the queue."""
+
+    function_id: str
+    event_name: str
+    queue_id: str
+    batch_size: int = DEFAULT_SQS_BATCH_SIZE
+    report_item_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +218,8 @@ class SamTemplate:
     functions: Mapping[str, FunctionSpec]
     routes: tuple[HttpRoute, ...]
     schedules: tuple[ScheduleSpec, ...] = ()
+    queues: Mapping[str, QueueSpec] = field(default_factory=dict)
+    queue_events: tuple[QueueEventSpec, ...] = ()
 
     @property
     def throttling(self) -> dict[str, ThrottleSettings]:
@@ -258,7 +299,14 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     reader = _TemplateReader(document, parameters, path.parent)
     functions = reader.functions()
     routes = reader.routes(functions)
-    return SamTemplate(path=path, functions=functions, routes=routes, schedules=reader.schedules(functions))
+    return SamTemplate(
+        path=path,
+        functions=functions,
+        routes=routes,
+        schedules=reader.schedules(functions),
+        queues=reader.queues(),
+        queue_events=reader.queue_events(functions),
+    )
 
 
 def _to_text(value: Any) -> str:
@@ -568,6 +616,66 @@ class _TemplateReader:
                     )
         return tuple(schedules)
 
+    def queues(self) -> dict[str, QueueSpec]:
+        queues = {}
+        for logical_id, resource in self._resources.items():
+            if resource.get("Type") != _SQS_QUEUE or not self._resolver.resource_enabled(resource):
+                continue
+            properties = resource.get("Properties") or {}
+            redrive = properties.get("RedrivePolicy") or {}
+            resolved = self._resolver.resolve(properties)
+            queues[logical_id] = QueueSpec(
+                logical_id=logical_id,
+                visibility_timeout_seconds=int(
+                    resolved.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS)
+                ),
+                retention_seconds=int(resolved.get("MessageRetentionPeriod", DEFAULT_RETENTION_SECONDS)),
+                dead_letter_queue=self._queue_of(redrive.get("deadLetterTargetArn")),
+                max_receive_count=(
+                    int(self._resolver.resolve(redrive["maxReceiveCount"]))
+                    if "maxReceiveCount" in redrive
+                    else None
+                ),
+            )
+        return queues
+
+    def queue_events(self, functions: Mapping[str, FunctionSpec]) -> tuple[QueueEventSpec, ...]:
+        events: list[QueueEventSpec] = []
+        for function_id in functions:
+            for event_name, event in (self._function_properties[function_id].get("Events") or {}).items():
+                if event.get("Type") != "SQS":
+                    continue
+                properties = event.get("Properties") or {}
+                queue_id = self._queue_of(properties.get("Queue"))
+                if queue_id is None:
+                    logger.warning(
+                        "SQS event skipped: only queues of this template are polled locally",
+                        extra={"function": function_id, "event": event_name},
+                    )
+                    continue
+                resolved = self._resolver.resolve(properties)
+                events.append(
+                    QueueEventSpec(
+                        function_id=function_id,
+                        event_name=event_name,
+                        queue_id=queue_id,
+                        batch_size=int(resolved.get("BatchSize", DEFAULT_SQS_BATCH_SIZE)),
+                        report_item_failures="ReportBatchItemFailures"
+                        in (resolved.get("FunctionResponseTypes") or []),
+                    )
+                )
+        return tuple(events)
+
+    def _queue_of(self, arn: Any) -> str | None:
+        """The logical id of a queue of this template named by ``!GetAtt Queue.Arn``."""
+        if not isinstance(arn, Mapping) or list(arn) != ["Fn::GetAtt"]:
+            return None
+        target = arn["Fn::GetAtt"]
+        if not (isinstance(target, list) and len(target) == 2 and target[1] == "Arn"):
+            return None
+        resource = self._resources.get(target[0]) or {}
+        return str(target[0]) if resource.get("Type") == _SQS_QUEUE else None
+
     def _schedule(self, function_id: str, event_name: str, properties: Mapping[str, Any]) -> ScheduleSpec:
         where = f"{function_id}.{event_name}"
         expression_text = properties.get("Schedule")
@@ -630,7 +738,19 @@ class _TemplateReader:
             memory_mb=int(resolve(properties.get("MemorySize", DEFAULT_MEMORY_MB))),
             environment=self._environment(logical_id, properties),
             layer_dirs=self._layer_dirs(logical_id, properties.get("Layers") or []),
+            queue_variables=self._queue_variables(properties),
         )
+
+    def _queue_variables(self, properties: Mapping[str, Any]) -> dict[str, str]:
+        variables = self._resolver.resolve(
+            (properties.get("Environment") or {}).get("Variables") or {}, keep_resource_refs=True
+        )
+        return {
+            name: value.logical_id
+            for name, value in variables.items()
+            if isinstance(value, ResourceRef)
+            and (self._resources.get(value.logical_id) or {}).get("Type") == _SQS_QUEUE
+        }
 
     def _environment(self, logical_id: str, properties: Mapping[str, Any]) -> dict[str, str]:
         variables = self._resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})

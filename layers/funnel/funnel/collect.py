@@ -5,19 +5,36 @@ rejections for ingest accounting."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from funnel import accounting
+from aws_lambda_powertools import Logger
+
+from funnel import accounting, buffer
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
-from funnel.errors import FunnelError
+from funnel.buffer import BufferedEvents, BufferedLead, BufferedRequest
+from funnel.errors import DatabaseUnavailable, FunnelError
 from funnel.http import FORM, RawRequest, media_type, strict_json
 from funnel.identity import Client, DailySalts
-from funnel.leads import CaptureRequest, allowed_redirect, capture_lead
+from funnel.leads import AlreadyCaptured, CaptureRequest, allowed_redirect, capture_lead
 from funnel.runtime import Runtime
 from funnel.schemas.capture import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
 
+logger = Logger(child=True)
+
 LEADS_PATH = "/v1/leads/capture"
+# What the beacon path reads of a request's headers besides the user agent: a buffered
+# request keeps these only.
+BEACON_HEADERS = ("cloudfront-viewer-country",)
+
+
+@dataclass(frozen=True)
+class LeadReceived:
+    queued: bool
+    redirect: str | None
+
+
 _PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
 
 
@@ -28,31 +45,73 @@ def client_of(request: RawRequest) -> Client:
 def receive_events(
     runtime: Runtime, events: list[BeaconEvent], request: RawRequest, salts: DailySalts
 ) -> EventsAccepted:
+    """Store a beacon request's events; when the database cannot take them in time, buffer
+    the request (``"queued": true``) or, without a buffer, raise its 503."""
     beacon = BeaconRequest(
         received_at=runtime.clock(),
         client=client_of(request),
         headers=request.headers,
         site_hosts=site_hosts(runtime.settings.http.allowed_origins, request.headers.get("origin")),
     )
+    try:
+        return store_events(runtime, events, beacon, salts)
+    except DatabaseUnavailable as unavailable:
+        message = BufferedEvents(
+            receivedAt=beacon.received_at,
+            body=request.body.decode("utf-8"),
+            ip=beacon.client.ip,
+            userAgent=beacon.client.user_agent,
+            headers={name: request.headers[name] for name in BEACON_HEADERS if name in request.headers},
+            siteHosts=sorted(beacon.site_hosts),
+        )
+        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+    return EventsAccepted(accepted=0, duplicates=0, ignored=0, queued=True)
 
-    # Written as it is received: its clock is the write's.
+
+def store_events(
+    runtime: Runtime, events: list[BeaconEvent], beacon: BeaconRequest, salts: DailySalts
+) -> EventsAccepted:
+    """Write a beacon request's events in one transaction (the live path, and a buffered
+    request's replay), dated by the clock now."""
+    written_at = runtime.clock()
     return runtime.database.run(
-        lambda conn: ingest_beacons(conn, events, beacon, salts, written_at=beacon.received_at)
+        lambda conn: ingest_beacons(conn, events, beacon, salts, written_at=written_at)
     )
 
 
 def receive_lead(
     runtime: Runtime, capture: LeadCapture, request: RawRequest, salts: DailySalts
-) -> str | None:
-    """Store a capture; returns where a form post should send the browser (or None)."""
+) -> LeadReceived:
+    """Store a capture, or buffer it when the database cannot take it in time; returns
+    whether it was buffered and where a form post should send the browser (or None)."""
     redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
     captured = CaptureRequest(
         received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
     )
-    runtime.database.run(
-        lambda conn: capture_lead(conn, capture, captured, salts, written_at=captured.received_at)
-    )
-    return redirect
+    try:
+        store_lead(runtime, capture, captured, salts)
+    except DatabaseUnavailable as unavailable:
+        message = BufferedLead(
+            receivedAt=captured.received_at,
+            capture=capture.model_dump(mode="json", exclude={"redirect"}),
+            submissionId=captured.submission_id,
+            ip=captured.client.ip,
+            userAgent=captured.client.user_agent,
+            requestId=captured.request_id,
+        )
+        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+        return LeadReceived(queued=True, redirect=redirect)
+    return LeadReceived(queued=False, redirect=redirect)
+
+
+def store_lead(runtime: Runtime, capture: LeadCapture, captured: CaptureRequest, salts: DailySalts) -> None:
+    """Write a capture in one transaction (the live path, and a buffered capture's replay),
+    dated by the clock now; a submission stored already is left as it is."""
+    written_at = runtime.clock()
+    try:
+        runtime.database.run(lambda conn: capture_lead(conn, capture, captured, salts, written_at=written_at))
+    except AlreadyCaptured:
+        logger.info("capture already stored", extra={"submission_id": captured.submission_id})
 
 
 def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> None:

@@ -130,7 +130,21 @@ class SigningNotConfigured(ServiceUnavailable):
 
 
 class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused the connection or did not answer within the deadline.
+
+    ``in_doubt``: a write was sent (its COMMIT, or an autocommit statement) and no answer
+    came, so it may have committed: the answer is ``write_outcome_unknown``, and a retry of
+    the same idempotent request (the same ``webhook-id``, the same event ids) tells.
+    """
+
     code = "database_unavailable"
+
+    def __init__(self, *, in_doubt: bool = False) -> None:
+        super().__init__(
+            "write_outcome_unknown" if in_doubt else None,
+            details={"retry": "send the same request again"} if in_doubt else None,
+        )
+        self.in_doubt = in_doubt
 
 
 class ConfigurationError(Exception):

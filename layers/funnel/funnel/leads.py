@@ -4,7 +4,7 @@ attribution, the form's submission record and express consent."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
@@ -27,6 +27,13 @@ class CaptureRequest:
     received_at: datetime
     client: Client
     request_id: str | None
+    # The form submission's id: a capture buffered and then written twice (or written
+    # after its first write committed unseen) is recorded once.
+    submission_id: UUID = field(default_factory=uuid4)
+
+
+class AlreadyCaptured(Exception):
+    """The capture's submission is stored already; its transaction is rolled back."""
 
 
 def allowed_redirect(capture: LeadCapture, allowed_origins: Collection[str]) -> str | None:
@@ -60,6 +67,12 @@ def capture_lead(
 
     ``written_at`` is the clock now: a capture received before yesterday (written late)
     marks the days it changed dirty (``funnel.dirty_days``).
+
+    Raises
+    ------
+    AlreadyCaptured
+        When the request's submission is stored already (the caller rolls back what this
+        transaction did before it found out).
     """
     now = request.received_at
     salt = salts.salt(conn, now.date()) if capture.visitorId is None else b""
@@ -89,10 +102,10 @@ def capture_lead(
 
     session_id, session_started_at = _current_session(conn, visitor_id, now)
     path = classify.split_path(capture.path)[0] if capture.path else None
-    conn.execute(
+    submitted = conn.execute(
         query("form_submissions/insert_submission"),
         {
-            "id": uuid4(),
+            "id": request.submission_id,
             "property_id": capture.propertyId,
             "lead_id": lead_id,
             "visitor_id": visitor_id,
@@ -102,7 +115,9 @@ def capture_lead(
             "payload": Jsonb(capture.fields) if capture.fields else None,
             "submitted_at": now,
         },
-    )
+    ).fetchone()
+    if submitted is None:
+        raise AlreadyCaptured()
     if capture.consent:
         record_consent(
             conn,

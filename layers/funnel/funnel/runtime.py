@@ -11,7 +11,8 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from funnel.auth import KeyKind
-from funnel.db import Database, database_conninfo
+from funnel.buffer import IngestBuffer
+from funnel.db import Database, TcpSettings, database_conninfo
 from funnel.errors import ConfigurationError
 from funnel.secrets import SecretsManagerSource, SecretSource
 from funnel.settings import Settings, get_settings
@@ -28,6 +29,18 @@ class Runtime:
     secrets: SecretSource
     database: Database
     clock: Callable[[], datetime] = field(default=utc_now)
+    _buffer: IngestBuffer | None = field(default=None, init=False, repr=False)
+
+    def ingest_buffer(self) -> IngestBuffer | None:
+        """The ingest queue's sender, or None when no queue is configured."""
+        queue = self.settings.buffer
+        if queue.ingest_queue_url is None:
+            return None
+        if self._buffer is None:
+            self._buffer = IngestBuffer(
+                queue.ingest_queue_url, timeout_seconds=queue.ingest_queue_timeout_seconds
+            )
+        return self._buffer
 
     def admin_api_key(self) -> str | None:
         """The configured admin key, or None when there is none (admin routes then 503)."""
@@ -112,11 +125,19 @@ class Runtime:
 def build_runtime(settings: Settings, secrets: SecretSource | None = None) -> Runtime:
     """Wire a runtime from settings; secrets default to Secrets Manager."""
     source = secrets or SecretsManagerSource(max_age_seconds=settings.security.secrets_cache_seconds)
+    db = settings.database
     database = Database(
-        lambda fresh=False: database_conninfo(settings.database, source, fresh=fresh),
-        statement_timeout_ms=settings.database.db_statement_timeout_ms,
-        connect_timeout_seconds=settings.database.db_connect_timeout_seconds,
+        lambda fresh=False: database_conninfo(db, source, fresh=fresh),
+        statement_timeout_ms=db.db_statement_timeout_ms,
+        connect_timeout_seconds=db.db_connect_timeout_seconds,
         application_name=f"{settings.service_name}-{settings.stage}",
+        deadline_ms=db.db_deadline_ms,
+        tcp=TcpSettings(
+            keepalives_idle_seconds=db.db_keepalives_idle_seconds,
+            keepalives_interval_seconds=db.db_keepalives_interval_seconds,
+            keepalives_count=db.db_keepalives_count,
+            user_timeout_ms=db.db_tcp_user_timeout_ms,
+        ),
     )
     return Runtime(settings=settings, secrets=source, database=database)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from funnel.errors import ConfigurationError
@@ -31,7 +31,25 @@ class DatabaseSettings(BaseSettings):
     db_name: str | None = None
     db_sslmode: str = "prefer"
     db_statement_timeout_ms: int = Field(default=5000, ge=100)
-    db_connect_timeout_seconds: int = Field(default=5, ge=1)
+    # libpq counts whole seconds, 2 at least.
+    db_connect_timeout_seconds: int = Field(default=2, ge=2)
+    # The client-side deadline of one unit of database work, connecting included: unset
+    # (the scheduled jobs), none; the API's functions set it well below their Timeout.
+    db_deadline_ms: int | None = Field(default=None, ge=100)
+    # TCP only (RDS Proxy, Aurora): a peer gone silent is found by keepalives on an idle
+    # connection and by tcp_user_timeout when what was sent stays unacknowledged.
+    db_keepalives_idle_seconds: int = Field(default=5, ge=1)
+    db_keepalives_interval_seconds: int = Field(default=2, ge=1)
+    db_keepalives_count: int = Field(default=2, ge=1)
+    db_tcp_user_timeout_ms: int = Field(default=3000, ge=100)
+
+    @field_validator("db_deadline_ms")
+    @classmethod
+    def _deadline_leaves_time_to_connect(cls, value: int | None, info: ValidationInfo) -> int | None:
+        connect_seconds = info.data.get("db_connect_timeout_seconds")
+        if value is not None and connect_seconds is not None and value <= connect_seconds * 1000:
+            raise ValueError("DB_DEADLINE_MS must exceed DB_CONNECT_TIMEOUT_SECONDS")
+        return value
 
 
 class SecuritySettings(BaseSettings):
@@ -101,6 +119,16 @@ class RollupSettings(BaseSettings):
     rollup_breakdown_keys_per_day: int = Field(default=100, ge=1, le=10_000)
 
 
+class BufferSettings(BaseSettings):
+    model_config = _ENV
+
+    # The ingest buffer's SQS queue (funnel.buffer); unset, a request the database cannot
+    # take is answered 503. AWS_ENDPOINT_URL_SQS points boto3 at a local SQS server.
+    ingest_queue_url: str | None = None
+    # Connect and read timeout of each of the two attempts to send to it.
+    ingest_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=5)
+
+
 class Settings(BaseModel):
     model_config = {"frozen": True}
 
@@ -111,6 +139,7 @@ class Settings(BaseModel):
     http: HttpSettings
     privacy: PrivacySettings
     rollup: RollupSettings
+    buffer: BufferSettings
 
 
 class _Identity(BaseSettings):
@@ -139,6 +168,7 @@ def get_settings() -> Settings:
             http=HttpSettings(),
             privacy=PrivacySettings(),
             rollup=RollupSettings(),
+            buffer=BufferSettings(),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})

@@ -17,8 +17,9 @@ import psycopg.errors
 from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
-from funnel import dirty_days
-from funnel.errors import Conflict, ServiceUnavailable, ValidationFailed
+from funnel import buffer, dirty_days
+from funnel.buffer import BufferedRequest, BufferedWebhook
+from funnel.errors import Conflict, DatabaseUnavailable, ServiceUnavailable, ValidationFailed
 from funnel.http import RawRequest, strict_json
 from funnel.runtime import Runtime
 from funnel.schemas.webhooks import TenantCreated, WebhookAccepted, WebhookEvent
@@ -42,8 +43,11 @@ class IngestResult:
     duplicate: bool
 
 
-def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) -> WebhookAccepted:
-    """Check what the schema cannot, then store the event in one transaction."""
+def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) -> WebhookAccepted | None:
+    """Check what the schema cannot, then store the event; when the database cannot take it
+    in time, buffer it (None: answered 202 ``"queued": true``) or, without a buffer, raise
+    its 503. A delivery whose write was sent unanswered (in doubt) is buffered too: its
+    replay finds it stored, or stores it."""
     now = runtime.clock()
     _check_occurred_at(event, now)
     delivery_id = request.headers.get("webhook-id") or None
@@ -51,9 +55,22 @@ def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) 
         len(delivery_id) > MAX_WEBHOOK_ID_LENGTH or not delivery_id.isprintable()
     ):
         raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
+    try:
+        return store_webhook(runtime, event, delivery_id, request.body)
+    except DatabaseUnavailable as unavailable:
+        message = BufferedWebhook(receivedAt=now, body=request.body.decode("utf-8"), webhookId=delivery_id)
+        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+    return None
 
+
+def store_webhook(
+    runtime: Runtime, event: WebhookEvent, delivery_id: str | None, body: bytes
+) -> WebhookAccepted:
+    """Store a webhook (the live path, and a buffered delivery's replay), dated by the
+    clock now."""
+    written_at = runtime.clock()
     result = runtime.database.run(
-        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=request.body, written_at=now),
+        lambda conn: ingest_webhook(conn, event, delivery_id=delivery_id, body=body, written_at=written_at),
         transaction=False,
     )
     logger.info(

@@ -168,6 +168,12 @@ class EventsAccepted(BaseModel):
     accepted: int = Field(description="events stored")
     duplicates: int = Field(description="events already stored under the same eventId")
     ignored: int = Field(description="events from bots and crawlers, counted but not stored")
+    queued: Literal[True] | None = Field(
+        default=None,
+        description="present (true) only when the database could not be reached in time: the request "
+        "is buffered and its events are written (each once, by eventId) when the database is back; "
+        "the counts are then 0",
+    )
 
 
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -112,3 +112,12 @@ class ErrorResponse(BaseModel):
         default=None,
         description="with unknown_query_parameter only: the query parameters the route takes",
     )
+
+
+class RequestQueued(BaseModel):
+    """``{"ok": true, "queued": true}``: the database could not be reached in time, so the
+    validated request is buffered (an SQS queue) and written, exactly once, when the
+    database is back. Nothing need be sent again."""
+
+    ok: Literal[True] = True
+    queued: Literal[True] = True
