@@ -677,8 +677,6 @@
     const ingest = summary && summary.ingest;
     const measures = {
       totalEventsAccepted: ['Events accepted', 'count'],
-      totalEventsDuplicate: ['Duplicates (stored once)', 'count'],
-      totalEventsBot: ['From bots (counted, not stored)', 'count'],
       totalEventsRejected: ['Events rejected', 'count'],
       successPct: ['Accepted of all', 'pct'],
       p95TtfbMs: ['Time to first byte, p95', 'ms'],
