@@ -4,8 +4,8 @@
 // breakdowns and the list of properties), service usage (with the funnel by channel) and
 // the visitors now. A change of window or comparison asks for the first two again, a
 // change of property for the summary and the visitors now, a change of grouping for
-// service usage only. The key lives in sessionStorage (this tab, until sign-out). What
-// the API does not report yet is shown as unavailable, never as zero. Everything is built
+// service usage only. The key lives in sessionStorage (this tab, until sign-out). A part
+// missing from an answer is shown as unavailable, never as zero. Everything is built
 // with DOM calls and textContent: no HTML from data, no inline script or style.
 'use strict';
 
@@ -153,7 +153,7 @@
       case error.status === 400 || error.status === 422:
         return `The API refused this query${detail}. Choose another window: custom dates in order, not in the future, at most 366 days.`;
       case error.status === 404:
-        return 'This API does not serve it yet.';
+        return 'This API does not serve it: is the dashboard newer than the API?';
       case error.status === 429:
         return 'Too many requests just now: wait a few seconds, then try again.';
       case error.status === 503:
@@ -330,7 +330,7 @@
       { id: 'totalPageViews', label: 'Page views', kind: 'count', metric: m.totalPageViews },
       {
         id: 'leads', label: 'Leads', kind: 'count', metric: leadsMetric(summary),
-        note: Array.isArray(summary.compareTrend) ? null : 'no previous days reported',
+        note: Array.isArray(summary.compareTrend) ? null : 'no previous days in the answer',
       },
       { id: 'leadCaptureRate', label: 'Lead capture rate', kind: 'pct', metric: m.leadCaptureRate },
       { id: 'landingPageConversionRate', label: 'Landing-page conversion', kind: 'pct', metric: m.landingPageConversionRate },
@@ -433,7 +433,7 @@
       ? 'Comparison is off.'
       : previous
         ? 'The previous period is drawn faintly behind, day by day.'
-        : 'The previous period is not reported by this API yet: only this window is drawn.';
+        : 'The answer has no days of the previous period: only this window is drawn.';
     destroyCharts();
     const aligned = (field) => trend.map((_, index) => (previous && previous[index] ? previous[index][field] : null));
     const lines = [];
@@ -549,7 +549,7 @@
       columns: [{ key: 'key', label: keyLabels[name], kind: 'text' }, ...counts.map((key) => ({ key, label: LABELS[key] || key, kind: 'count' }))],
       rows,
       bar: counts[0],
-      unavailable: summary ? 'Not reported by this API yet: its summary has no breakdowns.' : null,
+      unavailable: summary ? 'The summary came without breakdowns.' : null,
     });
   }
 
