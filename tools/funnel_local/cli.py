@@ -543,8 +543,11 @@ def _demo(args: argparse.Namespace) -> int:
                 f"make demo took {time.monotonic() - started:.1f} s",
                 "",
                 "With make run serving:",
-                f"  curl -s {header} '{base_url}/v1/metrics/summary?includeFunnel=true&compareTo=true'",
-                f"  curl -s {header} '{base_url}/v1/metrics/service-usage?groupBy=channel&compareTo=true'",
+                f"  curl -s {header} "
+                f"'{base_url}/v1/metrics/summary?period=30d&includeFunnel=true&compareTo=true&includeBreakdowns=true'",
+                f"  curl -s {header} "
+                f"'{base_url}/v1/metrics/service-usage?period=30d&groupBy=channel&compareTo=true'",
+                f"  curl -s {header} '{base_url}/v1/metrics/summary?period=30d&format=csv&table=topPages'",
             ]
         ),
         flush=True,

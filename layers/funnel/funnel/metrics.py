@@ -1,12 +1,14 @@
-"""The admin metrics API, served from the read model: the daily rollups, the tenant
-milestones and the leads (for lead counts and first touch), never raw events, so the cost
-of an answer follows the number of days, properties and tenants, not the traffic.
+"""The metrics API, served from the read model: the daily rollups (breakdowns included),
+the tenant milestones and the leads (for lead counts and first touch), never raw events,
+so the cost of an answer follows the number of days, properties and tenants, not the
+traffic. The one exception is ``visitors_now`` (``GET /v1/metrics/now``), a live count of
+the last five minutes' events through an index that bounds it by those minutes.
 
 ``summary`` answers ``GET /v1/metrics/summary`` (seed 002) and ``service_usage``
 ``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
 
-* resolve the window (inclusive UTC days; by default the last 30 complete days) against
-  the runtime's clock and refuse impossible ones with 422;
+* resolve the window (inclusive UTC days, or a ``period`` relative to today; by default
+  the last 30 complete days) against the runtime's clock and refuse impossible ones;
 * read everything of one answer from one snapshot (``REPEATABLE READ, READ ONLY``);
 * keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
   data version: the newest ``generated_at`` of the rollups and the newest successful
@@ -455,53 +457,90 @@ BREAKDOWNS = {
 }
 
 
+# A property day's breakdowns, decoded: (dimension, key) -> counts and the visitor sketch.
+DayBreakdowns = dict[tuple[str, str], tuple[int, int, int, Any]]
+
+
 def read_breakdowns(
     conn: psycopg.Connection, window: Window, property_id: str | None, top: int
 ) -> Breakdowns:
     """The window's breakdowns from ``daily_breakdown_rollups``: counts summed over its
-    days, each key's visitors merged from its daily sketches (memoised like the days'),
-    the ``top`` keys of each dimension by visitors, and the rest (with the days' own
-    ``(other)`` rows) as one ``(other)`` row."""
-    rows = _rows(
-        conn, query("metrics/list_breakdowns"), {**_window_params(window), "property_id": property_id}
-    )
-    versions = [version for row in rows for version in zip(row["ids"], row["versions"], strict=True)]
-    sketches = dict(
-        zip(
-            versions,
-            _decoded(
-                conn, "breakdowns", versions, query("metrics/list_breakdown_sketches"), _decode_visitors
-            ),
-            strict=True,
-        )
-    )
-    ranked: defaultdict[str, list[tuple[int, dict[str, Any], list[Any]]]] = defaultdict(list)
-    folded: defaultdict[str, list[tuple[dict[str, Any], list[Any]]]] = defaultdict(list)
-    for row in rows:
-        days = [sketches[version] for version in zip(row["ids"], row["versions"], strict=True)]
-        if row["key"] == OTHER:
-            folded[row["dimension"]].append((row, days))
-        else:
-            ranked[row["dimension"]].append((union_decoded(days), row, days))
+    days, each key's visitors merged from its daily sketches, the ``top`` keys of each
+    dimension by visitors, and the rest (with the days' own ``(other)`` rows) as one
+    ``(other)`` row. A property day's rows are fetched and decoded once per version and
+    kept in the warm container's memo, whole: a window costs a lookup per day."""
+    days = _breakdown_days(conn, window, property_id)
+    keys: defaultdict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, []])
+    for day in days:
+        for place, (page_views, entrances, conversions, sketch) in day.items():
+            totals = keys[place]
+            totals[0] += page_views
+            totals[1] += entrances
+            totals[2] += conversions
+            totals[3].append(sketch)
     lists: dict[str, list[dict[str, Any]]] = {}
     for dimension, name in BREAKDOWNS.items():
-        keys = sorted(ranked[dimension], key=lambda item: (-item[0], -item[1]["page_views"], item[1]["key"]))
-        shown = [_breakdown(row["key"], visitors, [row]) for visitors, row, _ in keys[:top]]
-        rest = [(row, days) for _, row, days in keys[top:]] + folded[dimension]
+        ranked = sorted(
+            (
+                (union_decoded(totals[3]), key, totals)
+                for (of, key), totals in keys.items()
+                if of == dimension and key != OTHER
+            ),
+            key=lambda item: (-item[0], -item[2][0], item[1]),
+        )
+        shown = [_breakdown(key, visitors, totals) for visitors, key, totals in ranked[:top]]
+        rest = [totals for _, _, totals in ranked[top:]]
+        if (dimension, OTHER) in keys:
+            rest.append(keys[(dimension, OTHER)])
         if rest:
-            visitors = union_decoded(sketch for _, days in rest for sketch in days)
-            shown.append(_breakdown(OTHER, visitors, [row for row, _ in rest]))
+            merged = [sum(totals[index] for totals in rest) for index in range(3)]
+            visitors = union_decoded(sketch for totals in rest for sketch in totals[3])
+            shown.append(_breakdown(OTHER, visitors, [*merged, []]))
         lists[name] = shown
     return Breakdowns.model_validate(lists)
 
 
-def _breakdown(key: str, visitors: int, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _breakdown_days(conn: psycopg.Connection, window: Window, property_id: str | None) -> list[DayBreakdowns]:
+    """The decoded breakdowns of each property day of the window (day and property order):
+    those of the memo at their version, the others fetched in one statement (in the same
+    snapshot, so at the version listed) and memoised."""
+    listed = conn.execute(
+        query("metrics/list_breakdown_days"), {**_window_params(window), "property_id": property_id}
+    ).fetchall()
+    found = {
+        (prop, day): decoded_sketches.get(("breakdowns", prop, day, *version))
+        for prop, day, *version in listed
+    }
+    missing = [place for place, decoded in found.items() if decoded is None]
+    if missing:
+        fetched: dict[tuple[str, date], DayBreakdowns] = defaultdict(dict)
+        sizes: dict[tuple[str, date], int] = defaultdict(int)
+        params = {"property_ids": [prop for prop, _ in missing], "days": [day for _, day in missing]}
+        for row in _rows(conn, query("metrics/list_breakdown_rows"), params):
+            place = (row["property_id"], row["day"])
+            fetched[place][(row["dimension"], row["key"])] = (
+                row["page_views"],
+                row["entrances"],
+                row["conversions"],
+                decode(row["sketch"]),
+            )
+            sizes[place] += len(row["sketch"])
+        for prop, day, *version in listed:
+            if (prop, day) in fetched:
+                decoded_sketches.put(
+                    ("breakdowns", prop, day, *version), fetched[(prop, day)], sizes[(prop, day)]
+                )
+                found[(prop, day)] = fetched[(prop, day)]
+    return [found[(prop, day)] or {} for prop, day, *_ in listed]
+
+
+def _breakdown(key: str, visitors: int, totals: Sequence[Any]) -> dict[str, Any]:
     return {
         "key": key,
         "visitors": visitors,
-        "pageViews": sum(row["page_views"] for row in rows),
-        "entrances": sum(row["entrances"] for row in rows),
-        "conversions": sum(row["conversions"] for row in rows),
+        "pageViews": totals[0],
+        "entrances": totals[1],
+        "conversions": totals[2],
     }
 
 
