@@ -378,9 +378,9 @@ def _site_lines(gateway: RunningGateway) -> list[str]:
     tracker = "Put the tracker on a page:"
     if not _serves(gateway, "GET", "/funnel.js"):
         tracker = "Put the tracker on a page (coming: this API does not serve /funnel.js yet):"
-    dashboard = f"Dashboard: {gateway.url}/dashboard"
+    dashboard = f"Dashboard: {gateway.url}/dashboard (sign in with the metrics key)"
     if not _serves(gateway, "GET", "/dashboard"):
-        dashboard += " (coming: not served yet)"
+        dashboard = f"Dashboard: {gateway.url}/dashboard (coming: not served yet)"
     return [
         tracker,
         f'  <script defer src="{gateway.url}/funnel.js" data-property="default"></script>',

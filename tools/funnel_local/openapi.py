@@ -4,7 +4,7 @@ Each function with ``HttpApi`` routes names its handler module in the template; 
 module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
 document from the same pydantic models that validate requests and shape answers. A
 static-files function has no resolver: its module's ``ASSETS`` table (path, media type,
-summary) gives one ``GET`` per file, with its validator and ``304``. The parts
+summary, headers) gives one ``GET`` per file, with its validator, headers and ``304``. The parts
 are merged into one document and checked against the template: a route the template
 declares must be served by its function's ``app``, and the reverse (an ``ANY`` route of a
 path the ``app`` serves takes its other methods, answered 405, and is not an operation).
@@ -171,7 +171,14 @@ def _static_operation(path: str, asset: Any) -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "The file",
-                "headers": {"ETag": validator, "Cache-Control": cache},
+                "headers": {
+                    "ETag": validator,
+                    "Cache-Control": cache,
+                    **{
+                        name: {"description": f"Always `{value}`", "schema": {"type": "string"}}
+                        for name, value in asset.headers.items()
+                    },
+                },
                 "content": {asset.content_type.split(";", 1)[0]: {"schema": {"type": "string"}}},
             },
             "304": {
