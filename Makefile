@@ -10,6 +10,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck \
         check validate build migrate purge invoke rollups-run rollups-backfill rollups-status \
         rollups-service-usage rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
+        dashboard-vendor dashboard-check dashboard-size \
         bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -89,7 +90,7 @@ validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 build: $(STAMP) ## sam build, without containers
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
-check: lint typecheck openapi-check tracker-check test test-emitter-pythons validate build
+check: lint typecheck openapi-check tracker-check dashboard-check test test-emitter-pythons validate build
 
 # The operator commands run `python -m funnel` on DATABASE_URL (or DB_SECRET_ARN); with
 # neither set, on the embedded server make run uses (started if needed), migrated first.
@@ -121,6 +122,22 @@ tracker-check: $(TRACKER_DEPS) ## fail when the served funnel.js is not what its
 
 tracker-size: $(TRACKER_DEPS) ## gzipped sizes of funnel.js with and without web vitals; fails over 3 KB / 2 KB
 	node tracker/build.mjs --size
+
+# The dashboard's chart library (uPlot) is vendored from the npm package pinned in
+# dashboard/package-lock.json; its own files are served as committed.
+DASHBOARD_DEPS := dashboard/node_modules/.package-lock.json
+
+$(DASHBOARD_DEPS): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+
+dashboard-vendor: $(DASHBOARD_DEPS) ## copy the pinned uPlot and its licence into functions/assets/static/dashboard
+	node dashboard/vendor.mjs
+
+dashboard-check: $(DASHBOARD_DEPS) ## fail when the vendored uPlot is not the pinned package's, or the page is over budget
+	node dashboard/vendor.mjs --check
+
+dashboard-size: ## gzipped size of every file the dashboard loads; fails over 150 KB
+	node dashboard/vendor.mjs --size
 
 purge: $(STAMP) ## the retention purge the daily schedule runs: make purge [DRY_RUN=1]
 	$(OPS) purge $(if $(DRY_RUN),--dry-run)

@@ -35,6 +35,16 @@ SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SIGNING_SECRET = "whsec_dGVzdC1zZWNvbmQtc2lnbmluZy1zZWNyZXQtMDAx"
 
 
+# Per-client bounds (funnel.client_limits) above what a test sends from the sample events'
+# one address, for tests about something else that send many requests at one instant.
+UNBOUNDED_CLIENTS = {
+    "CLIENT_EVENTS_PER_MINUTE": "1000000",
+    "CLIENT_EVENTS_BURST": "1000000",
+    "CLIENT_LEADS_PER_MINUTE": "1000000",
+    "CLIENT_LEADS_BURST": "1000000",
+}
+
+
 def load_event(relative: str) -> dict[str, Any]:
     """A sample event from ``events/`` (the same files ``sam local invoke -e`` uses)."""
     return json.loads((EVENTS / relative).read_text())

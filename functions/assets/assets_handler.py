@@ -1,4 +1,5 @@
-"""Static files the API serves on its own origin: ``GET /funnel.js``, the tracker.
+"""Static files the API serves on its own origin: ``GET /funnel.js``, the tracker, and
+``GET /dashboard``, the metrics dashboard (its page, script, styles and chart library).
 
 Each file of :data:`ASSETS` is read, hashed and gzipped once per container. A request is
 answered with the file (gzipped when the browser accepts it), a validator (``ETag``) and
@@ -14,7 +15,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +24,25 @@ STATIC: Final = Path(__file__).resolve().parent / "static"
 # and then asks again with If-None-Match: a changed tracker reaches every visitor within a
 # day, and an unchanged one costs a 304 without a body.
 CACHE_CONTROL: Final = "public, max-age=86400, stale-while-revalidate=604800"
+# The dashboard's files are revalidated on every load (a 304 when unchanged), so a deploy
+# never shows a page with the script of another version; they are nobody else's to cache.
+DASHBOARD_CACHE_CONTROL: Final = "private, no-cache"
+# The dashboard runs only its own files: no inline script or style, nothing from another
+# origin, requests to the API's own origin only, never inside a frame.
+DASHBOARD_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_TRACKER_HEADERS: Final = {
+    # Sites that isolate themselves (Cross-Origin-Embedder-Policy) may still load it.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+_DASHBOARD_HEADERS: Final = {
+    "Content-Security-Policy": DASHBOARD_CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 # A gzip of the same bytes every time (no timestamp in its header), so its ETag is stable.
 _GZIP_LEVEL: Final = 9
 
@@ -34,14 +54,35 @@ class Asset:
     file: str
     content_type: str
     summary: str
+    cache_control: str = CACHE_CONTROL
+    headers: Mapping[str, str] = field(default_factory=lambda: _TRACKER_HEADERS)
+
+
+JAVASCRIPT: Final = "application/javascript; charset=utf-8"
+CSS: Final = "text/css; charset=utf-8"
+
+
+def _dashboard(file: str, content_type: str, summary: str) -> Asset:
+    return Asset(f"dashboard/{file}", content_type, summary, DASHBOARD_CACHE_CONTROL, _DASHBOARD_HEADERS)
 
 
 ASSETS: Final[Mapping[str, Asset]] = {
     "/funnel.js": Asset(
         file="funnel.js",
-        content_type="application/javascript; charset=utf-8",
+        content_type=JAVASCRIPT,
         summary="The tracker: one script tag sends page views, engagement, vitals, forms, events and leads",
     ),
+    "/dashboard": _dashboard(
+        "index.html",
+        "text/html; charset=utf-8",
+        "The dashboard: a property's funnel, traffic and service usage, read with a metrics key",
+    ),
+    "/dashboard/app.js": _dashboard("app.js", JAVASCRIPT, "The dashboard's script"),
+    "/dashboard/app.css": _dashboard("app.css", CSS, "The dashboard's styles"),
+    "/dashboard/uplot.min.js": _dashboard(
+        "uplot.min.js", JAVASCRIPT, "uPlot, the dashboard's chart library (vendored, MIT)"
+    ),
+    "/dashboard/uplot.min.css": _dashboard("uplot.min.css", CSS, "uPlot's styles (vendored, MIT)"),
 }
 
 
@@ -119,15 +160,14 @@ def respond(event: Mapping[str, Any]) -> dict[str, Any]:
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
     gzipped = accepts_gzip(headers.get("accept-encoding"))
     chosen = loaded.gzipped if gzipped else loaded.plain
-    common = {"ETag": chosen.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    common = {"ETag": chosen.etag, "Cache-Control": loaded.asset.cache_control, "Vary": "Accept-Encoding"}
     if etag_matches(headers.get("if-none-match"), chosen.etag):
         return {"statusCode": 304, "headers": common, "body": "", "isBase64Encoded": False}
     response_headers = {
         **common,
         "Content-Type": loaded.asset.content_type,
         "X-Content-Type-Options": "nosniff",
-        # Sites that isolate themselves (Cross-Origin-Embedder-Policy) may still load it.
-        "Cross-Origin-Resource-Policy": "cross-origin",
+        **loaded.asset.headers,
     }
     if gzipped:
         response_headers["Content-Encoding"] = "gzip"

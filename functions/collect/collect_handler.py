@@ -12,7 +12,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.collect import count_rejection, receive_events, receive_lead
+from funnel.client_limits import public_limit
+from funnel.collect import count_rejection, form_error_page, receive_events, receive_lead, require_site_origin
 from funnel.http import FORM, JSON, TEXT, FunnelResolver
 from funnel.identity import DailySalts
 from funnel.schemas.capture import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
@@ -21,7 +22,14 @@ from funnel.schemas.common import ErrorResponse, RequestQueued
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
 metrics = Metrics()
-app = FunnelResolver(accept=frozenset({JSON, TEXT, FORM}), cors=True, on_reject=count_rejection)
+app = FunnelResolver(
+    guards=[require_site_origin],
+    accept=frozenset({JSON, TEXT, FORM}),
+    cors=True,
+    on_reject=count_rejection,
+    error_page=form_error_page,
+    client_limit=public_limit,
+)
 salts = DailySalts()
 
 ERRORS: dict[int, OpenAPIResponse] = {
@@ -30,13 +38,34 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (400, "Not JSON, nested deeper than 32 levels, or not a readable form"),
         (413, "Body over 256 KB"),
         (415, "Not JSON, text/plain or an urlencoded form"),
-        (422, "Invalid events or lead"),
+        (422, "Invalid events or lead, or a property that is not configured (`unknown_property`)"),
         (
             503,
             "Database unavailable (`database_unavailable`), or no answer after the write was sent "
             "(`write_outcome_unknown`); retry after `Retry-After` seconds",
         ),
     ]
+}
+# A lead's errors are the same, plus 403 for a request not from the site's pages; a
+# browser's plain form post gets each as a page saying so (`Accept: text/html`).
+LEAD_ERRORS: dict[int, OpenAPIResponse] = {
+    status: {
+        "description": f"{description} (a page, for a browser's plain HTML form post)",
+        "content": {
+            "application/json": {"model": ErrorResponse},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+    for status, description in sorted(
+        [
+            *((status, str(response["description"])) for status, response in ERRORS.items()),
+            (
+                403,
+                "Not from a page of an `AllowedOrigins` origin, by `Origin` or else `Referer` "
+                "(`origin_not_allowed`)",
+            ),
+        ]
+    )
 }
 THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thank you</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -77,7 +106,7 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
             "content": {"application/json": {"model": RequestQueued}},
         },
         303: {"description": "Form post captured; go to the form's redirect"},
-        **ERRORS,
+        **LEAD_ERRORS,
     },
 )
 def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:

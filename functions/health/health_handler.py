@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from funnel.client_limits import public_limit
 from funnel.http import FunnelResolver
 from funnel.operations import health
 from funnel.schemas.common import ErrorResponse
@@ -17,7 +18,7 @@ from funnel.schemas.operations import HealthReport
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
 metrics = Metrics()
-app = FunnelResolver()
+app = FunnelResolver(client_limit=public_limit)
 
 
 @app.get(

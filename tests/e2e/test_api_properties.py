@@ -59,9 +59,16 @@ def gateway(database_url: str) -> Iterator[RunningGateway]:
         REPO / "template.yaml",
         port=0,
         env_overrides=SECRETS.environment(database_url, "http://127.0.0.1"),
-        # The webhook route's highest throttle, so generated deliveries reach the function
-        # (the default, 300 a minute, would answer most of them 429).
-        parameter_overrides={"WebhookRateLimit": "6000"},
+        # The webhook route's highest throttle, and per-client bounds above what is sent
+        # (every request comes from 127.0.0.1), so generated requests reach the routes
+        # (the defaults would answer most of them 429).
+        parameter_overrides={
+            "WebhookRateLimit": "6000",
+            "ClientEventsPerMinute": "1000000",
+            "ClientEventsBurst": "1000000",
+            "ClientLeadsPerMinute": "1000000",
+            "ClientLeadsBurst": "1000000",
+        },
     ) as running:
         assert running.url.startswith("http://127.0.0.1:")
         yield running

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from funnel_emitter import WebhookEmitter
-from funnel_local.cli import HttpExample, LocalSecrets, WebhookExample, walkthrough
+from funnel_local.cli import HttpExample, LocalSecrets, WebhookExample, local_site_origin, walkthrough
 from funnel_local.gateway import start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET
 
@@ -50,7 +50,7 @@ def test_the_printed_requests_make_one_funnel_the_metrics_count(database_url, db
         run_schedules=True,
         schedule_overrides={"RollupFunction": "rate(1 minute)"},
     ) as gateway:
-        *steps, metrics = walkthrough(secrets, today)
+        *steps, metrics = walkthrough(secrets, today, site_origin=local_site_origin())
         assert isinstance(metrics, HttpExample)
 
         # When the printed requests are made in the printed order

@@ -124,6 +124,19 @@ def test_a_visit_a_form_and_an_unsubscribe(gateway, db: psycopg.Connection):
         ("withdrawn", "unsubscribe_link"),
     ]
 
+    # And issue 11's forged form, posted from another site, re-grants nothing:
+    # curl -H 'Origin: https://evil.example' -H 'content-type: application/x-www-form-urlencoded'
+    #      -d 'email=grace@example.com&consent=true&consentWordingVersion=v1' .../v1/leads/capture
+    status, _, body = call(
+        f"{gateway.url}/v1/leads/capture",
+        method="POST",
+        body=b"email=grace@example.com&consent=true&consentWordingVersion=v1",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"},
+    )
+    assert status == 403 and json.loads(body)["error"] == "origin_not_allowed"
+    assert db.execute("SELECT consent_status FROM leads").fetchone() == ("withdrawn",)
+    assert db.execute("SELECT count(*) FROM consent_records").fetchone() == (2,)
+
 
 def test_a_foreign_origin_gets_no_cors_and_a_bot_is_not_stored(gateway, db):
     status, headers, _ = call(

@@ -23,6 +23,8 @@ from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET
 
 pytestmark = pytest.mark.e2e
 
+SITE = "https://www.example.com"
+
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 LEAD_EMAIL = "alpha@example.com"
 
@@ -33,6 +35,7 @@ def gateway(database_url: str) -> Iterator[RunningGateway]:
         "DATABASE_URL": database_url,
         "ADMIN_API_KEY": ADMIN_KEY,
         "WEBHOOK_SIGNING_SECRETS": SIGNING_SECRET,
+        "ALLOWED_ORIGINS": SITE,
     }
     with start_gateway(
         REPO / "template.yaml", env_overrides=env, parameter_overrides={"WebhookRateLimit": "6000"}
@@ -128,10 +131,11 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     # And one beacon the site got wrong (refused, counted as rejected)
     status, _ = call(gateway, "/v1/events", body={"type": "page_view", "eventId": "evt_e2e_bad_0001"})
     assert status == 422
-    # And alpha leaves their address
+    # And alpha leaves their address, on the site
     status, _ = call(
         gateway,
         "/v1/leads/capture",
+        headers={"origin": SITE},
         body={
             "email": "Alpha@Example.com",
             "visitorId": alpha,

@@ -30,7 +30,7 @@ from funnel.rollups import handle_event
 from funnel.runtime import get_runtime, reset_runtime
 from funnel.signatures import sign
 from funnel_local.gateway import RunningGateway, start_gateway
-from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET, load_event
+from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET, UNBOUNDED_CLIENTS, load_event
 from tests.outage import OwnServer, own_server
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,15 @@ def server() -> Iterator[OwnServer]:
 
 @pytest.fixture(scope="module")
 def gateway(server: OwnServer) -> Iterator[RunningGateway]:
-    env = {"DATABASE_URL": server.url, "ADMIN_API_KEY": ADMIN_KEY, "WEBHOOK_SIGNING_SECRETS": SIGNING_SECRET}
+    # The burst's property is configured, and its beacons, all from 127.0.0.1, are under
+    # the per-client bound.
+    env = {
+        "DATABASE_URL": server.url,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "WEBHOOK_SIGNING_SECRETS": SIGNING_SECRET,
+        "PROPERTY_IDS": PROPERTY,
+        **UNBOUNDED_CLIENTS,
+    }
     with start_gateway(
         REPO / "template.yaml",
         env_overrides=env,

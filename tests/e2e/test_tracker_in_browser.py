@@ -44,8 +44,15 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def gateway(database_url: str, site: Site) -> Iterator[RunningGateway]:
-    env = {"DATABASE_URL": database_url, "ADMIN_API_KEY": ADMIN_KEY, "ALLOWED_ORIGINS": site.origin}
+def gateway(request: pytest.FixtureRequest, database_url: str, site: Site) -> Iterator[RunningGateway]:
+    # Every test has a property of its own (see `prop`): all of this module's are configured.
+    properties = {property_of(item.name) for item in request.session.items if item.module is request.module}
+    env = {
+        "DATABASE_URL": database_url,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "ALLOWED_ORIGINS": site.origin,
+        "PROPERTY_IDS": ",".join(sorted(properties)),
+    }
     # With the template's schedules, the rollup every minute, as `make run` has them
     with start_gateway(
         REPO / "template.yaml",
@@ -83,7 +90,11 @@ def address() -> str:
 def prop(request: pytest.FixtureRequest) -> str:
     """A property of this test's own: a page closed at the end of a test still sends its last
     beacons, which must not land in the next test's numbers."""
-    return "test-" + re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:100]
+    return property_of(request.node.name)
+
+
+def property_of(test_name: str) -> str:
+    return "test-" + re.sub(r"[^A-Za-z0-9._-]+", "-", test_name)[:100]
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,10 @@ SITE = "https://www.example.com"
 
 @pytest.fixture
 def collect(lambda_env, set_clock, db):  # type: ignore[no-untyped-def]
-    """The collect function with the site's origin allowed and the clock at NOW."""
+    """The collect function with the site's origin allowed, two properties configured and
+    the clock at NOW."""
     lambda_env.setenv("ALLOWED_ORIGINS", f"{SITE},https://blog.example.com")
+    lambda_env.setenv("PROPERTY_IDS", "default,docs-site")
     reset_runtime()
     set_clock(NOW)
     return set_clock

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import collect_handler
 from funnel.runtime import reset_runtime
 from tests.builders import api_event, sample_body
+from tests.conftest import UNBOUNDED_CLIENTS
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +51,8 @@ def mutated(draw: st.DrawFn) -> tuple[str, object]:
 @pytest.fixture
 def collect(lambda_env, db):  # type: ignore[no-untyped-def]
     lambda_env.setenv("ALLOWED_ORIGINS", "https://www.example.com")
+    for name, value in UNBOUNDED_CLIENTS.items():
+        lambda_env.setenv(name, value)
     reset_runtime()
 
 

@@ -61,6 +61,8 @@ def deadline_env(server: OwnServer, own_db: psycopg.Connection, lambda_env: pyte
     lambda_env.setenv("DATABASE_URL", server.url)
     lambda_env.setenv("DB_DEADLINE_MS", str(DEADLINE_MS))
     lambda_env.setenv("DB_CONNECT_TIMEOUT_SECONDS", "2")
+    # The sample captures' origin (leads are taken from the site's pages only).
+    lambda_env.setenv("ALLOWED_ORIGINS", "https://www.example.com")
     reset_runtime()
     yield lambda_env
     reset_runtime()

@@ -145,5 +145,5 @@ def test_a_refusal_is_counted_under_a_property_only_if_it_names_one_exactly(site
     assert response["statusCode"] == 422
     # Then it is counted, under no property of that name
     assert db.execute("SELECT property_id, outcome FROM ingest_counters").fetchall() == [
-        ("unknown", "rejected")
+        ("(unknown)", "rejected")
     ]

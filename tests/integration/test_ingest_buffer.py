@@ -81,6 +81,8 @@ def queue(lambda_env: pytest.MonkeyPatch) -> Iterator[Queue]:
     lambda_env.setenv("AWS_DEFAULT_REGION", "us-east-1")
     lambda_env.setenv("AWS_ACCESS_KEY_ID", "testing")
     lambda_env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # The sample captures' origin (leads are taken from the site's pages only).
+    lambda_env.setenv("ALLOWED_ORIGINS", "https://www.example.com")
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="funnel-ingest-buffer")["QueueUrl"]
@@ -209,6 +211,8 @@ def test_a_lead_is_queued_and_stored_once_with_one_submission_and_one_consent(qu
     assert db.execute("SELECT count(*) FROM leads").fetchone() == (1,)
     assert db.execute("SELECT count(*) FROM form_submissions").fetchone() == (1,)
     assert db.execute("SELECT count(*) FROM consent_records").fetchone() == (1,)
+    # And the consent's evidence names the origin the capture came from, as written live
+    assert db.execute("SELECT origin FROM consent_records").fetchone() == ("https://www.example.com",)
     assert counter(db, "lead", "accepted") == 1
     assert db.execute("SELECT submitted_at FROM form_submissions").fetchone() == (RECEIVED,)
 

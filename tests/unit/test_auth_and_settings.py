@@ -113,6 +113,12 @@ NUMERIC_SETTINGS = [
     ("WEBHOOK_TOLERANCE_SECONDS", "security.webhook_tolerance_seconds", 300, 1, None),
     ("SECRETS_CACHE_SECONDS", "security.secrets_cache_seconds", 300, 0, None),
     ("MAX_BODY_BYTES", "http.max_body_bytes", 256 * 1024, 1024, None),
+    ("CLIENT_EVENTS_PER_MINUTE", "http.client_events_per_minute", 600, 1, None),
+    ("CLIENT_EVENTS_BURST", "http.client_events_burst", 120, 1, None),
+    ("CLIENT_LEADS_PER_MINUTE", "http.client_leads_per_minute", 10, 1, None),
+    ("CLIENT_LEADS_BURST", "http.client_leads_burst", 10, 1, None),
+    ("CLIENT_HEALTH_PER_MINUTE", "http.client_health_per_minute", 60, 1, None),
+    ("CLIENT_HEALTH_BURST", "http.client_health_burst", 30, 1, None),
     ("UNSUBSCRIBE_LINK_DAYS", "privacy.unsubscribe_link_days", 180, 60, None),
     ("RAW_RETENTION_DAYS", "privacy.raw_retention_days", 90, 1, None),
     ("ROLLUP_RETENTION_MONTHS", "privacy.rollup_retention_months", 24, 1, None),
@@ -223,3 +229,26 @@ def test_an_unusable_database_secret_is_a_configuration_error(secret):
 def test_no_database_at_all_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
         database_conninfo(DatabaseSettings(), DictSecrets({}))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, {"default"}),
+        ("default", {"default"}),
+        (" default , docs,,", {"default", "docs"}),
+        ("www.example.com,blog:2026", {"www.example.com", "blog:2026"}),
+    ],
+)
+def test_the_configured_properties_are_a_comma_separated_list(clean_env, value, expected):
+    clean_env.delenv("PROPERTY_IDS", raising=False)
+    if value is not None:
+        clean_env.setenv("PROPERTY_IDS", value)
+    assert get_settings().http.property_ids == expected
+
+
+@pytest.mark.parametrize("value", [",", "has space", "-leading-dash", "p" * 129, "(unknown)"])
+def test_a_property_id_that_no_request_could_name_is_a_configuration_error(clean_env, value):
+    clean_env.setenv("PROPERTY_IDS", value)
+    with pytest.raises(ConfigurationError, match="property_ids"):
+        get_settings()

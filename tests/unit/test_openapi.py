@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from assets_handler import ASSETS
 from funnel_local.cli import main
 from funnel_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from funnel_local.template import SamTemplate, load_template
@@ -171,7 +172,15 @@ def test_the_static_files_are_documented_with_their_validator_and_304(document):
 
 
 def test_a_template_route_no_static_file_answers_is_an_error(tmp_path):
-    # Given a template routing a path the static files' function has no file for
+    # Given a template routing every file of the static files' function, and a path it has
+    # no file for
+    served = "".join(
+        f"""
+                    File{index}:
+                      Type: HttpApi
+                      Properties: {{Path: {served_path}, Method: GET}}"""
+        for index, served_path in enumerate(ASSETS)
+    )
     path = tmp_path / "template.yaml"
     path.write_text(
         textwrap.dedent(
@@ -184,10 +193,7 @@ def test_a_template_route_no_static_file_answers_is_an_error(tmp_path):
                   Runtime: python3.11
                   CodeUri: {REPO / "functions" / "assets"}
                   Handler: assets_handler.lambda_handler
-                  Events:
-                    Tracker:
-                      Type: HttpApi
-                      Properties: {{Path: /funnel.js, Method: GET}}
+                  Events:{served}
                     Missing:
                       Type: HttpApi
                       Properties: {{Path: /missing.js, Method: GET}}

@@ -281,6 +281,7 @@ def test_the_dashboard_shows_ingest_rollups_and_errors(template):
     body, _ = dashboard(template)
     funnel = {row[1] for row in metric_rows(body) if row[0] == "Funnel"}
     assert {"EventsStored", "EventDuplicates", "BotEventsIgnored", "RequestsRejected"} <= funnel
+    assert {"RequestsBuffered", "BufferedRequestsWritten"} <= funnel
     assert {"ScheduledRollupsCompleted", "RollupDiscrepancies", "RollupDirtyDaysCarried"} <= funnel
     assert funnel <= emitted_metric_names()
     api = {(row[1], row[3]) for row in metric_rows(body) if row[0] == "AWS/ApiGateway"}

@@ -71,6 +71,8 @@ LOCAL_WEBHOOK_SIGNING_SECRETS: Final = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtc2lnbmluZy
 LOCAL_UNSUBSCRIBE_SECRET: Final = "local-unsubscribe-secret"  # noqa: S105 - a published local default
 # A marketing site served locally on the usual development ports.
 LOCAL_ALLOWED_ORIGINS: Final = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:4321"
+# The properties of the banner's tag and of `make demo`'s sites (default, docs).
+LOCAL_PROPERTY_IDS: Final = ",".join(site.property_id for site in SITES)
 _STANDARD_RECORD_FIELDS: Final = frozenset(
     {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
 )
@@ -146,6 +148,7 @@ class LocalSecrets:
             "WEBHOOK_SIGNING_SECRETS": self.webhook_signing_secrets,
             "UNSUBSCRIBE_SECRET": os.environ.get("UNSUBSCRIBE_SECRET") or LOCAL_UNSUBSCRIBE_SECRET,
             "ALLOWED_ORIGINS": os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS,
+            "PROPERTY_IDS": os.environ.get("PROPERTY_IDS") or LOCAL_PROPERTY_IDS,
             "PUBLIC_BASE_URL": public_base_url,
         }
         refuses_admin_key = os.environ.get("WEBHOOK_REFUSES_ADMIN_KEY")
@@ -306,10 +309,19 @@ EXAMPLE_EMAIL: Final = "ada@example.com"
 EXAMPLE_BROWSER: Final = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | WebhookExample]:
+def local_site_origin() -> str:
+    """The first site origin of ``make run`` (``ALLOWED_ORIGINS``, else the local default):
+    the page the banner's lead comes from."""
+    return (os.environ.get("ALLOWED_ORIGINS") or LOCAL_ALLOWED_ORIGINS).split(",")[0].strip()
+
+
+def walkthrough(
+    secrets: LocalSecrets, today: date, *, site_origin: str
+) -> list[HttpExample | WebhookExample]:
     """The banner's example requests, in the order that makes one funnel: a visit, the
-    visitor's lead, a tenant signing up with the lead's address (so it is attributed to
-    that lead), and, once the rollup has run, the metrics of the 30 days up to today."""
+    visitor's lead (from a page of ``site_origin``, as lead forms must be), a tenant
+    signing up with the lead's address (so it is attributed to that lead), and, once the
+    rollup has run, the metrics of the 30 days up to today."""
     page_view = {
         "type": "page_view",
         "eventId": "evt_example_00001",
@@ -335,7 +347,7 @@ def walkthrough(secrets: LocalSecrets, today: date) -> list[HttpExample | Webhoo
             "the visitor leaves an address",
             "POST",
             "/v1/leads/capture",
-            (("user-agent", EXAMPLE_BROWSER), ("content-type", "application/json")),
+            (("user-agent", EXAMPLE_BROWSER), ("origin", site_origin), ("content-type", "application/json")),
             json.dumps(lead),
         ),
         WebhookExample(
@@ -366,9 +378,9 @@ def _site_lines(gateway: RunningGateway) -> list[str]:
     tracker = "Put the tracker on a page:"
     if not _serves(gateway, "GET", "/funnel.js"):
         tracker = "Put the tracker on a page (coming: this API does not serve /funnel.js yet):"
-    dashboard = f"Dashboard: {gateway.url}/dashboard"
+    dashboard = f"Dashboard: {gateway.url}/dashboard (sign in with the metrics key)"
     if not _serves(gateway, "GET", "/dashboard"):
-        dashboard += " (coming: not served yet)"
+        dashboard = f"Dashboard: {gateway.url}/dashboard (coming: not served yet)"
     return [
         tracker,
         f'  <script defer src="{gateway.url}/funnel.js" data-property="default"></script>',
@@ -421,12 +433,13 @@ def _banner(gateway: RunningGateway, secrets: LocalSecrets, database_source: str
         f"Database:                    {database_source}",
         "",
         f"Site origins (CORS, redirects): {os.environ.get('ALLOWED_ORIGINS') or LOCAL_ALLOWED_ORIGINS}",
+        f"Properties (PROPERTY_IDS):      {os.environ.get('PROPERTY_IDS') or LOCAL_PROPERTY_IDS}",
         "",
         *_site_lines(gateway),
         "",
         f"Try, in this order ({_rollup_note(gateway)}; `make demo` fills 90 days):",
     ]
-    for example in walkthrough(secrets, datetime.now(UTC).date()):
+    for example in walkthrough(secrets, datetime.now(UTC).date(), site_origin=local_site_origin()):
         command = (
             example.shell(gateway.url, secrets)
             if isinstance(example, WebhookExample)

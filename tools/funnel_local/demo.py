@@ -40,7 +40,16 @@ from urllib.parse import urlencode
 import psycopg
 from psycopg import sql
 
-from funnel_local.demo_plan import BeaconPost, Browser, Delivery, DemoPlan, LeadPost, WebhookPost, build_plan
+from funnel_local.demo_plan import (
+    SITES,
+    BeaconPost,
+    Browser,
+    Delivery,
+    DemoPlan,
+    LeadPost,
+    WebhookPost,
+    build_plan,
+)
 from funnel_local.postgres import REPO_ROOT
 from funnel_local.template import load_template
 from funnel_local.workers import LambdaContext
@@ -102,12 +111,21 @@ def handler_environment(
     template_path: Path = REPO_ROOT / "template.yaml",
 ) -> dict[str, str]:
     """What the collect and webhook functions see, in this process: their template
-    environment, the local values (database, keys, origins), quiet logs and no tracing."""
+    environment, the local values (database, keys, origins), the demo's sites among the
+    configured properties and origins, quiet logs and no tracing."""
     template = load_template(template_path)
     environment: dict[str, str] = {}
     for function_id in ("CollectFunction", "WebhookIngestFunction"):
         environment.update(template.function(function_id).environment)
     environment.update(local)
+    # The demo's sites are configured for its requests: their properties, and their origins
+    # (lead forms are taken from a site's own pages only).
+    for variable, demo_values in (
+        ("PROPERTY_IDS", [site.property_id for site in SITES]),
+        ("ALLOWED_ORIGINS", [site.origin for site in SITES]),
+    ):
+        values = [value.strip() for value in environment.get(variable, "").split(",") if value.strip()]
+        environment[variable] = ",".join([*values, *(value for value in demo_values if value not in values)])
     # A line per request would drown the demo's own report; warnings still show.
     environment.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"})
     if asynchronous_commit:

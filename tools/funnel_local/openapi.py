@@ -4,7 +4,7 @@ Each function with ``HttpApi`` routes names its handler module in the template; 
 module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
 document from the same pydantic models that validate requests and shape answers. A
 static-files function has no resolver: its module's ``ASSETS`` table (path, media type,
-summary) gives one ``GET`` per file, with its validator and ``304``. The parts
+summary, headers) gives one ``GET`` per file, with its validator, headers and ``304``. The parts
 are merged into one document and checked against the template: a route the template
 declares must be served by its function's ``app``, and the reverse (an ``ANY`` route of a
 path the ``app`` serves takes its other methods, answered 405, and is not an operation).
@@ -99,17 +99,14 @@ KEY_SCHEMES: Final[Mapping[KeyKind, str]] = {
 GUARD_SCHEMES: Final[Mapping[Guard, str]] = {require_webhook_signature: "webhookSignature"}
 # API Gateway's own answer when a route's throttling bucket is empty (the template's
 # DefaultRouteSettings, and WebhookRateLimit on the webhook): any route may get it.
+_THROTTLED_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {"message": {"type": "string", "const": "Too Many Requests"}},
+    "required": ["message"],
+}
 THROTTLED: Final[dict[str, Any]] = {
     "description": "Throttled by API Gateway (route throttling); retry later",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"message": {"type": "string", "const": "Too Many Requests"}},
-                "required": ["message"],
-            }
-        }
-    },
+    "content": {"application/json": {"schema": _THROTTLED_BODY}},
 }
 _VALIDATION_ERROR_REF: Final = "#/components/schemas/HTTPValidationError"
 _ERROR_REF: Final = "#/components/schemas/ErrorResponse"
@@ -174,7 +171,14 @@ def _static_operation(path: str, asset: Any) -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "The file",
-                "headers": {"ETag": validator, "Cache-Control": cache},
+                "headers": {
+                    "ETag": validator,
+                    "Cache-Control": cache,
+                    **{
+                        name: {"description": f"Always `{value}`", "schema": {"type": "string"}}
+                        for name, value in asset.headers.items()
+                    },
+                },
                 "content": {asset.content_type.split(";", 1)[0]: {"schema": {"type": "string"}}},
             },
             "304": {
@@ -202,7 +206,31 @@ def _static_part(
         paths.setdefault(path, {})["get"] = _static_operation(path, asset)
 
 
-def _preflight(path: str) -> dict[str, Any]:
+def _throttled(app: FunnelResolver) -> dict[str, Any]:
+    """The 429s a function's operations may answer: API Gateway's, and for a function that
+    bounds each client (``funnel.client_limits``) its own, with ``Retry-After`` (and as a
+    page for a browser's form post where the function serves error pages)."""
+    if not app.limits_clients:
+        return THROTTLED
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"oneOf": [{"$ref": _ERROR_REF}, _THROTTLED_BODY]}}
+    }
+    if app.serves_error_pages:
+        content["text/html"] = {"schema": {"type": "string"}}
+    return {
+        "description": "This client (by hashed address) is over its bound (`rate_limited`, with "
+        "`Retry-After` seconds), or API Gateway throttled the route (`Too Many Requests`); retry later",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until this client may send again (the client bound's answer)",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": content,
+    }
+
+
+def _preflight(path: str, throttled: dict[str, Any]) -> dict[str, Any]:
     return {
         "tags": ["collection"],
         "summary": "CORS preflight (answered for ALLOWED_ORIGINS before routing)",
@@ -214,7 +242,7 @@ def _preflight(path: str) -> dict[str, Any]:
                 "description": "The origin is not allowed",
                 "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
             },
-            "429": THROTTLED,
+            "429": throttled,
         },
     }
 
@@ -288,7 +316,7 @@ def _function_part(
                 raise OpenApiError(f"{function_id} serves {route_key}, not routed by template.yaml")
             served.add(route_key)
             _answer_validation_errors_as_sent(operation)
-            operation["responses"]["429"] = THROTTLED
+            operation["responses"]["429"] = _throttled(app)
             if security:
                 operation["security"] = security
             paths.setdefault(path, {})[method] = operation
@@ -299,7 +327,7 @@ def _function_part(
             continue
         if method != "OPTIONS":
             raise OpenApiError(f"{function_id}: template.yaml routes {route_key}, not served by its app")
-        paths.setdefault(path, {})["options"] = _preflight(path)
+        paths.setdefault(path, {})["options"] = _preflight(path, _throttled(app))
     schemas: dict[str, Any] = part.get("components", {}).get("schemas", {})
     return schemas
 

@@ -61,6 +61,8 @@ class BufferedLead(_Message):
     ip: str | None
     userAgent: str | None
     requestId: str | None
+    # The site origin the capture came from, checked: its consent's evidence.
+    origin: str | None = None
 
 
 class BufferedWebhook(_Message):

@@ -4,7 +4,8 @@ rejections for ingest accounting."""
 
 from __future__ import annotations
 
-import re
+import html
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -14,8 +15,8 @@ from funnel import accounting, buffer
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
 from funnel.buffer import BufferedEvents, BufferedLead, BufferedRequest
-from funnel.errors import DatabaseUnavailable, FunnelError
-from funnel.http import FORM, RawRequest, media_type, strict_json
+from funnel.errors import DatabaseUnavailable, FunnelError, RateLimited, ValidationFailed
+from funnel.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.identity import Client, DailySalts
 from funnel.leads import AlreadyCaptured, CaptureRequest, allowed_redirect, capture_lead
 from funnel.runtime import Runtime
@@ -24,6 +25,29 @@ from funnel.schemas.capture import MAX_BATCH, BeaconEvent, EventsAccepted, LeadC
 logger = Logger(child=True)
 
 LEADS_PATH = "/v1/leads/capture"
+# The one property every refusal is counted under when the property it names is not
+# configured (or cannot be read): not a valid property id, so it never meets a real one.
+UNKNOWN_PROPERTY = "(unknown)"
+
+require_site_origin = SiteOriginGuard(frozenset({LEADS_PATH}))
+"""Lead capture writes consent: it is taken from the site's own pages only."""
+
+
+def require_configured(property_ids: Iterable[str], properties: Collection[str]) -> None:
+    """Refuse a request naming a property that is not configured (``PROPERTY_IDS``).
+
+    Raises
+    ------
+    ValidationFailed
+        ``unknown_property`` (422): nothing of the request is stored.
+    """
+    if not set(property_ids) <= set(properties):
+        raise ValidationFailed(
+            "unknown_property",
+            details={"field": "propertyId", "msg": "not a property this API collects for"},
+        )
+
+
 # What the beacon path reads of a request's headers besides the user agent: a buffered
 # request keeps these only.
 BEACON_HEADERS = ("cloudfront-viewer-country",)
@@ -35,9 +59,6 @@ class LeadReceived:
     redirect: str | None
 
 
-_PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
-
-
 def client_of(request: RawRequest) -> Client:
     return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
 
@@ -47,6 +68,7 @@ def receive_events(
 ) -> EventsAccepted:
     """Store a beacon request's events; when the database cannot take them in time, buffer
     the request (``"queued": true``) or, without a buffer, raise its 503."""
+    require_configured((event.propertyId for event in events), runtime.settings.http.property_ids)
     beacon = BeaconRequest(
         received_at=runtime.clock(),
         client=client_of(request),
@@ -84,9 +106,13 @@ def receive_lead(
 ) -> LeadReceived:
     """Store a capture, or buffer it when the database cannot take it in time; returns
     whether it was buffered and where a form post should send the browser (or None)."""
+    require_configured((capture.propertyId,), runtime.settings.http.property_ids)
     redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
     captured = CaptureRequest(
-        received_at=runtime.clock(), client=client_of(request), request_id=request.request_id
+        received_at=runtime.clock(),
+        client=client_of(request),
+        request_id=request.request_id,
+        origin=request_origin(request.headers),
     )
     try:
         store_lead(runtime, capture, captured, salts)
@@ -98,6 +124,7 @@ def receive_lead(
             ip=captured.client.ip,
             userAgent=captured.client.user_agent,
             requestId=captured.request_id,
+            origin=captured.origin,
         )
         buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
         return LeadReceived(queued=True, redirect=redirect)
@@ -118,13 +145,18 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     """Count a refused request's events or lead, by error code, for its property.
 
     Only client errors count (a 5xx is ours, and may mean the database is away); the
-    property is read from the body when it can be, ``default`` when the body names none
-    and ``unknown`` when it cannot be read.
+    property is read from the body when it can be, ``default`` when the body names none,
+    and is ``(unknown)`` when it cannot be read or is not configured: a caller can never
+    make a counter of a name of its choosing.
     """
-    if exc.status >= 500:
+    if exc.status >= 500 or isinstance(exc, RateLimited):
+        # (A client over its bound is refused before any work: counting it would be the
+        # very write per request the bound spares the database.)
         return
     kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
-    property_id, count = _claimed_property_and_count(request)
+    claimed, count = _claimed_property_and_count(request)
+    properties = runtime.settings.http.property_ids
+    property_id = claimed if isinstance(claimed, str) and claimed in properties else UNKNOWN_PROPERTY
     runtime.database.run(
         lambda conn: accounting.add(
             conn,
@@ -138,12 +170,12 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     )
 
 
-def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
+def _claimed_property_and_count(request: RawRequest) -> tuple[object, int]:
     try:
         text = request.body.decode("utf-8")
         document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else strict_json(text)
     except (UnicodeDecodeError, ValueError):
-        return "unknown", 1
+        return UNKNOWN_PROPERTY, 1
     first: object = document
     count = 1
     if isinstance(document, dict) and isinstance(document.get("events"), list) and document["events"]:
@@ -151,6 +183,42 @@ def _claimed_property_and_count(request: RawRequest) -> tuple[str, int]:
         count = min(len(events), MAX_BATCH)
         first = events[0]
     if not isinstance(first, dict):
-        return "unknown", count
-    claimed = first.get("propertyId", "default")
-    return (claimed if isinstance(claimed, str) and _PROPERTY.fullmatch(claimed) else "unknown"), count
+        return UNKNOWN_PROPERTY, count
+    return first.get("propertyId", "default"), count
+
+
+# What a person whose browser posted a lead form reads when it is refused, by error code
+# (anything else: the last entry). Nothing was recorded in every case.
+_FORM_ERRORS: dict[str, tuple[str, str]] = {
+    "origin_not_allowed": (
+        "This form cannot be sent from this page",
+        "Your details were not recorded: this form may only be sent from the site's own pages. "
+        "To subscribe, please use the form on the site itself.",
+    ),
+    "rate_limited": (
+        "Too many forms sent just now",
+        "Your details were not recorded: too many forms were sent from your network in a short "
+        "time. Please go back and send the form again in a minute.",
+    ),
+    "": (
+        "Your details could not be recorded",
+        "Your details were not recorded. Please go back, check the form and send it again.",
+    ),
+}
+_RETRY = (
+    "Please try again in a moment",
+    "Your details were not recorded: we could not store them just now. Please go back and "
+    "send the form again in a few minutes.",
+)
+
+
+def form_error_page(exc: FunnelError) -> str:
+    """The page a browser shows when its plain HTML lead form is refused."""
+    title, text = _RETRY if exc.status >= 500 else _FORM_ERRORS.get(exc.code, _FORM_ERRORS[""])
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(text)}</p><p><small>Error: {html.escape(exc.code)}</small></p></main></body></html>"
+    )

@@ -20,7 +20,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.metrics import MetricUnit
 
 from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind, check_key
+from funnel.client_limits import Limit
 from funnel.errors import (
     ConfigurationError,
     Forbidden,
@@ -40,6 +41,7 @@ from funnel.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     SigningNotConfigured,
     UnknownQueryParameter,
@@ -47,7 +49,7 @@ from funnel.errors import (
     ValidationFailed,
 )
 from funnel.runtime import Runtime, get_runtime
-from funnel.settings import LOCAL_STAGE, SecuritySettings
+from funnel.settings import LOCAL_STAGE, HttpSettings, SecuritySettings
 from funnel.signatures import verify
 
 logger = Logger(child=True)
@@ -152,6 +154,52 @@ require_webhook_key = KeyGuard(
 """The webhook route: a webhook key, or the admin key unless ``WEBHOOK_REFUSES_ADMIN_KEY``."""
 require_metrics_key = KeyGuard((ADMIN_KEY, METRICS_KEY), metric="MetricsReads")
 """The metrics routes: the admin key, or a read-only metrics key."""
+
+
+def request_origin(headers: Mapping[str, str]) -> str | None:
+    """The origin of the page a request came from: ``Origin``, or when a browser sent none,
+    the scheme and host of ``Referer``; lower-cased. None when neither tells it, and for
+    ``Origin: null`` (an opaque origin: a sandboxed frame, a ``file:`` page, a page whose
+    referrer policy is ``no-referrer``), which no site can be shown to own."""
+    origin = headers.get("origin")
+    if origin is not None:
+        origin = origin.strip().lower()
+        return None if origin in ("", "null") else origin
+    referer = headers.get("referer")
+    if not referer:
+        return None
+    try:
+        parts = urlsplit(referer.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class SiteOriginGuard:
+    """Guard: requests to ``paths`` come from a page of one of the site's origins
+    (``ALLOWED_ORIGINS``), by ``Origin`` or else ``Referer`` (see :func:`request_origin`).
+
+    Browsers set both and no page can forge them, so another site cannot make a visitor's
+    browser post there (a forged consent, say); other clients can send any header, which
+    is why this guards writes a browser could be tricked into, not who may call.
+    """
+
+    paths: frozenset[str]
+
+    def __call__(self, request: RawRequest, runtime: Runtime) -> None:
+        if request.path.rstrip("/") not in self.paths:
+            return
+        origin = request_origin(request.headers)
+        allowed = {allowed.lower() for allowed in runtime.settings.http.allowed_origins}
+        if origin is None or origin not in allowed:
+            metrics.add_metric(name="RequestsFromOtherOrigins", unit=MetricUnit.Count, value=1)
+            raise Forbidden(
+                "origin_not_allowed",
+                details="this route takes requests from the site's own pages only (Origin or Referer)",
+            )
 
 
 def require_webhook_signature(request: RawRequest, runtime: Runtime) -> None:
@@ -314,6 +362,15 @@ MAX_FORM_FIELDS = 200
 # Where Powertools keeps a route's validated arguments in the resolver's context.
 _ROUTE_ARGS = "_route_args"
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
+ErrorPage = Callable[[FunnelError], str]
+ClientLimitOf = Callable[[str, HttpSettings], tuple[str, Limit]]
+HTML = "text/html; charset=utf-8"
+
+
+def browser_form_post(headers: Mapping[str, str]) -> bool:
+    """Whether a browser posted a plain HTML form: an urlencoded or multipart body, from a
+    client that takes HTML (browsers navigating to a form's action accept ``text/html``)."""
+    return media_type(headers) in (FORM, MULTIPART) and "text/html" in headers.get("accept", "").lower()
 
 
 _NESTED = re.compile(r"^([A-Za-z0-9_]+)\[([^\[\]]*)\]$")
@@ -399,6 +456,15 @@ class FunnelResolver(APIGatewayHttpResolver):
         for the public collection function, never for admin routes.
     on_reject
         Called with every rejection (a guard's or validation's), for ingest accounting.
+    error_page
+        When set, a browser's plain form post (see :func:`browser_form_post`) that is
+        refused is answered with this HTML page of the error (same status and headers):
+        the person who sent it sees a page saying what happened, not JSON.
+    client_limit
+        For public functions: the group and bound of a request path
+        (:func:`funnel.client_limits.public_limit`). Each client (by hashed address) over
+        its group's bound is answered 429 ``rate_limited`` with ``Retry-After`` before
+        anything else is done, preflights included; nothing is counted or stored.
     strict_query
         Refuse a query string naming a parameter the route does not declare (400
         ``unknown_query_parameter`` with the ``accepted`` names), after the guards, before
@@ -414,6 +480,8 @@ class FunnelResolver(APIGatewayHttpResolver):
         accept: frozenset[str] = frozenset({JSON}),
         cors: bool = False,
         on_reject: RejectionHook | None = None,
+        error_page: ErrorPage | None = None,
+        client_limit: ClientLimitOf | None = None,
         strict_query: bool = False,
         runtime: RuntimeFactory = get_runtime,
     ) -> None:
@@ -424,6 +492,8 @@ class FunnelResolver(APIGatewayHttpResolver):
         self._accept = accept
         self._cors_for_site = cors
         self._on_reject = on_reject
+        self._error_page = error_page
+        self._client_limit = client_limit
         self._strict_query = strict_query
         self.runtime = runtime
         self.exception_handler(FunnelError)(self._funnel_error)
@@ -460,6 +530,16 @@ class FunnelResolver(APIGatewayHttpResolver):
         return None
 
     @property
+    def limits_clients(self) -> bool:
+        """Whether each client is bounded (429 with ``Retry-After``; for the OpenAPI document)."""
+        return self._client_limit is not None
+
+    @property
+    def serves_error_pages(self) -> bool:
+        """Whether a browser's refused form post gets a page (for the OpenAPI document)."""
+        return self._error_page is not None
+
+    @property
     def raw_request(self) -> RawRequest:
         """The request as received (before any form or text conversion)."""
         request = self.context.get("raw_request")
@@ -477,6 +557,10 @@ class FunnelResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = lower_cased_headers(event)
         origin = headers.get("origin")
+        if self._client_limit is not None:
+            refused = self._over_client_limit(event, headers)
+            if refused is not None:
+                return self._with_cors(refused, origin)
         method = _method(event)
         if self._cors_for_site and method == "OPTIONS":
             return self._preflight(origin)
@@ -501,6 +585,28 @@ class FunnelResolver(APIGatewayHttpResolver):
             )
             response = super().resolve(prepared, context)
         return self._with_cors(response, origin)
+
+    def _over_client_limit(
+        self, event: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        """The 429 of a client over its bound, or None to go on (the bound taken)."""
+        assert self._client_limit is not None
+        try:
+            runtime = self.runtime()
+        except ConfigurationError:
+            return None  # answered 503 further on
+        path = str(event.get("rawPath") or "")
+        group, limit = self._client_limit(path, runtime.settings.http)
+        source_ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+        retry_after = runtime.client_limiter.take(group, source_ip, limit, now=runtime.clock().timestamp())
+        if not retry_after:
+            return None
+        metrics.add_metric(name="ClientRateLimited", unit=MetricUnit.Count, value=1)
+        refused = RateLimited(
+            details={"retryAfterSeconds": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
+        # Headers only: the body is not even decoded.
+        return self._reject(refused, RawRequest(headers, b"", path=path))
 
     def _admit(self, request: RawRequest) -> None:
         runtime = self.runtime()
@@ -589,23 +695,27 @@ class FunnelResolver(APIGatewayHttpResolver):
                 # Accounting must never turn a clear 4xx into a 500.
                 logger.exception("rejection accounting failed")
 
+    def _error_content(self, exc: FunnelError, request: RawRequest | None) -> tuple[str, str]:
+        """The media type and body of an error's answer: JSON, or a page for a browser."""
+        if self._error_page is not None and request is not None and browser_form_post(request.headers):
+            return HTML, self._error_page(exc)
+        return content_types.APPLICATION_JSON, _json(error_body(exc))
+
     def _reject(self, exc: FunnelError, request: RawRequest | None) -> dict[str, Any]:
         self._log_rejection(exc, request)
+        content_type, body = self._error_content(exc, request)
         return {
             "statusCode": exc.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON, **exc.headers},
-            "body": _json(error_body(exc)),
+            "headers": {"Content-Type": content_type, **exc.headers},
+            "body": body,
             "isBase64Encoded": False,
         }
 
     def _funnel_error(self, exc: FunnelError) -> Response:
-        self._log_rejection(exc, self.raw_request)
-        return Response(
-            status_code=exc.status,
-            content_type=content_types.APPLICATION_JSON,
-            body=_json(error_body(exc)),
-            headers=exc.headers,
-        )
+        request = self.raw_request
+        self._log_rejection(exc, request)
+        content_type, body = self._error_content(exc, request)
+        return Response(status_code=exc.status, content_type=content_type, body=body, headers=exc.headers)
 
     def _validation_error(self, exc: RequestValidationError) -> Response:
         # An empty body explains only the body's errors; a bad query string stays a 422.

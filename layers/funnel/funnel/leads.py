@@ -10,23 +10,31 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import psycopg
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from psycopg.types.json import Jsonb
 
 from funnel import accounting, classify, dirty_days
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import SESSION_TIMEOUT
-from funnel.consent import ConsentStatus, record_consent
+from funnel.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
 from funnel.errors import ValidationFailed
 from funnel.identity import Client, DailySalts, visitor_key
 from funnel.schemas.capture import LeadCapture
 from funnel.sql import query
 
+metrics = Metrics()
+
 
 @dataclass(frozen=True)
 class CaptureRequest:
+    """What a capture's request tells besides its body: when, from whom (used, never
+    stored), API Gateway's request id and the site origin it came from (checked)."""
+
     received_at: datetime
     client: Client
     request_id: str | None
+    origin: str | None = None
     # The form submission's id: a capture buffered and then written twice (or written
     # after its first write committed unseen) is recorded once.
     submission_id: UUID = field(default_factory=uuid4)
@@ -119,16 +127,19 @@ def capture_lead(
     if submitted is None:
         raise AlreadyCaptured()
     if capture.consent:
-        record_consent(
-            conn,
-            lead_id,
-            ConsentStatus.GRANTED,
+        evidence = ConsentEvidence(
             source=f"form:{capture.formId}",
             wording_version=capture.consentWordingVersion,
-            occurred_at=now,
-            actor="public",
+            origin=request.origin,
+            page=path,
             request_id=request.request_id,
+            reconsent=capture.reconsent,
         )
+        change = record_consent(
+            conn, lead_id, ConsentStatus.GRANTED, evidence, occurred_at=now, actor="public"
+        )
+        if change is ConsentChange.REGRANT_REFUSED:
+            metrics.add_metric(name="ConsentRegrantsRefused", unit=MetricUnit.Count, value=1)
     if session_id is not None:
         conn.execute(query("sessions/mark_converted"), {"id": session_id})
         conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session_id]})

@@ -63,6 +63,7 @@ def replay(runtime: Runtime, message: BufferedRequest, salts: DailySalts) -> Non
                 received_at=request.receivedAt,
                 client=Client(ip=request.ip, user_agent=request.userAgent),
                 request_id=request.requestId,
+                origin=request.origin,
                 submission_id=request.submissionId,
             )
             store_lead(runtime, LeadCapture.model_validate(request.capture), captured, salts)

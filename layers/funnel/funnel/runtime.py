@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from funnel.auth import KeyKind
 from funnel.buffer import IngestBuffer
+from funnel.client_limits import ClientLimiter
 from funnel.db import Database, TcpSettings, database_conninfo
 from funnel.errors import ConfigurationError
 from funnel.secrets import SecretSource, secret_source
@@ -29,6 +30,8 @@ class Runtime:
     secrets: SecretSource
     database: Database
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Each client's token buckets, for as long as the container is warm.
+    client_limiter: ClientLimiter = field(default_factory=ClientLimiter)
     _buffer: IngestBuffer | None = field(default=None, init=False, repr=False)
 
     def ingest_buffer(self) -> IngestBuffer | None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInf
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from funnel.errors import ConfigurationError
+from funnel.schemas.common import PROPERTY_ID_PATTERN
 
 _ENV = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 # STAGE when the code runs in process (tests, the CLI): the template sets dev or prod.
@@ -82,11 +83,43 @@ class HttpSettings(BaseSettings):
     # and the only origins a form may redirect to.
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
+    # Comma-separated in the environment; the properties the public routes collect for.
+    # Anything else is refused (422 unknown_property) and counted under one bucket, so no
+    # caller can add rows (or counters) under names of its choosing.
+    property_ids: Annotated[frozenset[str], NoDecode] = frozenset({"default"})
+
+    # The bound per client (per hashed address, in each warm container; funnel.client_limits):
+    # requests a minute sustained and at once, for beacons, for leads and for the health
+    # check. (Unsubscribing is never refused: see client_limits.)
+    client_events_per_minute: int = Field(default=600, ge=1)
+    client_events_burst: int = Field(default=120, ge=1)
+    client_leads_per_minute: int = Field(default=10, ge=1)
+    client_leads_burst: int = Field(default=10, ge=1)
+    client_health_per_minute: int = Field(default=60, ge=1)
+    client_health_burst: int = Field(default=30, ge=1)
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("property_ids", mode="before")
+    @classmethod
+    def _split_property_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("property_ids")
+    @classmethod
+    def _valid_property_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        if not value:
+            raise ValueError("at least one property id")
+        bad = sorted(name for name in value if not PROPERTY_ID_PATTERN.fullmatch(name))
+        if bad:
+            raise ValueError(f"not property ids: {', '.join(bad)}")
         return value
 
 

@@ -39,7 +39,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 
 from funnel import audit
-from funnel.consent import ConsentStatus, record_consent
+from funnel.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
 from funnel.errors import ConfigurationError, FunnelError, MalformedRequest, NotFound, ServiceUnavailable
 from funnel.runtime import Runtime
 from funnel.schemas.leads_admin import UnsubscribeForm
@@ -224,15 +224,16 @@ def withdraw(runtime: Runtime, token: str | None, *, source: Source, request_id:
         valid_days=runtime.settings.privacy.unsubscribe_link_days,
     )
     changed = runtime.database.run(
-        lambda conn: record_consent(
-            conn,
-            lead_id,
-            ConsentStatus.WITHDRAWN,
-            source=source.value,
-            wording_version=None,
-            occurred_at=now,
-            actor="public",
-            request_id=request_id,
+        lambda conn: (
+            record_consent(
+                conn,
+                lead_id,
+                ConsentStatus.WITHDRAWN,
+                ConsentEvidence(source=source.value, request_id=request_id),
+                occurred_at=now,
+                actor="public",
+            )
+            is ConsentChange.RECORDED
         )
     )
     logger.info("unsubscribe", extra={"source": source.value, "changed": changed})

@@ -183,9 +183,12 @@ class LeadCapture(_Strict):
     """A lead-capture form.
 
     Consent is express opt-in only: ``consent`` must be sent true (a ticked checkbox),
-    and then ``consentWordingVersion`` names the wording the person agreed to. A plain
-    HTML form posts the same fields urlencoded; its extra inputs go in ``fields[name]``,
-    and ``redirect`` (an allowed origin's URL) is where the browser is sent afterwards.
+    and then ``consentWordingVersion`` names the wording the person agreed to. An address
+    that withdrew its consent (unsubscribed) is granted it again only with ``reconsent``
+    true as well: a box the person ticks to be subscribed again, whose wording the version
+    names. A plain HTML form posts the same fields urlencoded; its extra inputs go in
+    ``fields[name]``, and ``redirect`` (an allowed origin's URL) is where the browser is
+    sent afterwards.
     """
 
     email: NormalizedEmail
@@ -195,6 +198,11 @@ class LeadCapture(_Strict):
     path: PagePath | None = None
     consent: bool = False
     consentWordingVersion: ShortText | None = None
+    reconsent: bool = Field(
+        default=False,
+        description="The person asks to be subscribed again after unsubscribing (with `consent`); "
+        "without it, consent withdrawn earlier stays withdrawn",
+    )
     fields: Annotated[
         dict[FieldName, Annotated[Text, StringConstraints(max_length=2000)]], Field(max_length=30)
     ] = Field(default_factory=dict)
@@ -210,6 +218,8 @@ class LeadCapture(_Strict):
     def _a_grant_names_its_wording(self) -> LeadCapture:
         if self.consent and self.consentWordingVersion is None:
             raise ValueError("consentWordingVersion is required when consent is given")
+        if self.reconsent and not self.consent:
+            raise ValueError("reconsent is a grant: it needs consent")
         return self
 
 

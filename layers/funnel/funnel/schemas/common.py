@@ -46,6 +46,8 @@ Count = Annotated[int, BeforeValidator(_integral), Field(ge=0, le=1_000_000_000,
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 ]
+# What a property id may be (an Identifier); configured ids are checked against it.
+PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
 
 # Non-blank text, stripped. The constraints come before the Text check so that they see
 # the stripped text: stacked on Text, its validator would make them check the length
