@@ -1,6 +1,6 @@
 # Two promises: `make run` serves the API locally (embedded PostgreSQL, no Docker) and
 # `make test` runs every test. Both build the virtual environment they need first.
-PYTHON ?= python3.11
+PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
         bench-webhook bench-events bench-rollups bench-metrics bench-emitter lock clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
@@ -86,8 +86,9 @@ typecheck: $(STAMP)
 validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 	$(BIN)/sam validate --lint
 
+# sam build finds the runtime's Python (python3.13) on PATH: the virtual environment's.
 build: $(STAMP) ## sam build, without containers
-	$(BIN)/sam build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
 check: lint typecheck openapi-check tracker-check dashboard-check test test-emitter-pythons validate build
 
@@ -172,6 +173,10 @@ bench-emitter: $(STAMP) ## emitter events/s with the outbox vs without it, and e
 
 bench-metrics: $(STAMP) ## p50/p95 of a 90-day summary and of visitors now at 1x and 10x data, p95 ratios
 	$(BIN)/python -m benchmarks.bench_metrics
+
+.PHONY: bench-coldstart
+bench-coldstart: build ## each function's cold start (import, first invocation) built and laid out as in Lambda, ÷ the floor
+	$(BIN)/python -m benchmarks.bench_coldstart
 
 .PHONY: bench-concurrency
 bench-concurrency: $(STAMP) ## ingest events/s and lock waits at 1, 4, 16 connections, before/after; SMOKE=1: CI's short run

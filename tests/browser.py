@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,8 +36,6 @@ DESKTOP_CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 )
 
-T = TypeVar("T")
-
 
 def launch_chromium(playwright: Playwright) -> Browser:
     """Debian's chromium, headless, with nothing talking to the network on its own, and the
@@ -53,7 +50,7 @@ def launch_chromium(playwright: Playwright) -> Browser:
     )
 
 
-def eventually(
+def eventually[T](
     read: Callable[[], T], until: Callable[[T], bool], *, page: Page | None = None, timeout: float = 20.0
 ) -> T:
     """Read until ``until`` holds (beacons are stored a moment after they are sent); fails

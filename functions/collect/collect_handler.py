@@ -4,7 +4,7 @@ plain HTML form answered with a redirect). CORS for the site's origins only."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -19,8 +19,8 @@ from funnel.identity import DailySalts
 from funnel.schemas.capture import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
 from funnel.schemas.common import ErrorResponse, RequestQueued
 
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(
     guards=[require_site_origin],
@@ -124,7 +124,6 @@ def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

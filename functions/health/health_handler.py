@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,8 +15,8 @@ from funnel.operations import health
 from funnel.schemas.common import ErrorResponse
 from funnel.schemas.operations import HealthReport
 
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(client_limit=public_limit)
 
@@ -44,7 +44,6 @@ def get_health() -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

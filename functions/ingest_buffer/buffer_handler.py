@@ -6,7 +6,7 @@ visibility timeout, and the dead-letter queue takes what failed ``maxReceiveCoun
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,9 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from funnel.identity import DailySalts
 from funnel.replay import BatchReplayer
 from funnel.runtime import get_runtime
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 # A batch whose records all fail (the database still away) is reported as such, not
 # raised: every record is retried, and the function does not count an error.
@@ -25,7 +25,7 @@ salts = DailySalts()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     replayer = BatchReplayer(get_runtime(), salts)

@@ -4,7 +4,7 @@ unsubscribe link (CASL)."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -21,10 +21,10 @@ from funnel.schemas.leads_admin import (
     UnsubscribeLinkCreated,
     UnsubscribeLinkRequest,
 )
+from funnel.tracing import traced_handler
 from funnel.unsubscribe import unsubscribe_link
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_admin_key])
 
@@ -102,7 +102,7 @@ def create_unsubscribe_link(request: Annotated[UnsubscribeLinkRequest, Body()]) 
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -6,7 +6,7 @@ ingest and the acquisition funnel of a window, seed 002), ``GET /v1/metrics/serv
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -32,9 +32,9 @@ from funnel.schemas.metrics import (
     SummaryQuery,
     SummaryResponse,
 )
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_metrics_key], strict_query=True)
 cache = ReportCache()
@@ -219,7 +219,7 @@ def _answer(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

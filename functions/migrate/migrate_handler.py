@@ -3,15 +3,15 @@ invoked directly by an operator)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.operations import handle_migration_resource
 from funnel.runtime import get_runtime
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
@@ -23,7 +23,7 @@ def migrate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return migrate(event)

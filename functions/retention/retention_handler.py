@@ -3,15 +3,15 @@ it with ``{"dryRun": true}`` to see what it would delete."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.retention import run_purge
 from funnel.runtime import get_runtime
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
@@ -33,7 +33,7 @@ def purge_on_schedule(event: dict[str, Any], context: LambdaContext) -> dict[str
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return purge_on_schedule(event, context)

@@ -10,15 +10,15 @@ rollup is safe to repeat)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.rollups import handle_event
 from funnel.runtime import get_runtime
+from funnel.tracing import traced_handler
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
@@ -44,7 +44,7 @@ def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return roll_up(event, context)

@@ -6,7 +6,7 @@ resolver refuses before the form is read gets the JSON error shape."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import (
@@ -22,8 +22,8 @@ from funnel.schemas.common import ErrorResponse
 from funnel.schemas.leads_admin import UnsubscribeForm
 from funnel.unsubscribe import show_confirmation, submit
 
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(accept=frozenset({FORM, MULTIPART, JSON, TEXT}))
 
@@ -91,7 +91,6 @@ def unsubscribe(form: Annotated[UnsubscribeForm, Body()], token: Token = None) -
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

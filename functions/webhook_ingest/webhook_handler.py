@@ -4,7 +4,7 @@ deployment refuses it here) and a Standard Webhooks signature."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
@@ -16,8 +16,8 @@ from funnel.schemas.common import ErrorResponse, RequestQueued
 from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
 from funnel.webhooks import receive_webhook
 
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
 
@@ -73,7 +73,6 @@ def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

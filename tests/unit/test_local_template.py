@@ -133,13 +133,15 @@ class TestProjectTemplate:
         # (Layers: !Ref AWS::NoValue, Environment: !Ref AWS::NoValue)
         # When each function's layers are resolved
         layer_dirs = {
-            spec.layer_dirs for name, spec in project_template.functions.items() if name != "AssetsFunction"
+            frozenset(spec.layer_dirs)
+            for name, spec in project_template.functions.items()
+            if name != "AssetsFunction"
         }
         assets = project_template.function("AssetsFunction")
 
-        # Then each has exactly the layer's ContentUri folder, and the static files' function
-        # has no layer and none of the global environment
-        assert layer_dirs == {(REPO_ROOT / "layers" / "funnel",)}
+        # Then each has the layers' ContentUri folder (the three layers are built from it),
+        # and the static files' function has no layer and none of the global environment
+        assert layer_dirs == {frozenset({REPO_ROOT / "layers" / "funnel"})}
         assert (assets.layer_dirs, dict(assets.environment)) == ((), {})
 
     def test_functions_point_at_their_handler_modules(self, project_template: SamTemplate) -> None:

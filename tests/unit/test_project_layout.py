@@ -49,8 +49,18 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def test_the_layer_ships_the_versions_the_tests_run_and_no_boto():
-    layer = _pins(REPO / "layers" / "funnel" / "requirements.txt")
+LAYER_REQUIREMENTS = ("requirements.txt", "requirements-tracing.txt", "requirements-analytics.txt")
+
+
+def test_the_layers_ship_the_versions_the_tests_run_each_package_once_and_no_boto():
+    layers = [_pins(REPO / "layers" / "funnel" / name) for name in LAYER_REQUIREMENTS]
     development = _pins(REPO / "requirements-dev.txt")
-    assert {name: development.get(name) for name in layer} == layer
-    assert not {"boto3", "botocore", "s3transfer"} & set(layer)
+    shipped = {name: version for layer in layers for name, version in layer.items()}
+    assert sum(len(layer) for layer in layers) == len(shipped)
+    assert {name: development.get(name) for name in shipped} == shipped
+    assert not {"boto3", "botocore", "s3transfer"} & set(shipped)
+
+
+def test_numpy_and_the_xray_sdk_are_not_in_the_layer_every_function_loads():
+    base = _pins(REPO / "layers" / "funnel" / "requirements.txt")
+    assert not {"numpy", "datasketches", "aws-xray-sdk", "wrapt"} & set(base)

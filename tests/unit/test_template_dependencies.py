@@ -218,3 +218,41 @@ def test_the_static_files_function_carries_nothing_it_does_not_use(monkeypatch):
         "AWSXrayWriteOnlyAccess",
     ]
     assert "Policies" not in role
+
+
+def test_each_function_carries_the_layers_it_needs_and_no_more(monkeypatch):
+    # Given the template, with the secrets extension's layer
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ca-central-1")
+    extension = (
+        "arn:aws:lambda:ca-central-1:200266452380:layer:AWS-Parameters-and-Secrets-Lambda-Extension:12"
+    )
+    resources = translated(
+        {
+            "WebhookSigningSecretsArn": "arn:aws:secretsmanager:ca-central-1:123456789012:secret:hooks",
+            "SecretsExtensionLayerArn": extension,
+        }
+    )["Resources"]
+
+    def layers(function: str) -> list[str]:
+        names = []
+        for entry in resources[function]["Properties"]["Layers"]:
+            if "Fn::If" in entry:
+                assert entry["Fn::If"][1] == {"Ref": "SecretsExtensionLayerArn"}
+                names.append("SecretsExtension")
+            else:
+                names.append(entry["Ref"].rstrip("0123456789abcdef").removesuffix("Layer"))
+        return names
+
+    # Then the ingest functions load the shared layer only, the tracing layer goes to the
+    # functions that load the X-Ray SDK, and numpy and DataSketches to those of sketches
+    for function in ("WebhookIngestFunction", "CollectFunction", "HealthFunction", "UnsubscribeFunction"):
+        assert layers(function) == ["Funnel", "SecretsExtension"], function
+    for function in (
+        "LeadsAdminFunction",
+        "RetentionPurgeFunction",
+        "MigrateFunction",
+        "IngestBufferFunction",
+    ):
+        assert layers(function) == ["Funnel", "SecretsExtension", "Tracing"], function
+    for function in ("RollupFunction", "MetricsFunction"):
+        assert layers(function) == ["Funnel", "SecretsExtension", "Tracing", "Analytics"], function

@@ -26,7 +26,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
@@ -67,6 +67,7 @@ from funnel.schemas.metrics import (
 )
 from funnel.sketch import SketchMemo, decode, union_decoded
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -82,7 +83,6 @@ CACHE_ENTRIES = 128
 CACHE_MAX_AGE_SECONDS = 60.0
 
 Number = int | float
-Report = TypeVar("Report", bound=BaseModel)
 # The version of a rollup row's sketches: its id and generated_at. Rows are replaced whole
 # by a re-roll, which always writes a new generated_at (and a re-inserted day has a new id).
 RowVersion = tuple[UUID, datetime]
@@ -686,7 +686,7 @@ def data_version(conn: psycopg.Connection) -> datetime | None:
     return version
 
 
-def _serve(
+def _serve[Report: BaseModel](
     runtime: Runtime,
     cache: ReportCache | None,
     key: tuple[Hashable, ...],
@@ -726,6 +726,7 @@ def _today(runtime: Runtime) -> date:
     return runtime.clock().astimezone(UTC).date()
 
 
+@traced
 def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None = None) -> SummaryResponse:
     """``GET /v1/metrics/summary``: traffic, ingest and (on request) funnel of a window.
 
@@ -754,6 +755,7 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
     )
 
 
+@traced
 def service_usage(
     runtime: Runtime, request: ServiceUsageQuery, cache: ReportCache | None = None
 ) -> ServiceUsageResponse:

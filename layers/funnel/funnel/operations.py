@@ -12,6 +12,7 @@ from funnel import cfn
 from funnel.migrate import apply_migrations, current_version
 from funnel.runtime import Runtime
 from funnel.schemas.operations import HealthReport
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 MIGRATIONS_RESOURCE_ID = "funnel-schema-migrations"
@@ -24,6 +25,7 @@ def run_migrations(runtime: Runtime) -> list[str]:
     return applied
 
 
+@traced
 def handle_migration_resource(
     runtime: Callable[[], Runtime], event: Mapping[str, Any], send: cfn.Sender = cfn.put_response
 ) -> dict[str, Any]:

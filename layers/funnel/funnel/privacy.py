@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger
 from funnel import audit, dirty_days
 from funnel.runtime import Runtime
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -47,6 +48,7 @@ _ERASURE: tuple[tuple[str, LiteralString], ...] = (
 )
 
 
+@traced
 def delete_lead_by_email(runtime: Runtime, email_normalized: str, *, request_id: str | None) -> LeadDeletion:
     """Erase the lead with this (normalised) email, if any; idempotent.
 

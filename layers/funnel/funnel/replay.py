@@ -25,6 +25,7 @@ from funnel.leads import CaptureRequest
 from funnel.runtime import Runtime
 from funnel.schemas.capture import EventsBody, LeadCapture
 from funnel.schemas.webhooks import WebhookDelivery
+from funnel.tracing import traced
 from funnel.webhooks import store_webhook
 
 logger = Logger(child=True)
@@ -35,6 +36,7 @@ class DatabaseStillAway(Exception):
     """A record not tried: an earlier one of its batch found the database away."""
 
 
+@traced
 def replay(runtime: Runtime, message: BufferedRequest, salts: DailySalts) -> None:
     """Write one buffered request.
 

@@ -33,6 +33,7 @@ from funnel import audit
 from funnel.runtime import Runtime
 from funnel.settings import PrivacySettings
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -225,6 +226,7 @@ def purge_request(event: Mapping[str, Any]) -> PurgeRequest:
     return PurgeRequest.model_validate(event)
 
 
+@traced
 def run_purge(
     runtime: Runtime,
     event: Mapping[str, Any],

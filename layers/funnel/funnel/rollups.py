@@ -65,6 +65,7 @@ from funnel.runtime import Runtime
 from funnel.schemas.metrics import OTHER
 from funnel.schemas.rollups import RollupRange, ScheduledRollup
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -908,6 +909,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+@traced
 def handle_event(
     runtime: Runtime, event: Any, *, time_left_ms: Callable[[], int] | None = None
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from funnel.buffer import IngestBuffer
 from funnel.client_limits import ClientLimiter
 from funnel.db import Database, TcpSettings, database_conninfo
 from funnel.errors import ConfigurationError
-from funnel.secrets import SecretsManagerSource, SecretSource
+from funnel.secrets import SecretSource, secret_source
 from funnel.settings import Settings, get_settings
 from funnel.signatures import secret_key
 
@@ -126,8 +126,12 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, secrets: SecretSource | None = None) -> Runtime:
-    """Wire a runtime from settings; secrets default to Secrets Manager."""
-    source = secrets or SecretsManagerSource(max_age_seconds=settings.security.secrets_cache_seconds)
+    """Wire a runtime from settings; secrets default to the extension (when the function has
+    it) and Secrets Manager."""
+    source = secrets or secret_source(
+        extension_port=settings.security.parameters_secrets_extension_http_port,
+        max_age_seconds=settings.security.secrets_cache_seconds,
+    )
     db = settings.database
     database = Database(
         lambda fresh=False: database_conninfo(db, source, fresh=fresh),

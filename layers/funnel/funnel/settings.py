@@ -70,6 +70,9 @@ class SecuritySettings(BaseSettings):
     webhook_signing_secrets_arn: str | None = None
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     secrets_cache_seconds: int = Field(default=300, ge=0)
+    # Set (by the template) when the function has the AWS Parameters and Secrets Lambda
+    # Extension, whose own variable this is: secrets are read there first.
+    parameters_secrets_extension_http_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class HttpSettings(BaseSettings):

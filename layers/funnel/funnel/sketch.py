@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import datasketches
 
@@ -20,8 +20,6 @@ LG_K = 14
 # is about 16 KB, so about 3,000 of them (a 366-day window and its comparison window of
 # three large properties); a small one (list or set mode) costs only its few bytes.
 MEMO_BYTES = 48 * 1024 * 1024
-
-Decoded = TypeVar("Decoded")
 
 
 def visitors_sketch(visitor_ids: Iterable[str]) -> bytes:
@@ -60,7 +58,7 @@ def union_estimate(sketches: Iterable[bytes | None]) -> int:
     return union_decoded(decode(serialized) for serialized in sketches if serialized)
 
 
-class SketchMemo(Generic[Decoded]):
+class SketchMemo[Decoded]:
     """Decoded sketches kept by a warm container, least recently used out first.
 
     A key must name one immutable version of what was decoded (for a rollup row: its id

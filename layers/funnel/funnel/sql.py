@@ -8,7 +8,7 @@ psycopg, never formatted into the text.
 from __future__ import annotations
 
 from importlib import resources
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 from typing import LiteralString
 
 

@@ -44,6 +44,7 @@ from funnel.errors import ConfigurationError, FunnelError, MalformedRequest, Not
 from funnel.runtime import Runtime
 from funnel.schemas.leads_admin import UnsubscribeForm
 from funnel.sql import query
+from funnel.tracing import traced
 
 logger = Logger(child=True)
 
@@ -168,6 +169,7 @@ class UnsubscribeLink:
     expires_on: date
 
 
+@traced
 def unsubscribe_link(
     runtime: Runtime, email_normalized: str, *, request_id: str | None, request_base_url: str
 ) -> UnsubscribeLink:
