@@ -1,6 +1,14 @@
 # Two promises: `make run` serves the API locally (embedded PostgreSQL, no Docker) and
 # `make test` runs every test. Both build the virtual environment they need first.
-PYTHON ?= python3.13
+# Python 3.13, the functions' runtime: `python3.13` when it runs, else pyenv's 3.13 (a pyenv
+# shim for a version that is installed but not selected fails, as on these machines).
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13),\
+            $(if $(shell $(p) -c 'import sys; print(sys.version_info[:2] == (3, 13))' 2>/dev/null | grep True),$(p))))
+endif
+ifeq ($(strip $(PYTHON)),)
+$(error Python 3.13 not found: install it (python3.13 on the PATH), or name it: make PYTHON=/path/to/python3.13)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
