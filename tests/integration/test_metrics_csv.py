@@ -25,6 +25,19 @@ pytestmark = pytest.mark.integration
 NOW = at(2, 14, 9)
 WINDOW = "from=2026-02-01&to=2026-02-07"
 
+FUNNEL = [
+    "marketingVisitors",
+    "leadsCaptured",
+    "tenantsCreated",
+    "tenantsWithApiKey",
+    "tenantsWithFirstScan",
+    "tenantsActive30d",
+    "leadToTenantConversionRate",
+    "activationRate",
+    "apiKeyCreationRate",
+    "timeToFirstScanHoursMedian",
+    "timeToFirstScanHoursMean",
+]
 # The contract: each table's columns, in order. A change here breaks downloads people
 # have built spreadsheets on; add columns at the end only.
 PINNED = {
@@ -36,48 +49,11 @@ PINNED = {
     ("summary", "devices"): ["key", "visitors", "pageViews"],
     ("summary", "countries"): ["key", "visitors", "pageViews"],
     ("summary", "sources"): ["key", "visitors", "pageViews"],
-    ("summary", "funnel"): [
-        "marketingVisitors",
-        "leadsCaptured",
-        "tenantsCreated",
-        "tenantsWithApiKey",
-        "tenantsWithFirstScan",
-        "tenantsActive30d",
-        "leadToTenantConversionRate",
-        "activationRate",
-        "apiKeyCreationRate",
-        "timeToFirstScanHoursMedian",
-        "timeToFirstScanHoursMean",
-    ],
+    ("summary", "funnel"): FUNNEL,
     ("service_usage", "trend"): ["day", "scansCompleted", "mediaProcessed", "identitiesDetected"],
     ("service_usage", "usage"): ["metric", "value", "delta"],
-    ("service_usage", "funnel"): [
-        "marketingVisitors",
-        "leadsCaptured",
-        "tenantsCreated",
-        "tenantsWithApiKey",
-        "tenantsWithFirstScan",
-        "tenantsActive30d",
-        "leadToTenantConversionRate",
-        "activationRate",
-        "apiKeyCreationRate",
-        "timeToFirstScanHoursMedian",
-        "timeToFirstScanHoursMean",
-    ],
-    ("service_usage", "funnelByGroup"): [
-        "group",
-        "marketingVisitors",
-        "leadsCaptured",
-        "tenantsCreated",
-        "tenantsWithApiKey",
-        "tenantsWithFirstScan",
-        "tenantsActive30d",
-        "leadToTenantConversionRate",
-        "activationRate",
-        "apiKeyCreationRate",
-        "timeToFirstScanHoursMedian",
-        "timeToFirstScanHoursMean",
-    ],
+    ("service_usage", "funnel"): FUNNEL,
+    ("service_usage", "funnelByGroup"): ["group", *FUNNEL],
     ("now", "now"): ["propertyId", "visitors", "windowSeconds", "asOf"],
 }
 
