@@ -105,14 +105,16 @@ def ingest_day(
     property_id: str = "default",
     accepted: int = 0,
     rejected: int = 0,
+    duplicate: int = 0,
+    bot: int = 0,
     p95_ttfb_ms: int | None = None,
     ttfb_samples: int = 0,
 ) -> None:
     """A ``daily_ingest_rollups`` row."""
     db.execute(
-        "INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, p95_ttfb_ms, "
-        "ttfb_samples) VALUES (%s, %s, %s, %s, %s, %s)",
-        (property_id, day, accepted, rejected, p95_ttfb_ms, ttfb_samples),
+        "INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, "
+        "events_duplicate, events_bot, p95_ttfb_ms, ttfb_samples) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (property_id, day, accepted, rejected, duplicate, bot, p95_ttfb_ms, ttfb_samples),
     )
 
 

@@ -245,6 +245,8 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
             "p95TtfbMs": 300.0,
             "totalEventsAccepted": 8,
             "totalEventsRejected": 1,
+            "totalEventsDuplicate": 0,
+            "totalEventsBot": 0,
         },
         "trend": [
             {

@@ -77,10 +77,13 @@ SEED_SERVICE_USAGE: dict[str, Any] = {
 }
 
 # What the summary adds to seed 002's: the period the window was resolved from, the known
-# properties and, with compareTo, the comparison window's trend.
+# properties, the duplicate and bot counts beside accepted and rejected (the dashboard's
+# ingest health) and, with compareTo, the comparison window's trend.
 SUMMARY_ADDITIONS = {
     "window.period",
     "properties",
+    "ingest.totalEventsDuplicate",
+    "ingest.totalEventsBot",
     "compareTrend",
     "compareTrend[].day",
     "compareTrend[].uniqueVisitors",

@@ -223,6 +223,8 @@ def test_an_empty_window_is_zeros_and_null_rates(api, db, context):
         "p95TtfbMs": None,
         "totalEventsAccepted": 0,
         "totalEventsRejected": 0,
+        "totalEventsDuplicate": 0,
+        "totalEventsBot": 0,
     }
     assert len(body["trend"]) == 30
     assert {(e["uniqueVisitors"], e["pageViews"], e["newLeads"]) for e in body["trend"]} == {(0, 0, 0)}
@@ -272,10 +274,22 @@ def test_only_from_ends_the_window_yesterday_and_only_to_takes_30_days(api, db, 
 
 def test_ingest_reliability_is_event_weighted(api, db, context):
     # Given three days: p95 40 ms over 30 samples, 100 ms over 10, and a day without TTFB
-    ingest_day(db, date(2026, 2, 2), accepted=100, rejected=2, p95_ttfb_ms=40, ttfb_samples=30)
-    ingest_day(db, date(2026, 2, 5), accepted=50, rejected=1, p95_ttfb_ms=100, ttfb_samples=10)
-    ingest_day(db, date(2026, 2, 6), accepted=10)
-    ingest_day(db, date(2026, 1, 28), accepted=999, rejected=999, p95_ttfb_ms=999, ttfb_samples=999)
+    # (and their duplicates and bots, counted beside them), and a day outside the window
+    ingest_day(
+        db, date(2026, 2, 2), accepted=100, rejected=2, duplicate=4, bot=7, p95_ttfb_ms=40, ttfb_samples=30
+    )
+    ingest_day(db, date(2026, 2, 5), accepted=50, rejected=1, duplicate=1, p95_ttfb_ms=100, ttfb_samples=10)
+    ingest_day(db, date(2026, 2, 6), accepted=10, bot=2)
+    ingest_day(
+        db,
+        date(2026, 1, 28),
+        accepted=999,
+        rejected=999,
+        duplicate=999,
+        bot=999,
+        p95_ttfb_ms=999,
+        ttfb_samples=999,
+    )
 
     body = get_summary(context, WINDOW)
 
@@ -284,6 +298,8 @@ def test_ingest_reliability_is_event_weighted(api, db, context):
         "p95TtfbMs": pytest.approx((40 * 30 + 100 * 10) / 40),
         "totalEventsAccepted": 160,
         "totalEventsRejected": 3,
+        "totalEventsDuplicate": 5,
+        "totalEventsBot": 9,
     }
 
 

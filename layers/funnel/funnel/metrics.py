@@ -323,6 +323,8 @@ def read_ingest(conn: psycopg.Connection, window: Window, property_id: str | Non
         p95TtfbMs=ratio(row["ttfb_weighted_sum"], row["ttfb_samples"]),
         totalEventsAccepted=accepted,
         totalEventsRejected=rejected,
+        totalEventsDuplicate=row["events_duplicate"],
+        totalEventsBot=row["events_bot"],
     )
 
 

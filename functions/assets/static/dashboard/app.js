@@ -678,6 +678,8 @@
     const measures = {
       totalEventsAccepted: ['Events accepted', 'count'],
       totalEventsRejected: ['Events rejected', 'count'],
+      totalEventsDuplicate: ['Duplicates (sent again, stored once)', 'count'],
+      totalEventsBot: ['Bots (not stored)', 'count'],
       successPct: ['Accepted of all', 'pct'],
       p95TtfbMs: ['Time to first byte, p95', 'ms'],
     };

@@ -160,6 +160,10 @@ class Ingest(_Answer):
     p95TtfbMs: float | None = Field(description="daily p95 TTFB, weighted by each day's TTFB samples")
     totalEventsAccepted: int
     totalEventsRejected: int
+    totalEventsDuplicate: int = Field(
+        description="events sent again with an eventId already stored: acknowledged, stored once"
+    )
+    totalEventsBot: int = Field(description="events from crawlers and scripts: acknowledged, not stored")
 
 
 class TrafficDay(_Answer):
