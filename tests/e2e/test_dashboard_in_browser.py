@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, sync_playwright
+from playwright.sync_api import Browser, Page, Request
 
-from tests.browser import launch_chromium
 from tests.conftest import REPO
 from tests.local_runs import LocalServe, run_command, scratch_data_dir
 
@@ -56,14 +55,6 @@ def serve() -> Iterator[LocalServe]:
         finally:
             running.send(signal.SIGTERM)
             running.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = launch_chromium(playwright)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route
 from psycopg.rows import dict_row
 
 from funnel_local.gateway import RunningGateway, start_gateway
-from tests.browser import Site, eventually, launch_chromium, serve_site
+from tests.browser import Site, eventually, serve_site
 from tests.conftest import ADMIN_KEY, REPO
 
 pytestmark = pytest.mark.e2e
@@ -61,14 +61,6 @@ def gateway(request: pytest.FixtureRequest, database_url: str, site: Site) -> It
         schedule_overrides={"RollupFunction": "rate(1 minute)"},
     ) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = launch_chromium(playwright)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
