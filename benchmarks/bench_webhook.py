@@ -7,7 +7,7 @@ side sees the same machine noise; medians are reported.
 
 Deliveries are stamped when they are made. The handler's rate with deliveries ten days
 late (a sender's backlog) is printed too: each of those also marks its day dirty for the
-rollups (``funnel.readmodel.dirty_days``), in the delivery's transaction.
+rollups (``funnel.platform.dirty_days``), in the delivery's transaction.
 
 It also prints a reference: the ratio reached on the same machine by the least a handler
 meeting the issue and DESIGN §3 can be (Powertools' resolver with validation of the same

@@ -1,6 +1,6 @@
 """Daily rollups (EventBridge, hourly, input ``{"trigger": "schedule"}``): today so far
 and the previous ``ROLLUP_BATCH_DAYS`` days, then older days that late writes marked dirty
-(``funnel.readmodel.dirty_days``). Invoke it with ``{"from": "YYYY-MM-DD",
+(``funnel.platform.dirty_days``). Invoke it with ``{"from": "YYYY-MM-DD",
 "to": "YYYY-MM-DD", "propertyId"?, "dryRun"?}`` to backfill or repair a range.
 
 Returns the run's report (``ok`` true). Input that does not validate is answered

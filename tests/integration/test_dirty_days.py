@@ -23,10 +23,10 @@ import webhook_handler
 from funnel.capture.beacons import BeaconRequest, ingest_beacons
 from funnel.capture.identity import Client, DailySalts
 from funnel.capture.schemas import BeaconEvent
+from funnel.platform import dirty_days
 from funnel.platform.migrate import apply_migrations
 from funnel.platform.runtime import Runtime, get_runtime, reset_runtime
 from funnel.privacy.retention import purge
-from funnel.readmodel import dirty_days
 from funnel.readmodel.rollups import Scope, Trigger, run_rollups
 from funnel.webhooks.ingest import ingest_webhook
 from funnel.webhooks.schemas import WebhookDelivery

@@ -12,7 +12,7 @@ request's ingest counters are one statement at the end, into rows of its own dat
 backend, so requests of one property never wait for each other's counters. A request
 that changes a day older than yesterday (a buffered request written late, a measure of
 an old page view, a session of several days) marks it dirty, one statement more
-(``funnel.readmodel.dirty_days``).
+(``funnel.platform.dirty_days``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from funnel.capture import accounting, classify
 from funnel.capture.accounting import Kind, Outcome
 from funnel.capture.identity import Client, DailySalts, is_cookieless, visitor_key
 from funnel.capture.schemas import MAX_TITLE_LENGTH, BeaconEvent, EventsAccepted
+from funnel.platform import dirty_days
 from funnel.platform.emails import redact_emails
 from funnel.platform.sql import query
-from funnel.readmodel import dirty_days
 
 logger = Logger(child=True)
 

@@ -12,8 +12,8 @@ from uuid import UUID
 
 import psycopg
 
+from funnel.platform import audit
 from funnel.platform.sql import query
-from funnel.privacy import audit
 
 
 class ConsentStatus(StrEnum):

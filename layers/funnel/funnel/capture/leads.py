@@ -20,9 +20,9 @@ from funnel.capture.beacons import SESSION_TIMEOUT
 from funnel.capture.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
 from funnel.capture.identity import Client, DailySalts, visitor_key
 from funnel.capture.schemas import LeadCapture
+from funnel.platform import dirty_days
 from funnel.platform.errors import ValidationFailed
 from funnel.platform.sql import query
-from funnel.readmodel import dirty_days
 
 metrics = Metrics()
 
@@ -75,7 +75,7 @@ def capture_lead(
     """Record a capture in the caller's transaction; returns the lead's id.
 
     ``written_at`` is the clock now: a capture received before yesterday (written late)
-    marks the days it changed dirty (``funnel.readmodel.dirty_days``).
+    marks the days it changed dirty (``funnel.platform.dirty_days``).
 
     Raises
     ------

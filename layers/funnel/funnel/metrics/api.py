@@ -37,7 +37,6 @@ from pydantic import BaseModel
 from funnel.capture.beacons import MAX_CLIENT_AHEAD
 from funnel.metrics.schemas import (
     NOT_SET,
-    OTHER,
     UNATTRIBUTED,
     Breakdowns,
     Freshness,
@@ -64,6 +63,7 @@ from funnel.metrics.schemas import (
 from funnel.platform.errors import MalformedRequest, ValidationFailed
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
+from funnel.platform.schemas import OTHER
 from funnel.platform.sql import query
 from funnel.readmodel import sketch_blocks
 from funnel.readmodel.rollups import freshness

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from funnel.platform.schemas import OTHER
+
 # The earliest day a window may start: before any data this product can hold, and far
 # enough from date.min that the comparison window can always be computed.
 EARLIEST_DAY = date(2000, 1, 1)
@@ -57,8 +59,6 @@ PERIOD_DESCRIPTION = (
 )
 UNATTRIBUTED = "unattributed"
 NOT_SET = "(not set)"
-# A breakdown's keys past those shown (and, in the rollups, past a day's bound), together.
-OTHER = "(other)"
 
 
 class _Query(BaseModel):

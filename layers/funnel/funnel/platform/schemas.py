@@ -48,6 +48,9 @@ Identifier = Annotated[
 ]
 # What a property id may be (an Identifier); configured ids are checked against it.
 PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+# A breakdown's keys past those shown (and, in the rollups, past a day's bound), together:
+# written by the read model, answered by the metrics API.
+OTHER = "(other)"
 
 # Non-blank text, stripped. The constraints come before the Text check so that they see
 # the stripped text: stacked on Text, its validator would make them check the length

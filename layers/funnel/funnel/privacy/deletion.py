@@ -6,7 +6,7 @@ lose their payload and their lead. What stays, detached: tenant events and miles
 (usage, not personal data; seed 001 §8) and the pseudonymous visitors, sessions and
 events, which expire with the raw data. The day the lead was first captured counted it
 among its new leads: when that day is older than yesterday it is marked dirty
-(``funnel.readmodel.dirty_days``), so the next scheduled rollup counts one lead fewer there (if raw
+(``funnel.platform.dirty_days``), so the next scheduled rollup counts one lead fewer there (if raw
 retention still keeps the day; an older day's rollup stays as it is).
 """
 
@@ -19,11 +19,10 @@ from typing import LiteralString
 import psycopg
 from aws_lambda_powertools import Logger
 
+from funnel.platform import audit, dirty_days
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
-from funnel.privacy import audit
-from funnel.readmodel import dirty_days
 
 logger = Logger(child=True)
 

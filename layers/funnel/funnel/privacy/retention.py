@@ -29,11 +29,11 @@ from typing import Any, LiteralString
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, StrictBool
 
+from funnel.platform import audit
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.platform.settings import PrivacySettings
 from funnel.platform.sql import query
-from funnel.privacy import audit
 
 logger = Logger(child=True)
 

@@ -39,6 +39,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 
 from funnel.capture.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
+from funnel.platform import audit
 from funnel.platform.errors import (
     ConfigurationError,
     FunnelError,
@@ -49,7 +50,6 @@ from funnel.platform.errors import (
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
-from funnel.privacy import audit
 from funnel.privacy.schemas import UnsubscribeForm
 
 logger = Logger(child=True)

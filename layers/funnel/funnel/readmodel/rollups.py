@@ -23,7 +23,7 @@ in the next run's numbers. Per UTC day:
 
 A day older than raw retention (``RAW_RETENTION_DAYS``) is never recomputed: its raw data
 is gone and its rollup is the only record left, so a run skips it and reports it. A
-scheduled run also recomputes the days late writes marked dirty (``funnel.readmodel.dirty_days``),
+scheduled run also recomputes the days late writes marked dirty (``funnel.platform.dirty_days``),
 a bounded number per run.
 
 Every run is recorded in ``rollup_runs``: ``running`` as it starts (committed on its own,
@@ -58,14 +58,15 @@ from pydantic import ValidationError
 
 from funnel.capture import accounting
 from funnel.capture.beacons import MAX_CLIENT_DELAY
-from funnel.metrics.schemas import OTHER
+from funnel.platform import dirty_days
+from funnel.platform.dirty_days import days_between
 from funnel.platform.errors import DatabaseUnavailable
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
+from funnel.platform.schemas import OTHER
 from funnel.platform.sql import query
 from funnel.privacy.retention import Horizon, first_kept_days
-from funnel.readmodel import dirty_days, sketch, sketch_blocks
-from funnel.readmodel.dirty_days import days_between
+from funnel.readmodel import sketch, sketch_blocks
 from funnel.readmodel.schemas import RollupRange, ScheduledRollup
 
 logger = Logger(child=True)
@@ -148,7 +149,7 @@ class RollupReport:
     """What a run did: the days rolled up (its own oldest first, then the dirty ones), the
     days skipped as past raw retention, the days not reached (out of time), what the
     monitor found over ``monitored`` (None when it did not run), and of the dirty days
-    (``funnel.readmodel.dirty_days``) those it rolled up and those it left for the next run."""
+    (``funnel.platform.dirty_days``) those it rolled up and those it left for the next run."""
 
     run_id: UUID | None
     trigger: Trigger
@@ -546,7 +547,7 @@ def find_discrepancies(
     Checks page views, entrances, form submits and new leads per property and day (every
     property, or ``property_id``) when ``scope`` covers marketing, and completed scans per
     tenant and day when it covers service usage; only on days a succeeded run (or this
-    one: ``run_days``) rolled up and that are not marked dirty (``funnel.readmodel.dirty_days``: a run
+    one: ``run_days``) rolled up and that are not marked dirty (``funnel.platform.dirty_days``: a run
     will recompute them). See ``queries/rollups/find_discrepancies.sql``.
     """
     first, last = window
@@ -612,7 +613,7 @@ def run_rollups(
     with_dirty_days
         What a scheduled run does (not a dry run): settle the days due and, after its own
         days, recompute up to ``ROLLUP_DIRTY_DAYS_PER_RUN`` dirty days, oldest first
-        (``funnel.readmodel.dirty_days``). Those it leaves, past that bound or out of time, are
+        (``funnel.platform.dirty_days``). Those it leaves, past that bound or out of time, are
         reported as ``carried_days`` and do not make the run fail. Any run of everything
         clears the marks of the days it recomputes.
     time_left_ms
@@ -760,7 +761,7 @@ def _rollup_day_once(
     # stamp is read here, not by the caller: a retry on a new connection (the commit of the
     # first attempt may have landed) writes a new version, never new rows under an old one.
     # A recompute of everything clears the day's dirty marks, those it read before reading
-    # the raw data (``funnel.readmodel.dirty_days``).
+    # the raw data (``funnel.platform.dirty_days``).
     with conn.transaction(force_rollback=dry_run):
         whole = scope is Scope.ALL and property_id is None
         seen = dirty_days.seen_marks(conn, day) if whole else ()

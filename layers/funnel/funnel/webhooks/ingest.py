@@ -1,7 +1,7 @@
 """Ingesting one description-service webhook: idempotently store the event, attribute a
 new tenant to its lead, and keep the tenant's funnel milestones current, all in the
 caller's transaction; an event dated before yesterday also marks its day dirty
-(``funnel.readmodel.dirty_days``), so the next scheduled rollup recomputes it."""
+(``funnel.platform.dirty_days``), so the next scheduled rollup recomputes it."""
 
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ import psycopg.errors
 from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
-from funnel.platform import buffer
+from funnel.platform import buffer, dirty_days
 from funnel.platform.buffer import BufferedRequest, BufferedWebhook
 from funnel.platform.errors import Conflict, DatabaseUnavailable, ServiceUnavailable, ValidationFailed
 from funnel.platform.http import RawRequest, strict_json
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
-from funnel.readmodel import dirty_days
 from funnel.webhooks.schemas import TenantCreated, WebhookAccepted, WebhookEvent
 
 logger = Logger(child=True)

@@ -10,7 +10,7 @@ stored and never rolled up. Now:
 - A write dated today or yesterday by the writer's clock (``written_at``: when it is
   written, not when its request was received) marks nothing, so the live ingest paths,
   whose beacons are at most 24 hours old, pay nothing. Such a write commits within its
-  Lambda timeout, so an hour after a day's next day ends (:data:`SETTLE_AFTER`) none can
+  Lambda timeout, so an hour after a day's next day ends (:data:`SETTLED_AFTER`) none can
   still come: the day has *settled*, and the first scheduled run after that marks it once
   (:func:`settle`), so it is rolled up after the last of them.
 - A write to an older day marks it (:func:`mark`), in the write's own transaction.
@@ -40,15 +40,14 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from aws_lambda_powertools import Logger
 
-from funnel.capture.accounting import SETTLED_AFTER
 from funnel.platform.sql import query
 
 logger = Logger(child=True)
 
 # A write commits within its Lambda timeout (15 minutes at most): an hour after a day's
 # next day ends, no write that left it unmarked can still commit. The ingest counters
-# settle on the same rule.
-SETTLE_AFTER = SETTLED_AFTER
+# settle on the same margin (funnel.capture.accounting).
+SETTLED_AFTER = timedelta(hours=1)
 
 
 def utc_day(moment: datetime) -> date:
@@ -62,8 +61,8 @@ def first_unmarked_day(written_at: datetime) -> date:
 
 
 def settled_through(now: datetime) -> date:
-    """The latest day settled at ``now``: :data:`SETTLE_AFTER` past the end of the day after it."""
-    return (now - SETTLE_AFTER).astimezone(UTC).date() - timedelta(days=2)
+    """The latest day settled at ``now``: :data:`SETTLED_AFTER` past the end of the day after it."""
+    return (now - SETTLED_AFTER).astimezone(UTC).date() - timedelta(days=2)
 
 
 def days_between(first: date, last: date) -> list[date]:
