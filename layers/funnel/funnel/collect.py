@@ -11,10 +11,9 @@ from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger
 
-from funnel import accounting, buffer
+from funnel import accounting
 from funnel.accounting import Kind, Outcome
 from funnel.beacons import BeaconRequest, ingest_beacons, site_hosts
-from funnel.buffer import BufferedEvents, BufferedLead, BufferedRequest
 from funnel.errors import DatabaseUnavailable, FunnelError, RateLimited, ValidationFailed
 from funnel.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.identity import Client, DailySalts
@@ -78,7 +77,11 @@ def receive_events(
     try:
         return store_events(runtime, events, beacon, salts)
     except DatabaseUnavailable as unavailable:
-        message = BufferedEvents(
+        # Imported here: only a request the database cannot take is buffered, and its
+        # models are no part of the function's cold start.
+        from funnel import buffer
+
+        message = buffer.BufferedEvents(
             receivedAt=beacon.received_at,
             body=request.body.decode("utf-8"),
             ip=beacon.client.ip,
@@ -86,7 +89,7 @@ def receive_events(
             headers={name: request.headers[name] for name in BEACON_HEADERS if name in request.headers},
             siteHosts=sorted(beacon.site_hosts),
         )
-        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+        buffer.hold(runtime.ingest_buffer(), buffer.BufferedRequest(message), unavailable)
     return EventsAccepted(accepted=0, duplicates=0, ignored=0, queued=True)
 
 
@@ -117,7 +120,9 @@ def receive_lead(
     try:
         store_lead(runtime, capture, captured, salts)
     except DatabaseUnavailable as unavailable:
-        message = BufferedLead(
+        from funnel import buffer
+
+        message = buffer.BufferedLead(
             receivedAt=captured.received_at,
             capture=capture.model_dump(mode="json", exclude={"redirect"}),
             submissionId=captured.submission_id,
@@ -126,7 +131,7 @@ def receive_lead(
             requestId=captured.request_id,
             origin=captured.origin,
         )
-        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+        buffer.hold(runtime.ingest_buffer(), buffer.BufferedRequest(message), unavailable)
         return LeadReceived(queued=True, redirect=redirect)
     return LeadReceived(queued=False, redirect=redirect)
 
