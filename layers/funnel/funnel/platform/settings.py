@@ -9,6 +9,7 @@ plain variable (for local runs) otherwise; see ``funnel.platform.runtime``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Self
 
@@ -28,7 +29,9 @@ class EnvironmentSettings(BaseModel):
     ingest function's cold start about 7% of the floor's: see README, Cold starts.)
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+    # Each group's validator is built on its first reading (defer_build), in the first
+    # invocation: a function's import does not wait for the settings it has yet to read.
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True, defer_build=True)
 
     @classmethod
     def from_environment(cls) -> Self:
@@ -169,8 +172,9 @@ class BufferSettings(EnvironmentSettings):
     ingest_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=5)
 
 
-class Settings(BaseModel):
-    model_config = {"frozen": True}
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The groups, each validated as it was read."""
 
     stage: str
     service_name: str
