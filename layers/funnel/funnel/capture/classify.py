@@ -7,15 +7,19 @@ Nothing here keeps a referrer's path or query, a click id's value or the user ag
 itself: those can hold personal data, and the tables only need the dimensions.
 
 Bots are recognised by ``crawlerdetect`` (a port of JayBizzle/Crawler-Detect's maintained
-pattern lists) and the device by ``ua-parser`` (uap-core's regexes, released monthly as
-``ua-parser-builtins``); neither list is kept by hand here.
+pattern lists), not kept by hand here. The kind of device follows uap-core's operating
+system and device patterns (ua-parser's), condensed here to the few that decide a kind:
+ua-parser's general parser cost a cold start about 110 ms and 4 MB of the layer, these
+rules about 3 ms. tests/unit/test_device_rules.py checks that both class every user agent
+of its corpus alike, against the ua-parser-builtins that requirements-dev.txt pins:
+upgrading it checks the rules against uap-core's new release.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
@@ -188,18 +192,88 @@ _COUNTRY = re.compile(r"[A-Za-z]{2}")
 # (Kosovo, user-assigned in ISO 3166 but used by CloudFront) is kept.
 _NOT_COUNTRIES: Final = frozenset({"XX", "ZZ", "EU", "AP"})
 
-# uap-core OS families of desktop and laptop computers.
+# The operating system of a user agent, as far as its kind of device needs it ("desktop",
+# "android", "ios" or "other": TVs, consoles, watches, feature phones), by the first of
+# these rules that matches. They condense uap-core's OS patterns (ua-parser's, which
+# tests/unit/test_device_rules.py checks them against) to the systems that decide a kind,
+# in uap-core's order, so that the same system wins when a user agent names several (a
+# Windows Phone that also says Android, a TV that also says Linux). A rule without a class
+# takes the class of the family it matched.
+type _System = Literal["desktop", "android", "ios", "other"]
+_SYSTEM_RULES: Final[tuple[tuple[str, _System | None], ...]] = (
+    (
+        r"HbbTV/\d+\.\d+\.\d+ \((?: ;LGE ;NetCast [34]\.0|;;;;;\) Maple_2011|;Samsung;SmartTV\d{4};"
+        r"|; Philips;.{0,200}NETTV/[234]|.{0,30}; ?[a-zA-Z]+ ?;.{0,30}201[1-9].{0,30}\))"
+        r"|HbbTV/\d+\.\d+\.\d+.{0,100}firetv-firefox-plugin|AspiegelBot|PetalBot"
+        r"|Windows Phone (?:OS[ /])?\d+\.\d+|CrKey",
+        "other",
+    ),
+    (
+        r"Android(?:[ \-/]\d| (?:Donut|Eclair|Froyo|Gingerbread|Honeycomb)|: \d)|^UCWEB.{0,200}; Adr \d+\.\d+"
+        r"|^JUC.{0,200}; ?U; ?(?:Android)?\d+\.\d+|android\smobile/\d|Quest|Silk-Accelerated=[a-z]{4,5}",
+        "android",
+    ),
+    (r"^UCWEB.{0,200}; (?:iPad|iPh|iPd) OS \d+_\d+;", "ios"),
+    (r"^UCWEB.{0,200}; wds \d+\.\d+;|XBLWP7|Windows ?Mobile", "other"),
+    (
+        r"Win(?:dows)? ?(?:95|98|3.1|NT|ME|2000|XP|Vista|7|CE)|Windows ?CE|Windows 10|Win32NT/|Win 9x 4\.90"
+        r"|WinNT4.0|Win16|Win32|^Box.{0,200}Windows/[\d.]+;",
+        "desktop",
+    ),
+    (r"Tizen[/ ]\d+\.\d+", "other"),
+    (r"Intel Mac OS X.+(?:CriOS|EdgiOS)/\d+", "ios"),
+    (
+        r"(?:Mac[ +]?|; )OS[ +]X[\s+/](?:\d+[_.]\d+|Mach-O)|Mac OS X\s.{1,50}\s\d+.\d+.\d+"
+        r"| Darwin/(?:9|1[0-3]).\d+.{0,100}\((?:i386|x86_64|Power Macintosh)\)|Mac_PowerPC"
+        r"|(?:PPC|Intel) Mac OS X|^Box.{0,200};Darwin/10\.1\d|darwin; arm64",
+        "desktop",
+    ),
+    (r"Apple\s?TV", "other"),
+    (
+        r"(?:CPU[ +]OS|iPhone[ +]OS|CPU[ +]iPhone|CPU IPhone OS|CPU iPad OS)[ +]+\d+[_.]\d+"
+        r"|(?:iPhone|iPad|iPod); Opera|(?:iPhone|iPad|iPod).{0,100}Mac OS X.{0,100}Version/\d+\.\d+",
+        "ios",
+    ),
+    (r"CF ?Network/(?:720|760)\.\d|CFNetwork/.{0,100} Darwin/1[5-7]\.\d+.{0,100}\(x86_64\)", "desktop"),
+    (
+        r"CF ?Network/.{0,100} Darwin/|\(iOS;"
+        r"|\b(?:iOS[ /]|iOS; |iPhone(?:/| v|[ _]OS[/,]|; | OS : |\d,\d/|\d,\d; )|iPad/)\d{1,2}[_.]\d{1,2}",
+        "ios",
+    ),
+    (r"watchOS[/ ]\d+\.\d+", "other"),
+    (r"Outlook-iOS/\d+\.\d+\.prod\.iphone|iPod|iPhone|iPad", "ios"),
+    (r"tvOS[/ ]\d+\.\d+", "other"),
+    (r"CrOS [a-z0-9_]+ \d+\.\d+|[Dd]ebian|Linux Mint|Mandriva(?: Linux)?/", "desktop"),
+    (
+        r"Symbian(?:[Oo][Ss][/ ]\d+\.\d+|/3| [Oo][Ss])|\b(?:Series 60|SymbOS|S60Version|S60V\d|S60\b)|MeeGo"
+        r"|Series40;|Series30Plus;|BB10;.{1,200}Version/\d+\.\d+\.\d+|Black[Bb]erry"
+        r"|RIM Tablet OS \d+\.\d+\.\d+|Play[Bb]ook|K[Aa][Ii]OS/\d+\.\d+"
+        r"|\((?:Mobile|Tablet);.{1,200}Firefox/\d+\.\d+|BREW[ /]\d+\.\d+\.\d+|BREW;"
+        r"|(?:Brew MP|BMP)[ /]\d+\.\d+\.\d+|BMP;|GoogleTV(?: \d+\.\d+|/[\da-z]+)|WebTV/\d+.\d+"
+        r"|(?:hpw|web)OS/\d+\.\d+|VRE;",
+        "other",
+    ),
+    (
+        r"(?P<family>Fedora|Red Hat|PCLinuxOS|Puppy|Ubuntu|Kindle|Bada|Sailfish|Lubuntu|BackTrack|Slackware"
+        r"|(?:Free|Open|Net|\b)BSD)[/ ]\d+\.\d+",
+        None,
+    ),
+    (r"Linux[ /]\d+\.\d+(?:\.\d+|).{0,100}gentoo", "desktop"),
+    (r"\(Bada;", "other"),
+    (r"(?P<family>Windows|Android|WeTab|Maemo|Web0S)", None),
+    (
+        r"(?P<family>Ubuntu|Kubuntu|Arch Linux|CentOS|Slackware|Gentoo|openSUSE|SUSE|Red Hat|Fedora|PCLinuxOS"
+        r"|Mageia|SerenityOS|(?:Free|Open|Net|\b)BSD)",
+        None,
+    ),
+    (r"Linux|SunOS|\(linux-gnu\)|\(x86_64-redhat-linux-gnu\)|\(freebsd\d+\.\d+\)|linux|os/macos", "desktop"),
+)
+# uap-core OS families of desktop and laptop computers, for the rules without a class.
 _DESKTOP_OS_FAMILIES: Final = frozenset(
     {
         "Windows",
-        "Mac OS X",
-        "Mac OS",
-        "Chrome OS",
-        "Linux",
         "Ubuntu",
         "Kubuntu",
-        "Linux Mint",
-        "Debian",
         "Fedora",
         "Red Hat",
         "CentOS",
@@ -207,15 +281,20 @@ _DESKTOP_OS_FAMILIES: Final = frozenset(
         "Arch Linux",
         "Gentoo",
         "Slackware",
-        "Mandriva",
         "Mageia",
         "FreeBSD",
         "OpenBSD",
         "NetBSD",
-        "Solaris",
     }
 )
-_TABLET_DEVICE_FAMILIES: Final = frozenset({"iPad", "Generic Tablet"})
+# An iPad or a generic tablet by uap-core's device patterns: an Apple model number (the
+# first decides: an iPhone's app may name an iPad later), an iPad's own token, Puffin's
+# tablet builds, Opera's and Firefox's tablet tokens.
+_APPLE_MODEL = r"(?P<model>iPhone|iPad|iPod)\d+,\d+"
+_TABLET_DEVICE = (
+    r"iPad(?:;| Simulator;| Build|\) AppleWebKit)|Puffin/[\d.]+[IA]T"
+    r"|(?i:Opera Tablet|Tablet; .{1,100}Firefox/)"
+)
 
 # One detector for the process: it compiles its patterns once, on first use.
 _CRAWLER_DETECT = CrawlerDetect()
@@ -472,7 +551,8 @@ def device_type(user_agent: str | None) -> DeviceType:
     Returns
     -------
     DeviceType
-        ``bot`` whenever :func:`is_bot` holds. Otherwise, from ua-parser's OS and device:
+        ``bot`` whenever :func:`is_bot` holds. Otherwise, from the operating system and
+        device (uap-core's, see the module's note):
         ``tablet`` for iPads and Android devices whose browser leaves out the ``Mobile``
         token (Chrome's convention on tablets) or says ``Tablet`` (Firefox's); ``mobile``
         for a ``Mobi`` token (the convention MDN documents) or iOS; ``desktop`` for a
@@ -513,33 +593,51 @@ def _classify_user_agent(user_agent: str) -> DeviceType:
     # costs a few hundred microseconds (nearly all of it the crawler patterns).
     if _is_crawler(user_agent):
         return "bot"
-    os_family, device_family = _os_and_device_parser()(user_agent)
-    if device_family in _TABLET_DEVICE_FAMILIES or (os_family == "Android" and "Mobi" not in user_agent):
+    system = _system(user_agent)
+    if _is_tablet_device(user_agent) or (system == "android" and "Mobi" not in user_agent):
         return "tablet"
-    if "Mobi" in user_agent or os_family == "iOS":
+    if "Mobi" in user_agent or system == "ios":
         return "mobile"
-    if os_family in _DESKTOP_OS_FAMILIES:
+    if system == "desktop":
         return "desktop"
     return "unknown"
 
 
+@dataclass(frozen=True, slots=True)
+class _DeviceRules:
+    systems: tuple[tuple[re.Pattern[str], _System | None], ...]
+    apple_model: re.Pattern[str]
+    tablet: re.Pattern[str]
+
+
 @functools.cache
-def _os_and_device_parser() -> Callable[[str], tuple[str | None, str | None]]:
-    """uap-core's OS and device patterns in ua-parser's native matcher, compiled on the
-    first classification of a container rather than at import (it takes a few hundred
-    milliseconds); its browser patterns, which nothing here reads, are never compiled (a
-    third of that time)."""
-    from ua_parser import Domain, load_lazy_builtins
-    from ua_parser.regex import Resolver
+def _device_rules() -> _DeviceRules:
+    """The device rules, compiled on the first classification of a container (about 3 ms)
+    rather than at import."""
+    return _DeviceRules(
+        systems=tuple((re.compile(pattern), system) for pattern, system in _SYSTEM_RULES),
+        apple_model=re.compile(_APPLE_MODEL),
+        tablet=re.compile(_TABLET_DEVICE),
+    )
 
-    _, os_matchers, device_matchers = load_lazy_builtins()
-    resolve = Resolver(([], os_matchers, device_matchers))
 
-    def parse(user_agent: str) -> tuple[str | None, str | None]:
-        parsed = resolve(user_agent, Domain.OS | Domain.DEVICE)
-        return (parsed.os.family if parsed.os else None, parsed.device.family if parsed.device else None)
+def _system(user_agent: str) -> _System:
+    for pattern, system in _device_rules().systems:
+        if matched := pattern.search(user_agent):
+            if system is not None:
+                return system
+            family = matched["family"]
+            if family == "Android":
+                return "android"
+            return "desktop" if family in _DESKTOP_OS_FAMILIES else "other"
+    return "other"
 
-    return parse
+
+def _is_tablet_device(user_agent: str) -> bool:
+    rules = _device_rules()
+    if model := rules.apple_model.search(user_agent):
+        return model["model"] == "iPad"
+    return rules.tablet.search(user_agent) is not None
 
 
 def _is_crawler(user_agent: str) -> bool:

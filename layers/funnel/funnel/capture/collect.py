@@ -17,8 +17,6 @@ from funnel.capture.beacons import BeaconRequest, ingest_beacons, site_hosts
 from funnel.capture.identity import Client, DailySalts
 from funnel.capture.leads import AlreadyCaptured, CaptureRequest, allowed_redirect, capture_lead
 from funnel.capture.schemas import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
-from funnel.platform import buffer
-from funnel.platform.buffer import BufferedEvents, BufferedLead, BufferedRequest
 from funnel.platform.errors import DatabaseUnavailable, FunnelError, RateLimited, ValidationFailed
 from funnel.platform.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.platform.runtime import Runtime
@@ -79,7 +77,11 @@ def receive_events(
     try:
         return store_events(runtime, events, beacon, salts)
     except DatabaseUnavailable as unavailable:
-        message = BufferedEvents(
+        # Imported here: only a request the database cannot take is buffered, and its
+        # models are no part of the function's cold start.
+        from funnel.platform import buffer
+
+        message = buffer.BufferedEvents(
             receivedAt=beacon.received_at,
             body=request.body.decode("utf-8"),
             ip=beacon.client.ip,
@@ -87,7 +89,7 @@ def receive_events(
             headers={name: request.headers[name] for name in BEACON_HEADERS if name in request.headers},
             siteHosts=sorted(beacon.site_hosts),
         )
-        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+        buffer.hold(runtime.ingest_buffer(), buffer.BufferedRequest(message), unavailable)
     return EventsAccepted(accepted=0, duplicates=0, ignored=0, queued=True)
 
 
@@ -118,7 +120,9 @@ def receive_lead(
     try:
         store_lead(runtime, capture, captured, salts)
     except DatabaseUnavailable as unavailable:
-        message = BufferedLead(
+        from funnel.platform import buffer
+
+        message = buffer.BufferedLead(
             receivedAt=captured.received_at,
             capture=capture.model_dump(mode="json", exclude={"redirect"}),
             submissionId=captured.submission_id,
@@ -127,7 +131,7 @@ def receive_lead(
             requestId=captured.request_id,
             origin=captured.origin,
         )
-        buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
+        buffer.hold(runtime.ingest_buffer(), buffer.BufferedRequest(message), unavailable)
         return LeadReceived(queued=True, redirect=redirect)
     return LeadReceived(queued=False, redirect=redirect)
 

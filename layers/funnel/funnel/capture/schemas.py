@@ -63,7 +63,9 @@ ClickIdName = Literal[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each built when first used (defer_build): a beacon's cold start validates an
+    # EventsBody, whose schema holds the event's, and never builds a lead's.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Utm(_Strict):
@@ -147,8 +149,11 @@ def _body_kind(value: Any) -> str:
     return "batch" if isinstance(value, dict) and "events" in value else "single"
 
 
-class EventsBody(RootModel[Annotated[BeaconEvent, Tag("single")] | Annotated[EventBatch, Tag("batch")]]):
+class EventsBody(RootModel):
     """The body of ``POST /v1/events``: one event, or ``{"events": [...]}``."""
+
+    # (Not a parametrized RootModel, whose intermediate class would be built at import
+    # too, with the events' whole schema.)
 
     root: Annotated[BeaconEvent, Tag("single")] | Annotated[EventBatch, Tag("batch")] = Field(
         discriminator=Discriminator(_body_kind)
@@ -224,4 +229,6 @@ class LeadCapture(_Strict):
 
 
 class LeadCaptured(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     ok: Literal[True] = True

@@ -16,9 +16,6 @@ import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
@@ -413,6 +410,12 @@ def urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
 
 def multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
     """A ``multipart/form-data`` body's text fields (uploaded files are not fields)."""
+    # Imported here: the e-mail package's HTTP policy is no part of a cold start, and only
+    # a multipart form post needs it.
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+
     message = BytesParser(policy=policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
     )

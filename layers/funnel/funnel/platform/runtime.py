@@ -7,17 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from funnel.platform.auth import KeyKind
-from funnel.platform.buffer import IngestBuffer
 from funnel.platform.client_limits import ClientLimiter
 from funnel.platform.db import Database, TcpSettings, database_conninfo
 from funnel.platform.errors import ConfigurationError
 from funnel.platform.secrets import SecretSource, secret_source
 from funnel.platform.settings import Settings, get_settings
 from funnel.platform.signatures import secret_key
+
+if TYPE_CHECKING:
+    from funnel.platform.buffer import IngestBuffer
 
 
 def utc_now() -> datetime:
@@ -40,6 +43,9 @@ class Runtime:
         if queue.ingest_queue_url is None:
             return None
         if self._buffer is None:
+            # Imported on first use: only a request the database could not take needs it.
+            from funnel.platform.buffer import IngestBuffer
+
             self._buffer = IngestBuffer(
                 queue.ingest_queue_url, timeout_seconds=queue.ingest_queue_timeout_seconds
             )

@@ -108,7 +108,9 @@ NormalizedEmail = Annotated[
 class ErrorResponse(BaseModel):
     """Every error answer: ``{"ok": false, "error": code, "details": ...}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built when first used (defer_build): the OpenAPI document's, as the error bodies
+    # themselves are written without it; no cold start needs it.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     ok: bool = False
     error: str
@@ -123,6 +125,9 @@ class RequestQueued(BaseModel):
     """``{"ok": true, "queued": true}``: the database could not be reached in time, so the
     validated request is buffered (an SQS queue) and written, exactly once, when the
     database is back. Nothing need be sent again."""
+
+    # Built when first answered (defer_build): only while the database is away.
+    model_config = ConfigDict(defer_build=True)
 
     ok: Literal[True] = True
     queued: Literal[True] = True

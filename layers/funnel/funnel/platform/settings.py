@@ -1,30 +1,47 @@
 """Settings, validated once and lazily (never at import time).
 
-Each concern is a small ``BaseSettings`` reading flat environment variables; empty
-variables count as unset, because the template passes ``""`` for what is not configured.
-Secrets come from Secrets Manager when an ``*_ARN`` is set and from the plain variable
-(for local runs) otherwise; see ``funnel.platform.runtime``.
+Each concern is a small model of flat environment variables, each named as its field in
+any case; empty variables count as unset, because the template passes ``""`` for what is
+not configured. Secrets come from Secrets Manager when an ``*_ARN`` is set and from the
+plain variable (for local runs) otherwise; see ``funnel.platform.runtime``.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
+from typing import Self
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from funnel.platform.errors import ConfigurationError
 from funnel.platform.schemas import PROPERTY_ID_PATTERN
 
-_ENV = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 # STAGE when the code runs in process (tests, the CLI): the template sets dev or prod.
 LOCAL_STAGE = "local"
 
 
-class DatabaseSettings(BaseSettings):
-    model_config = _ENV
+class EnvironmentSettings(BaseModel):
+    """A group of settings read from the environment by :meth:`from_environment`.
 
+    (Read with the standard library rather than pydantic-settings, whose import costs an
+    ingest function's cold start about 7% of the floor's: see README, Cold starts.)
+    """
+
+    # Each group's validator is built on its first reading (defer_build), in the first
+    # invocation: a function's import does not wait for the settings it has yet to read.
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True, defer_build=True)
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The group as the environment sets it: each field from the variable of its name
+        in any case, unless that is empty."""
+        variables = {name.lower(): value for name, value in os.environ.items() if value != ""}
+        return cls.model_validate({name: variables[name] for name in cls.model_fields if name in variables})
+
+
+class DatabaseSettings(EnvironmentSettings):
     database_url: SecretStr | None = None
     db_secret_arn: str | None = None
     db_host: str | None = None
@@ -53,9 +70,7 @@ class DatabaseSettings(BaseSettings):
         return value
 
 
-class SecuritySettings(BaseSettings):
-    model_config = _ENV
-
+class SecuritySettings(EnvironmentSettings):
     admin_api_key: SecretStr | None = None
     admin_api_key_secret_arn: str | None = None
     # Keys by purpose, whitespace-separated (several during a rotation): the webhook's own
@@ -75,18 +90,16 @@ class SecuritySettings(BaseSettings):
     parameters_secrets_extension_http_port: int | None = Field(default=None, ge=1, le=65535)
 
 
-class HttpSettings(BaseSettings):
-    model_config = _ENV
-
+class HttpSettings(EnvironmentSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Comma-separated in the environment; the origins the public routes answer with CORS
     # and the only origins a form may redirect to.
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     # Comma-separated in the environment; the properties the public routes collect for.
     # Anything else is refused (422 unknown_property) and counted under one bucket, so no
     # caller can add rows (or counters) under names of its choosing.
-    property_ids: Annotated[frozenset[str], NoDecode] = frozenset({"default"})
+    property_ids: frozenset[str] = frozenset({"default"})
 
     # The bound per client (per hashed address, in each warm container; funnel.platform.client_limits):
     # requests a minute sustained and at once, for beacons, for leads and for the health
@@ -123,9 +136,7 @@ class HttpSettings(BaseSettings):
         return value
 
 
-class PrivacySettings(BaseSettings):
-    model_config = _ENV
-
+class PrivacySettings(EnvironmentSettings):
     unsubscribe_secret: SecretStr | None = None
     unsubscribe_secret_arn: str | None = None
     # Links stay valid at least 60 days (CASL); a longer life costs nothing.
@@ -138,9 +149,7 @@ class PrivacySettings(BaseSettings):
     purge_batch_size: int = Field(default=5000, ge=1)
 
 
-class RollupSettings(BaseSettings):
-    model_config = _ENV
-
+class RollupSettings(EnvironmentSettings):
     # Days before today that every scheduled rollup recomputes, so late events land (a
     # beacon may arrive up to 24 hours late, a webhook later still).
     # At least 1: a beacon may arrive up to 24 h after it happened.
@@ -155,9 +164,7 @@ class RollupSettings(BaseSettings):
     rollup_breakdown_keys_per_day: int = Field(default=100, ge=1, le=10_000)
 
 
-class BufferSettings(BaseSettings):
-    model_config = _ENV
-
+class BufferSettings(EnvironmentSettings):
     # The ingest buffer's SQS queue (funnel.platform.buffer); unset, a request the database cannot
     # take is answered 503. AWS_ENDPOINT_URL_SQS points boto3 at a local SQS server.
     ingest_queue_url: str | None = None
@@ -165,8 +172,9 @@ class BufferSettings(BaseSettings):
     ingest_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=5)
 
 
-class Settings(BaseModel):
-    model_config = {"frozen": True}
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The groups, each validated as it was read."""
 
     stage: str
     service_name: str
@@ -178,9 +186,7 @@ class Settings(BaseModel):
     buffer: BufferSettings
 
 
-class _Identity(BaseSettings):
-    model_config = _ENV
-
+class _Identity(EnvironmentSettings):
     stage: str = LOCAL_STAGE
     powertools_service_name: str = "funnel"
 
@@ -195,16 +201,16 @@ def get_settings() -> Settings:
         When a variable is set to a value that does not validate.
     """
     try:
-        identity = _Identity()
+        identity = _Identity.from_environment()
         return Settings(
             stage=identity.stage,
             service_name=identity.powertools_service_name,
-            database=DatabaseSettings(),
-            security=SecuritySettings(),
-            http=HttpSettings(),
-            privacy=PrivacySettings(),
-            rollup=RollupSettings(),
-            buffer=BufferSettings(),
+            database=DatabaseSettings.from_environment(),
+            security=SecuritySettings.from_environment(),
+            http=HttpSettings.from_environment(),
+            privacy=PrivacySettings.from_environment(),
+            rollup=RollupSettings.from_environment(),
+            buffer=BufferSettings.from_environment(),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})
