@@ -93,7 +93,3 @@ def visitor_key(site_visitor_id: str | None, *, salt: bytes, property_id: str, c
 def is_cookieless(key: str) -> bool:
     """Whether a :func:`visitor_key` is a cookieless daily hash (a new visitor every day)."""
     return key.startswith("c:")
-
-
-def utc_day(moment: datetime) -> date:
-    return moment.date()
