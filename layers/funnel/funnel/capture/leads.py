@@ -125,7 +125,7 @@ def capture_lead(
     )
     conn.execute(query("leads/link_identity"), {"lead_id": lead_id, "visitor_id": visitor_id})
 
-    session_id, session_started_at = _current_session(conn, visitor_id, now)
+    session = _current_session(conn, visitor_id, now)
     path = classify.split_path(capture.path)[0] if capture.path else None
     submitted = fetch_value(
         conn,
@@ -135,7 +135,7 @@ def capture_lead(
             "property_id": capture.propertyId,
             "lead_id": lead_id,
             "visitor_id": visitor_id,
-            "session_id": session_id,
+            "session_id": session.id if session is not None else None,
             "form_id": capture.formId,
             "path": path,
             "payload": Jsonb(capture.fields) if capture.fields else None,
@@ -158,9 +158,9 @@ def capture_lead(
         )
         if change is ConsentChange.REGRANT_REFUSED:
             metrics.add_metric(name="ConsentRegrantsRefused", unit=MetricUnit.Count, value=1)
-    if session_id is not None:
-        conn.execute(query("sessions/mark_converted"), {"id": session_id})
-        conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session_id]})
+    if session is not None:
+        conn.execute(query("sessions/mark_converted"), {"id": session.id})
+        conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session.id]})
     accounting.add(
         conn,
         property_id=capture.propertyId,
@@ -173,8 +173,8 @@ def capture_lead(
     # it moved earlier makes the visitor returning; and the days of the converted session.
     changed = dirty_days.Changed()
     changed.add_from(dirty_days.utc_day(now))
-    if session_started_at is not None:
-        changed.add_from(dirty_days.utc_day(session_started_at))
+    if session is not None:
+        changed.add_from(dirty_days.utc_day(session.started_at))
     dirty_days.mark(conn, changed, written_at=written_at)
     return lead_id
 
@@ -197,11 +197,9 @@ def _first_touch(conn: psycopg.Connection, visitor_id: UUID, capture: LeadCaptur
     )
 
 
-def _current_session(
-    conn: psycopg.Connection, visitor_id: UUID, now: datetime
-) -> tuple[UUID | None, datetime | None]:
-    """The session a capture now converts, and when it started (None, None: none)."""
+def _current_session(conn: psycopg.Connection, visitor_id: UUID, now: datetime) -> LatestSession | None:
+    """The session a capture now converts (None: the visitor has none within the timeout)."""
     latest = fetch_one(conn, LatestSession, query("sessions/find_latest_session"), {"visitor_id": visitor_id})
     if latest is None or not sessions.continues(latest.last_seen_at, now):
-        return None, None
-    return latest.id, latest.started_at
+        return None
+    return latest
