@@ -21,7 +21,9 @@ from funnel.capture.sessions import (
     continues,
     event_time,
     first_seen,
+    in_time_order,
     merge_measure,
+    unseen,
 )
 
 RECEIVED = datetime(2026, 2, 13, 12, 0, tzinfo=UTC)
@@ -82,6 +84,34 @@ def test_a_client_time_in_another_zone_is_compared_as_its_instant(ahead, believe
     in_new_york = (RECEIVED + ahead).astimezone(timezone(timedelta(hours=-5)))
 
     assert event_time(in_new_york, RECEIVED) == (RECEIVED + ahead if believed else RECEIVED)
+
+
+# Order and duplicates
+
+
+def test_out_of_order_events_are_taken_in_time_order_and_ties_in_request_order():
+    timed = [
+        (RECEIVED, "b"),
+        (RECEIVED - timedelta(minutes=40), "a"),
+        (RECEIVED, "c"),
+        (RECEIVED - SECOND, "x"),
+    ]
+
+    assert [event for _, event in in_time_order(timed)] == ["a", "x", "b", "c"]
+
+
+def test_an_event_stored_already_or_repeated_in_the_request_is_taken_once_at_its_earliest():
+    ordered = in_time_order(
+        [(RECEIVED, "pv2"), (RECEIVED - SECOND, "pv1"), (RECEIVED + SECOND, "pv1"), (RECEIVED, "stored")]
+    )
+
+    fresh = unseen(ordered, str, known=["stored"])
+
+    assert fresh == [(RECEIVED - SECOND, "pv1"), (RECEIVED, "pv2")]
+
+
+def test_a_request_of_stored_events_only_has_nothing_new():
+    assert unseen([(RECEIVED, "pv1")], str, known=["pv1"]) == []
 
 
 # First seen, at the day boundary

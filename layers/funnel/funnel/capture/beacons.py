@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 from uuid import UUID
@@ -270,9 +271,8 @@ def _ingest_visitor(
     request: BeaconRequest,
     changed: dirty_days.Changed,
 ) -> tuple[int, int]:
-    timed = sorted(
-        (sessions.event_time(event.occurredAt, request.received_at), index, event)
-        for index, event in enumerate(events)
+    timed = sessions.in_time_order(
+        (sessions.event_time(event.occurredAt, request.received_at), event) for event in events
     )
     first_seen = sessions.first_seen(timed[0][0], request.received_at, cookieless=is_cookieless(key))
     # A first visit moved earlier makes the visitor returning on the day it was first seen.
@@ -286,18 +286,13 @@ def _ingest_visitor(
         VisitState,
         query("sessions/find_visit_state"),
         {
-            "client_ids": [event.eventId for _, _, event in timed],
+            "client_ids": [event.eventId for _, event in timed],
             "property_id": property_id,
             "visitor_id": visitor.id,
         },
     )
     assert state is not None
-    known = set(state.known_client_ids)
-    fresh: list[tuple[datetime, BeaconEvent]] = []
-    for at, _, event in timed:
-        if event.eventId not in known:
-            known.add(event.eventId)
-            fresh.append((at, event))
+    fresh = sessions.unseen(timed, attrgetter("eventId"), state.known_client_ids)
     if not fresh:
         return 0, len(events)
 

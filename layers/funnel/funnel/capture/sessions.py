@@ -1,18 +1,20 @@
 """Sessionisation, as plain code over plain values: when an event happened, which session
 it belongs to, a session's entrance and exit page views and its conversion, and which page
-view a web vital or an engagement report belongs to.
+view a web vital or an engagement report belongs to; and which of a request's events are
+new, in what order.
 
 Nothing here reads a clock or a database: ``funnel.capture.beacons`` reads the visitor's
-latest stored session, feeds a batch's new events to :class:`VisitorSessions` in time
-order, and writes what it decided; ``funnel.capture.leads`` asks :func:`continues` whether
-a capture converts the latest session.
+latest stored session, feeds a batch's new events (:func:`in_time_order`, :func:`unseen`)
+to :class:`VisitorSessions`, and writes what it decided; ``funnel.capture.leads`` asks
+:func:`continues` whether a capture converts the latest session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -40,6 +42,27 @@ def event_time(client_time: datetime | None, received_at: datetime) -> datetime:
     ):
         return received_at
     return client_time
+
+
+def in_time_order[T](timed: Iterable[tuple[datetime, T]]) -> list[tuple[datetime, T]]:
+    """``(time, event)`` pairs sorted by time; events of one time keep their order in the
+    request."""
+    return sorted(timed, key=itemgetter(0))
+
+
+def unseen[T](
+    ordered: Iterable[tuple[datetime, T]], client_id: Callable[[T], str], known: Iterable[str]
+) -> list[tuple[datetime, T]]:
+    """The events whose client id is neither ``known`` (stored) nor repeated earlier in
+    ``ordered`` (a retry within the request): each id once, at its earliest time."""
+    seen = set(known)
+    fresh: list[tuple[datetime, T]] = []
+    for at, event in ordered:
+        event_id = client_id(event)
+        if event_id not in seen:
+            seen.add(event_id)
+            fresh.append((at, event))
+    return fresh
 
 
 def first_seen(earliest: datetime, received_at: datetime, *, cookieless: bool) -> datetime:
