@@ -11,11 +11,13 @@ day's rows into one per counter (:func:`fold_settled_day`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 import psycopg
 
+from funnel.platform.rows import column_arrays, fetch_value
 from funnel.platform.sql import query
 
 # Counters are dated by the day a request was received, and a request commits within its
@@ -33,6 +35,17 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     BOT = "bot"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CounterRow:
+    """One counter's addition in ``ingest_counters/add_many_counts`` (placeholders
+    ``<field>``)."""
+
+    property_id: str
+    outcome: str
+    code: str
+    count: int
 
 
 def add(
@@ -66,19 +79,14 @@ def add_many(
     """Add to several counters of one day and kind, ``{(property_id, outcome): count}``, in
     one statement (zero counts are skipped)."""
     rows = sorted(
-        (property_id, outcome.value, count) for (property_id, outcome), count in counts.items() if count
+        CounterRow(property_id, outcome.value, "", count)
+        for (property_id, outcome), count in counts.items()
+        if count
     )
     if rows:
         conn.execute(
             query("ingest_counters/add_many_counts"),
-            {
-                "day": day,
-                "kind": kind.value,
-                "property_id": [property_id for property_id, _, _ in rows],
-                "outcome": [outcome for _, outcome, _ in rows],
-                "code": [""] * len(rows),
-                "count": [count for _, _, count in rows],
-            },
+            {"day": day, "kind": kind.value, **column_arrays(CounterRow, rows)},
         )
 
 
@@ -89,5 +97,7 @@ def fold_settled_day(conn: psycopg.Connection, day: date, *, property_id: str | 
     not settled)."""
     if now < datetime.combine(day + timedelta(days=1), time(), UTC) + SETTLED_AFTER:
         return 0
-    row = conn.execute(query("ingest_counters/fold_day"), {"day": day, "property_id": property_id}).fetchone()
-    return row[0] if row else 0
+    folded: int = fetch_value(
+        conn, query("ingest_counters/fold_day"), {"day": day, "property_id": property_id}
+    )
+    return folded

@@ -21,30 +21,33 @@ import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 from aws_lambda_powertools import Logger
 
-from funnel.capture import accounting, classify
+from funnel.capture import accounting, classify, sessions
 from funnel.capture.accounting import Kind, Outcome
-from funnel.capture.identity import Client, DailySalts, is_cookieless, visitor_key
+from funnel.capture.identity import Client, DailySalts, is_cookieless, record_visitor, visitor_key
 from funnel.capture.schemas import MAX_TITLE_LENGTH, BeaconEvent, EventsAccepted
+
+# The limits on a client's clock are applied here; the metrics' visitors-now window and the
+# rollups' monitor read them from this module.
+from funnel.capture.sessions import MAX_CLIENT_AHEAD as MAX_CLIENT_AHEAD
+from funnel.capture.sessions import MAX_CLIENT_DELAY as MAX_CLIENT_DELAY
+from funnel.capture.sessions import PageView, Session, VisitorSessions
 from funnel.platform import dirty_days
 from funnel.platform.emails import redact_emails
+from funnel.platform.rows import column_arrays, fetch_column, fetch_one, fetch_value, parameters
 from funnel.platform.sql import query
 
 logger = Logger(child=True)
 
-SESSION_TIMEOUT = timedelta(minutes=30)
-# A client clock further ahead than this, or a beacon older than this, is not believed:
-# such an event is dated when it was received.
-MAX_CLIENT_AHEAD = timedelta(minutes=5)
-MAX_CLIENT_DELAY = timedelta(hours=24)
 # A batch's events mostly share a few page paths (a page view and its vitals and
 # engagement), and a site has a bounded set of pages: split each raw path once.
 PATH_CACHE_SIZE = 1024
@@ -68,43 +71,150 @@ class BeaconRequest:
         return classify.country(self.headers)
 
 
+@dataclass(frozen=True, slots=True)
+class VisitState:
+    """A row of ``sessions/find_visit_state``: which of the batch's client ids are stored,
+    and the visitor's latest session (its columns None when there is none)."""
+
+    known_client_ids: list[str]
+    session_id: UUID | None
+    started_at: datetime | None
+    last_seen_at: datetime | None
+    page_views: int | None
+    traffic_source: classify.TrafficSource | None
+    referrer_host: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    click_id_type: str | None
+
+    def latest_session(self) -> Session | None:
+        if self.session_id is None:
+            return None
+        assert self.started_at is not None
+        assert self.last_seen_at is not None
+        assert self.page_views is not None
+        assert self.traffic_source is not None
+        attribution = classify.Attribution(
+            traffic_source=self.traffic_source,
+            referrer_host=self.referrer_host,
+            utm_source=self.utm_source,
+            utm_medium=self.utm_medium,
+            utm_campaign=self.utm_campaign,
+            utm_term=self.utm_term,
+            utm_content=self.utm_content,
+            click_id_type=self.click_id_type,
+        )
+        return Session(
+            self.session_id,
+            self.started_at,
+            self.last_seen_at,
+            self.page_views,
+            is_new=False,
+            attribution=attribution,
+        )
+
+
+# The rows ``events/store_batch`` writes: each kind's fields, in order, are the columns of
+# its ``unnest`` (placeholders ``<prefix><field>``), checked by tests/unit/test_rows.py.
+
+
 @dataclass(slots=True)
-class _Session:
+class SessionRow:
+    """A new session (placeholders ``session_<field>``)."""
+
     id: UUID
     started_at: datetime
     last_seen_at: datetime
+    ended_at: datetime | None
+    landing_path: str | None
+    exit_path: str | None
+    traffic_source: str
+    referrer_host: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    click_id_type: str | None
     page_views: int
-    is_new: bool
-    attribution: classify.Attribution | None = None
-    landing_path: str | None = None
-    exit_path: str | None = None
-    ended_at: datetime | None = None
-    converted: bool = False
-    touched: bool = False
-    added_page_views: int = 0
-    logs: list[_PageView] = field(default_factory=list)
+    is_conversion: bool
 
 
 @dataclass(slots=True)
-class _PageView:
-    """A page view's traffic-log row, completed in memory before it is written."""
+class EventRow:
+    """An event (placeholders ``event_<field>``)."""
+
+    session_id: UUID
+    type: str
+    name: str | None
+    client_id: str
+    path: str
+    title: str | None
+    occurred_at: datetime
+    properties: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class TrafficLogRow:
+    """A page view's traffic-log row (placeholders ``log_<field>``); a measure not
+    reported is None."""
 
     client_id: str
-    session: _Session
+    session_id: UUID
     occurred_at: datetime
     path: str
+    referrer_host: str | None
+    traffic_source: str
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    click_id_type: str | None
+    fcp_ms: int | None = None
+    lcp_ms: int | None = None
+    inp_ms: int | None = None
+    cls_score: float | None = None
+    ttfb_ms: int | None = None
+    engaged_time_ms: int | None = None
+    scroll_depth_percent: int | None = None
     is_entrance: bool
-    measures: dict[str, Any] = field(default_factory=dict)
-    is_exit: bool = False
-    is_conversion: bool = False
+    is_exit: bool
+    is_conversion: bool
 
 
-def occurred_at(event: BeaconEvent, received_at: datetime) -> datetime:
-    """The event's time: the client's, unless it is implausible."""
-    stamp = event.occurredAt
-    if stamp is None or not received_at - MAX_CLIENT_DELAY <= stamp <= received_at + MAX_CLIENT_AHEAD:
-        return received_at
-    return stamp
+@dataclass(slots=True)
+class ContinuedSession:
+    """The stored session's changes (placeholders ``continued_<field>``); all None, 0 or
+    False when the batch neither joined nor ended it (the statements then change nothing)."""
+
+    id: UUID | None = None
+    last_seen_at: datetime | None = None
+    added_page_views: int = 0
+    exit_path: str | None = None
+    converted: bool = False
+    ended_at: datetime | None = None
+    new_exit: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class LateMeasureRow:
+    """Measures of a page view stored by an earlier request, for
+    ``traffic_logs/apply_late_measures`` (placeholders ``<field>``)."""
+
+    page_view_client_id: str | None
+    session_id: UUID
+    path: str
+    fcp_ms: int | None = None
+    lcp_ms: int | None = None
+    inp_ms: int | None = None
+    cls_score: float | None = None
+    ttfb_ms: int | None = None
+    engaged_time_ms: int | None = None
+    scroll_depth_percent: int | None = None
 
 
 def ingest_beacons(
@@ -161,60 +271,32 @@ def _ingest_visitor(
     request: BeaconRequest,
     changed: dirty_days.Changed,
 ) -> tuple[int, int]:
-    timed = sorted(
-        (occurred_at(event, request.received_at), index, event) for index, event in enumerate(events)
+    timed = sessions.in_time_order(
+        (sessions.event_time(event.occurredAt, request.received_at), event) for event in events
     )
-    first_seen = timed[0][0]
-    if is_cookieless(key):
-        # Its key is made with the salt of the day the request arrives: the visitor did not
-        # exist before that day, even if an event in the batch did (a beacon sent just
-        # before midnight), so it is never counted as returning.
-        first_seen = max(first_seen, datetime.combine(request.received_at.date(), time(), UTC))
+    first_seen = sessions.first_seen(timed[0][0], request.received_at, cookieless=is_cookieless(key))
     # A first visit moved earlier makes the visitor returning on the day it was first seen.
     changed.add_from(dirty_days.utc_day(first_seen))
-    visitor = conn.execute(
-        query("visitors/upsert_visitor"),
-        {
-            "property_id": property_id,
-            "visitor_key": key,
-            "first_seen": first_seen,
-            "last_seen": timed[-1][0],
-        },
-    ).fetchone()
-    assert visitor is not None
-    visitor_id: UUID = visitor[0]
+    visitor = record_visitor(
+        conn, property_id=property_id, key=key, first_seen=first_seen, last_seen=timed[-1][0]
+    )
 
-    state = conn.execute(
+    state = fetch_one(
+        conn,
+        VisitState,
         query("sessions/find_visit_state"),
         {
-            "client_ids": [event.eventId for _, _, event in timed],
+            "client_ids": [event.eventId for _, event in timed],
             "property_id": property_id,
-            "visitor_id": visitor_id,
+            "visitor_id": visitor.id,
         },
-    ).fetchone()
+    )
     assert state is not None
-    known = set(state[0])
-    fresh: list[tuple[datetime, BeaconEvent]] = []
-    for at, _, event in timed:
-        if event.eventId not in known:
-            known.add(event.eventId)
-            fresh.append((at, event))
+    fresh = sessions.unseen(timed, attrgetter("eventId"), state.known_client_ids)
     if not fresh:
         return 0, len(events)
 
-    latest = (
-        None
-        if state[1] is None
-        else _Session(
-            state[1],
-            state[2],
-            state[3],
-            state[4],
-            is_new=False,
-            attribution=classify.Attribution(*state[5:13]),
-        )
-    )
-    batch = _Batch(property_id, visitor_id, request, latest, changed)
+    batch = _Batch(property_id, visitor.id, request, state.latest_session(), changed)
     for at, event in fresh:
         batch.add(at, event)
     stored = batch.write(conn)
@@ -222,64 +304,41 @@ def _ingest_visitor(
 
 
 class _Batch:
-    """One visitor's new events: sessionised in memory, then written set-wise."""
+    """One visitor's new events: sessionised in memory (``funnel.capture.sessions``), then
+    written set-wise."""
 
     def __init__(
         self,
         property_id: str,
         visitor_id: UUID,
         request: BeaconRequest,
-        latest: _Session | None,
+        latest: Session | None,
         changed: dirty_days.Changed,
     ) -> None:
         self.property_id = property_id
         self.visitor_id = visitor_id
         self.request = request
         self.changed = changed
-        self.sessions: list[_Session] = []
-        self.current = latest
-        # The stored session this batch continues or ends (at most one: sessions only
-        # move forward).
-        self.continued = latest
-        if latest is not None:
-            self.sessions.append(latest)
-        # One tuple per event, in the column order of events/store_batch.
-        self.events: list[tuple[Any, ...]] = []
-        self.page_views: dict[str, _PageView] = {}
-        self.late_measures: list[tuple[Any, ...]] = []
+        self.sessions = VisitorSessions(latest)
+        self.events: list[EventRow] = []
+        self.late_measures: list[LateMeasureRow] = []
 
-    def _session_for(
-        self, at: datetime, event: BeaconEvent, params: Mapping[str, str], path: str
-    ) -> _Session:
-        current = self.current
-        # Sessions only move forward: a late event within the timeout of the current
-        # session's last activity (or before it) joins it.
-        if current is not None and at - current.last_seen_at <= SESSION_TIMEOUT:
-            if at > current.last_seen_at:
-                current.last_seen_at = at
-            current.touched = True
-            return current
-        if current is not None:
-            current.ended_at = current.last_seen_at
-        attribution = classify.attribute(
+    def _attribute(self, event: BeaconEvent, params: Mapping[str, str]) -> classify.Attribution:
+        return classify.attribute(
             path_params=params,
             explicit_utm={f"utm_{name}": value for name, value in event.utm} if event.utm else {},
             explicit_click_ids=event.clickIds or (),
             referrer=event.referrer,
             site_hosts=self.request.site_hosts,
         )
-        session = _Session(uuid4(), at, at, 0, is_new=True, attribution=attribution, landing_path=path)
-        self.sessions.append(session)
-        self.current = session
-        return session
 
     def add(self, at: datetime, event: BeaconEvent) -> None:
         path, params = _split_path(event.path)
-        session = self._session_for(at, event, params, path)
+        session = self.sessions.session_at(at, lambda: self._attribute(event, params), path)
         self.changed.add(dirty_days.utc_day(at))
         kept = _properties(event)
         self.events.append(
-            (
+            EventRow(
                 session.id,
                 event.type,
                 event.name,
@@ -292,60 +351,35 @@ class _Batch:
             )
         )
         if event.type == "page_view":
-            page_view = _PageView(
-                event.eventId,
-                session,
-                at,
-                path,
-                is_entrance=session.page_views + session.added_page_views == 0,
-            )
-            session.added_page_views += 1
-            session.exit_path = path
-            session.logs.append(page_view)
-            self.page_views[event.eventId] = page_view
+            self.sessions.page_view(session, event.eventId, at, path)
         elif event.type in ("web_vitals", "engagement"):
-            self._measure(session, event, path)
+            measures = _measures(event)
+            if not self.sessions.measure(session, event.pageViewId, path, measures):
+                # The page view was stored by an earlier request.
+                self.late_measures.append(
+                    LateMeasureRow(
+                        page_view_client_id=event.pageViewId, session_id=session.id, path=path, **measures
+                    )
+                )
         elif event.type == "form_submit":
-            session.converted = True
-
-    def _measure(self, session: _Session, event: BeaconEvent, path: str) -> None:
-        measures = _measures(event)
-        target = self.page_views.get(event.pageViewId) if event.pageViewId else None
-        if target is None and event.pageViewId is None:
-            target = next((log for log in reversed(session.logs) if log.path == path), None)
-        if target is not None:
-            for column, value in measures.items():
-                target.measures[column] = _merge_measure(column, target.measures.get(column), value)
-            return
-        # The page view was stored by an earlier request.
-        self.late_measures.append(
-            (event.pageViewId, session.id, path, *(measures.get(column) for column in _MEASURE_COLUMNS))
-        )
+            self.sessions.convert(session)
 
     def write(self, conn: psycopg.Connection) -> int:
         """Write the batch; returns how many events were stored."""
-        for session in self.sessions:
-            if session.logs:
-                session.logs[-1].is_exit = True
-            if session.converted:
-                for log in session.logs:
-                    if log.is_entrance:
-                        log.is_conversion = True
+        self.sessions.finish()
         params: dict[str, Any] = {
             "property_id": self.property_id,
             "visitor_id": self.visitor_id,
             "received_at": self.request.received_at,
             "device_type": self.request.device_type,
             "country": self.request.country,
-            **self._continued_params(),
-            **_columns(_SESSION_COLUMNS, [_session_row(s) for s in self.sessions if s.is_new]),
-            **_columns(_EVENT_COLUMNS, self.events),
-            **_columns(_LOG_COLUMNS, [_log_row(log) for s in self.sessions for log in s.logs]),
+            **parameters(_continued(self.sessions.changed_stored), "continued_"),
+            **column_arrays(SessionRow, [_session_row(s) for s in self.sessions.new_sessions], "session_"),
+            **column_arrays(EventRow, self.events, "event_"),
+            **column_arrays(TrafficLogRow, [_log_row(log) for log in self.sessions.page_views], "log_"),
         }
-        row = conn.execute(query("events/store_batch"), params).fetchone()
-        assert row is not None
-        stored: int = row[0]
-        continued = self.continued
+        stored: int = fetch_value(conn, query("events/store_batch"), params)
+        continued = self.sessions.stored
         if continued is not None and (continued.logs or continued.converted):
             # Its stored exit page view lost the flag, or its entrance converted.
             self.changed.add(
@@ -354,104 +388,35 @@ class _Batch:
                 )
             )
         if self.late_measures:
-            measured = conn.execute(
+            measured = fetch_column(
+                conn,
                 query("traffic_logs/apply_late_measures"),
-                {"property_id": self.property_id, **_columns(_LATE_MEASURE_COLUMNS, self.late_measures)},
-            ).fetchall()
-            self.changed.add(*(day for (day,) in measured))
+                {"property_id": self.property_id, **column_arrays(LateMeasureRow, self.late_measures)},
+            )
+            self.changed.add(*measured)
         return stored
 
-    def _continued_params(self) -> dict[str, Any]:
-        """The stored session's changes: none unless the batch joined or ended it."""
-        session = self.continued
-        if session is None or not (session.touched or session.ended_at is not None):
-            return {
-                "continued_id": None,
-                "continued_last_seen_at": None,
-                "continued_added_page_views": 0,
-                "continued_exit_path": None,
-                "continued_converted": False,
-                "continued_ended_at": None,
-                "continued_new_exit": False,
-            }
-        # A session that was only ended keeps its last activity, counts and exit: nothing
-        # joined it, so these are its stored values or nothing.
-        return {
-            "continued_id": session.id,
-            "continued_last_seen_at": session.last_seen_at,
-            "continued_added_page_views": session.added_page_views,
-            "continued_exit_path": session.exit_path,
-            "continued_converted": session.converted,
-            "continued_ended_at": session.ended_at,
-            "continued_new_exit": bool(session.logs),
-        }
+
+def _continued(session: Session | None) -> ContinuedSession:
+    """The stored session's changes: none unless the batch joined or ended it."""
+    if session is None:
+        return ContinuedSession()
+    # A session that was only ended keeps its last activity, counts and exit: nothing
+    # joined it, so these are its stored values or nothing.
+    return ContinuedSession(
+        id=session.id,
+        last_seen_at=session.last_seen_at,
+        added_page_views=session.added_page_views,
+        exit_path=session.exit_path,
+        converted=session.converted,
+        ended_at=session.ended_at,
+        new_exit=bool(session.logs),
+    )
 
 
-_SESSION_COLUMNS = (
-    "session_id",
-    "session_started_at",
-    "session_last_seen_at",
-    "session_ended_at",
-    "session_landing_path",
-    "session_exit_path",
-    "session_traffic_source",
-    "session_referrer_host",
-    "session_utm_source",
-    "session_utm_medium",
-    "session_utm_campaign",
-    "session_utm_term",
-    "session_utm_content",
-    "session_click_id_type",
-    "session_page_views",
-    "session_is_conversion",
-)
-_EVENT_COLUMNS = (
-    "event_session_id",
-    "event_type",
-    "event_name",
-    "event_client_id",
-    "event_path",
-    "event_title",
-    "event_occurred_at",
-    "event_properties",
-)
-_MEASURE_COLUMNS = (
-    "fcp_ms",
-    "lcp_ms",
-    "inp_ms",
-    "cls_score",
-    "ttfb_ms",
-    "engaged_time_ms",
-    "scroll_depth_percent",
-)
-_LOG_COLUMNS = (
-    "log_client_id",
-    "log_session_id",
-    "log_occurred_at",
-    "log_path",
-    "log_referrer_host",
-    "log_traffic_source",
-    "log_utm_source",
-    "log_utm_medium",
-    "log_utm_campaign",
-    "log_utm_term",
-    "log_utm_content",
-    "log_click_id_type",
-    *(f"log_{column}" for column in _MEASURE_COLUMNS),
-    "log_is_entrance",
-    "log_is_exit",
-    "log_is_conversion",
-)
-_LATE_MEASURE_COLUMNS = ("page_view_client_id", "session_id", "path", *_MEASURE_COLUMNS)
-# Engagement grows while the page is open, so the largest report wins; a vital's latest
-# report is its final value.
-_CUMULATIVE = frozenset({"engaged_time_ms", "scroll_depth_percent"})
-
-
-def _session_row(session: _Session) -> tuple[Any, ...]:
+def _session_row(session: Session) -> SessionRow:
     a = session.attribution
-    assert a is not None
-    return (
+    return SessionRow(
         session.id,
         session.started_at,
         session.last_seen_at,
@@ -471,40 +436,32 @@ def _session_row(session: _Session) -> tuple[Any, ...]:
     )
 
 
-def _log_row(log: _PageView) -> tuple[Any, ...]:
+def _log_row(log: PageView) -> TrafficLogRow:
     # A page view carries its session's attribution (a stored session's, as read).
     a = log.session.attribution
-    assert a is not None
-    measures = log.measures
-    return (
-        log.client_id,
-        log.session.id,
-        log.occurred_at,
-        log.path,
-        a.referrer_host,
-        a.traffic_source,
-        a.utm_source,
-        a.utm_medium,
-        a.utm_campaign,
-        a.utm_term,
-        a.utm_content,
-        a.click_id_type,
-        *(measures.get(column) for column in _MEASURE_COLUMNS),
-        log.is_entrance,
-        log.is_exit,
-        log.is_conversion,
+    return TrafficLogRow(
+        client_id=log.client_id,
+        session_id=log.session.id,
+        occurred_at=log.occurred_at,
+        path=log.path,
+        referrer_host=a.referrer_host,
+        traffic_source=a.traffic_source,
+        utm_source=a.utm_source,
+        utm_medium=a.utm_medium,
+        utm_campaign=a.utm_campaign,
+        utm_term=a.utm_term,
+        utm_content=a.utm_content,
+        click_id_type=a.click_id_type,
+        is_entrance=log.is_entrance,
+        is_exit=log.is_exit,
+        is_conversion=log.is_conversion,
+        **log.measures,
     )
 
 
-def _merge_measure(column: str, old: Any, new: Any) -> Any:
-    if new is None:
-        return old
-    if column in _CUMULATIVE and old is not None:
-        return max(old, new)
-    return new
-
-
 def _measures(event: BeaconEvent) -> dict[str, Any]:
+    """The measures an event reports, by their column names (what it does not report is
+    left out)."""
     found: dict[str, Any] = {}
     if event.vitals is not None:
         vitals = event.vitals
@@ -543,13 +500,6 @@ def _properties(event: BeaconEvent) -> dict[str, Any]:
 def _split_path(raw: str) -> tuple[str, Mapping[str, str]]:
     path, params = classify.split_path(raw)
     return path, MappingProxyType(params)
-
-
-def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    """Rows as one list per column, named for the ``unnest`` statements."""
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def site_hosts(allowed_origins: Collection[str], origin: str | None) -> frozenset[str]:

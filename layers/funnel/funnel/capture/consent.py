@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 
 from funnel.platform import audit
+from funnel.platform.rows import fetch_one
 from funnel.platform.sql import query
 
 
@@ -58,6 +59,15 @@ class ConsentEvidence:
     reconsent: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A row of ``leads/record_consent``: the lead's status before, and whether the change
+    was recorded."""
+
+    previous_status: str
+    recorded: bool
+
+
 def record_consent(
     conn: psycopg.Connection,
     lead_id: UUID,
@@ -75,7 +85,9 @@ def record_consent(
         ``RECORDED``, ``UNCHANGED`` (a repeated request, or no such lead) or
         ``REGRANT_REFUSED`` (a grant after a withdrawal without ``reconsent``).
     """
-    row = conn.execute(
+    row = fetch_one(
+        conn,
+        _Recorded,
         query("leads/record_consent"),
         {
             "lead_id": lead_id,
@@ -88,11 +100,11 @@ def record_consent(
             "request_id": evidence.request_id,
             "reconsent": evidence.reconsent,
         },
-    ).fetchone()
+    )
     if row is None:
         return ConsentChange.UNCHANGED
-    previous_status, recorded = row
-    if recorded:
+    previous_status = row.previous_status
+    if row.recorded:
         action = f"consent.{'grant' if status is ConsentStatus.GRANTED else 'withdraw'}"
         change = ConsentChange.RECORDED
     elif status is ConsentStatus.GRANTED and previous_status == ConsentStatus.WITHDRAWN:

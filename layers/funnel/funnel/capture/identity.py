@@ -14,9 +14,11 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
+from uuid import UUID
 
 import psycopg
 
+from funnel.platform.rows import fetch_one, fetch_value
 from funnel.platform.sql import query
 
 
@@ -26,6 +28,29 @@ class Client:
 
     ip: str | None
     user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenVisitor:
+    """A row of ``visitors/upsert_visitor``: the visitor, and when it was first seen."""
+
+    id: UUID
+    first_seen_at: datetime
+
+
+def record_visitor(
+    conn: psycopg.Connection, *, property_id: str, key: str, first_seen: datetime, last_seen: datetime
+) -> SeenVisitor:
+    """Record a visitor seen between ``first_seen`` and ``last_seen``, locking its row
+    until the transaction ends (a visitor's events are sessionised one request at a time)."""
+    visitor = fetch_one(
+        conn,
+        SeenVisitor,
+        query("visitors/upsert_visitor"),
+        {"property_id": property_id, "visitor_key": key, "first_seen": first_seen, "last_seen": last_seen},
+    )
+    assert visitor is not None
+    return visitor
 
 
 class DailySalts:
@@ -40,15 +65,15 @@ class DailySalts:
             cached = self._cache.get(day)
         if cached is not None:
             return cached
-        row = conn.execute(
-            query("visitors/ensure_salt"), {"day": day, "salt": secrets.token_bytes(32)}
-        ).fetchone()
-        if row is None:
+        stored = fetch_value(
+            conn, query("visitors/ensure_salt"), {"day": day, "salt": secrets.token_bytes(32)}
+        )
+        if stored is None:
             # Another container created the day's salt after this statement began.
-            row = conn.execute(query("visitors/find_salt"), {"day": day}).fetchone()
-        if row is None:
+            stored = fetch_value(conn, query("visitors/find_salt"), {"day": day})
+        if stored is None:
             raise RuntimeError(f"no visitor salt for {day}")  # pragma: no cover - the rows above exist
-        salt = bytes(row[0])
+        salt = bytes(stored)
         with self._lock:
             self._cache = {day: salt}
         return salt
@@ -68,7 +93,3 @@ def visitor_key(site_visitor_id: str | None, *, salt: bytes, property_id: str, c
 def is_cookieless(key: str) -> bool:
     """Whether a :func:`visitor_key` is a cookieless daily hash (a new visitor every day)."""
     return key.startswith("c:")
-
-
-def utc_day(moment: datetime) -> date:
-    return moment.date()

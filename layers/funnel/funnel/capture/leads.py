@@ -14,14 +14,14 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from psycopg.types.json import Jsonb
 
-from funnel.capture import accounting, classify
+from funnel.capture import accounting, classify, sessions
 from funnel.capture.accounting import Kind, Outcome
-from funnel.capture.beacons import SESSION_TIMEOUT
 from funnel.capture.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
-from funnel.capture.identity import Client, DailySalts, visitor_key
+from funnel.capture.identity import Client, DailySalts, record_visitor, visitor_key
 from funnel.capture.schemas import LeadCapture
 from funnel.platform import dirty_days
 from funnel.platform.errors import ValidationFailed
+from funnel.platform.rows import fetch_one, fetch_value, parameters
 from funnel.platform.sql import query
 
 metrics = Metrics()
@@ -39,6 +39,28 @@ class CaptureRequest:
     # The form submission's id: a capture buffered and then written twice (or written
     # after its first write committed unseen) is recorded once.
     submission_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTouch:
+    """How a lead's visitor first came (a row of ``sessions/find_first_session``; the
+    ``leads/upsert_lead`` parameters of the same names)."""
+
+    traffic_source: str
+    referrer_host: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSession:
+    """A row of ``sessions/find_latest_session``."""
+
+    id: UUID
+    started_at: datetime
+    last_seen_at: datetime
+    page_views: int
 
 
 class AlreadyCaptured(Exception):
@@ -86,45 +108,40 @@ def capture_lead(
     now = request.received_at
     salt = salts.salt(conn, now.date()) if capture.visitorId is None else b""
     key = visitor_key(capture.visitorId, salt=salt, property_id=capture.propertyId, client=request.client)
-    visitor = conn.execute(
-        query("visitors/upsert_visitor"),
-        {"property_id": capture.propertyId, "visitor_key": key, "first_seen": now, "last_seen": now},
-    ).fetchone()
-    assert visitor is not None
-    visitor_id, first_seen = visitor
+    visitor = record_visitor(conn, property_id=capture.propertyId, key=key, first_seen=now, last_seen=now)
+    visitor_id = visitor.id
 
-    first_touch = _first_touch(conn, visitor_id, capture)
-    lead = conn.execute(
+    lead_id: UUID = fetch_value(
+        conn,
         query("leads/upsert_lead"),
         {
             "email_normalized": capture.email,
             "property_id": capture.propertyId,
             "visitor_id": visitor_id,
-            "visitor_first_seen_at": first_seen,
-            **first_touch,
+            "visitor_first_seen_at": visitor.first_seen_at,
+            **parameters(_first_touch(conn, visitor_id, capture)),
             "captured_at": now,
         },
-    ).fetchone()
-    assert lead is not None
-    lead_id: UUID = lead[0]
+    )
     conn.execute(query("leads/link_identity"), {"lead_id": lead_id, "visitor_id": visitor_id})
 
-    session_id, session_started_at = _current_session(conn, visitor_id, now)
+    session = _current_session(conn, visitor_id, now)
     path = classify.split_path(capture.path)[0] if capture.path else None
-    submitted = conn.execute(
+    submitted = fetch_value(
+        conn,
         query("form_submissions/insert_submission"),
         {
             "id": request.submission_id,
             "property_id": capture.propertyId,
             "lead_id": lead_id,
             "visitor_id": visitor_id,
-            "session_id": session_id,
+            "session_id": session.id if session is not None else None,
             "form_id": capture.formId,
             "path": path,
             "payload": Jsonb(capture.fields) if capture.fields else None,
             "submitted_at": now,
         },
-    ).fetchone()
+    )
     if submitted is None:
         raise AlreadyCaptured()
     if capture.consent:
@@ -141,9 +158,9 @@ def capture_lead(
         )
         if change is ConsentChange.REGRANT_REFUSED:
             metrics.add_metric(name="ConsentRegrantsRefused", unit=MetricUnit.Count, value=1)
-    if session_id is not None:
-        conn.execute(query("sessions/mark_converted"), {"id": session_id})
-        conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session_id]})
+    if session is not None:
+        conn.execute(query("sessions/mark_converted"), {"id": session.id})
+        conn.execute(query("traffic_logs/mark_entrance_converted"), {"session_ids": [session.id]})
     accounting.add(
         conn,
         property_id=capture.propertyId,
@@ -156,44 +173,33 @@ def capture_lead(
     # it moved earlier makes the visitor returning; and the days of the converted session.
     changed = dirty_days.Changed()
     changed.add_from(dirty_days.utc_day(now))
-    if session_started_at is not None:
-        changed.add_from(dirty_days.utc_day(session_started_at))
+    if session is not None:
+        changed.add_from(dirty_days.utc_day(session.started_at))
     dirty_days.mark(conn, changed, written_at=written_at)
     return lead_id
 
 
-def _first_touch(conn: psycopg.Connection, visitor_id: UUID, capture: LeadCapture) -> dict[str, str | None]:
-    row = conn.execute(query("sessions/find_first_session"), {"visitor_id": visitor_id}).fetchone()
-    if row is not None:
-        source, referrer_host, utm_source, utm_medium, utm_campaign = row
-    else:
-        # Captured before any beacon: the form page's own UTM parameters are all there is.
-        params = classify.split_path(capture.path)[1] if capture.path else {}
-        attribution = classify.attribute(
-            path_params=params, explicit_utm={}, explicit_click_ids=(), referrer=None, site_hosts=frozenset()
-        )
-        source, referrer_host = attribution.traffic_source, attribution.referrer_host
-        utm_source, utm_medium, utm_campaign = (
-            attribution.utm_source,
-            attribution.utm_medium,
-            attribution.utm_campaign,
-        )
-    return {
-        "traffic_source": source,
-        "referrer_host": referrer_host,
-        "utm_source": utm_source,
-        "utm_medium": utm_medium,
-        "utm_campaign": utm_campaign,
-    }
+def _first_touch(conn: psycopg.Connection, visitor_id: UUID, capture: LeadCapture) -> FirstTouch:
+    first = fetch_one(conn, FirstTouch, query("sessions/find_first_session"), {"visitor_id": visitor_id})
+    if first is not None:
+        return first
+    # Captured before any beacon: the form page's own UTM parameters are all there is.
+    params = classify.split_path(capture.path)[1] if capture.path else {}
+    attribution = classify.attribute(
+        path_params=params, explicit_utm={}, explicit_click_ids=(), referrer=None, site_hosts=frozenset()
+    )
+    return FirstTouch(
+        traffic_source=attribution.traffic_source,
+        referrer_host=attribution.referrer_host,
+        utm_source=attribution.utm_source,
+        utm_medium=attribution.utm_medium,
+        utm_campaign=attribution.utm_campaign,
+    )
 
 
-def _current_session(
-    conn: psycopg.Connection, visitor_id: UUID, now: datetime
-) -> tuple[UUID | None, datetime | None]:
-    """The session a capture now converts, and when it started (None, None: none)."""
-    row = conn.execute(query("sessions/find_latest_session"), {"visitor_id": visitor_id}).fetchone()
-    if row is None or now - row[2] > SESSION_TIMEOUT:
-        return None, None
-    session_id: UUID = row[0]
-    started_at: datetime = row[1]
-    return session_id, started_at
+def _current_session(conn: psycopg.Connection, visitor_id: UUID, now: datetime) -> LatestSession | None:
+    """The session a capture now converts (None: the visitor has none within the timeout)."""
+    latest = fetch_one(conn, LatestSession, query("sessions/find_latest_session"), {"visitor_id": visitor_id})
+    if latest is None or not sessions.continues(latest.last_seen_at, now):
+        return None
+    return latest

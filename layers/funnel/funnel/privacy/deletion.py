@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import LiteralString
+from uuid import UUID
 
 import psycopg
 from aws_lambda_powertools import Logger
 
 from funnel.platform import audit, dirty_days
 from funnel.platform.observability import traced
+from funnel.platform.rows import fetch_one
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
 
@@ -34,6 +36,14 @@ class LeadDeletion:
 
     found: bool
     removed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _LockedLead:
+    """A row of ``privacy/lock_lead``."""
+
+    id: UUID
+    first_captured_at: datetime
 
 
 # What refers to a lead, each with the statement that scrubs, deletes or detaches it and
@@ -76,19 +86,18 @@ def erase_lead(
     ``written_at`` (the clock now). The audit entry records the counts and the lead's id,
     never the address (not even hashed: a hash of an email is still personal data, and
     easy to reverse by guessing)."""
-    row = conn.execute(query("privacy/lock_lead"), {"email_normalized": email_normalized}).fetchone()
-    if row is None:
+    lead = fetch_one(conn, _LockedLead, query("privacy/lock_lead"), {"email_normalized": email_normalized})
+    if lead is None:
         deletion = LeadDeletion(found=False)
         subject_id = None
     else:
-        lead_id, first_captured_at = row
         removed = {
-            name: conn.execute(statement, {"lead_id": lead_id}).rowcount for name, statement in _ERASURE
+            name: conn.execute(statement, {"lead_id": lead.id}).rowcount for name, statement in _ERASURE
         }
-        changed = dirty_days.Changed({dirty_days.utc_day(first_captured_at)})
+        changed = dirty_days.Changed({dirty_days.utc_day(lead.first_captured_at)})
         dirty_days.mark(conn, changed, written_at=written_at)
         deletion = LeadDeletion(found=True, removed=removed)
-        subject_id = str(lead_id)
+        subject_id = str(lead.id)
     audit.record(
         conn,
         actor="admin",

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 
 from funnel.platform import audit
 from funnel.platform.observability import traced
+from funnel.platform.rows import fetch_one
 from funnel.platform.runtime import Runtime
 from funnel.platform.settings import PrivacySettings
 from funnel.platform.sql import query
@@ -182,6 +183,17 @@ def purge(
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class _PurgedBatch:
+    """A row of a ``retention/purge_*`` statement: the rows its batch matched and deleted."""
+
+    matched: int
+    deleted: int
+
+
+_NOTHING_PURGED = _PurgedBatch(matched=0, deleted=0)
+
+
 def _run_step(
     runtime: Runtime, step: PurgeStep, params: Mapping[str, Any], may_start: Callable[[], bool]
 ) -> tuple[int, bool]:
@@ -189,14 +201,14 @@ def _run_step(
     the step finished (false when time ran out first)."""
     total = 0
     while may_start():
-        row = runtime.database.run(
-            lambda conn: conn.execute(step.statement, params).fetchone(), transaction=False
+        batch = runtime.database.run(
+            lambda conn: fetch_one(conn, _PurgedBatch, step.statement, params), transaction=False
         )
-        matched, deleted = row if row is not None else (0, 0)
+        batch = batch or _NOTHING_PURGED
         if params["dry_run"]:
-            return matched, True
-        total += deleted
-        if deleted < params["limit"]:
+            return batch.matched, True
+        total += batch.deleted
+        if batch.deleted < params["limit"]:
             return total, True
     logger.warning("retention purge out of time", extra={"table": step.table, "rows": total})
     return total, False

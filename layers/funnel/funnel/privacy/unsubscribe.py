@@ -48,6 +48,7 @@ from funnel.platform.errors import (
     ServiceUnavailable,
 )
 from funnel.platform.observability import traced
+from funnel.platform.rows import fetch_value
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
 from funnel.privacy.schemas import UnsubscribeForm
@@ -192,18 +193,20 @@ def unsubscribe_link(
     now = runtime.clock()
 
     def find_and_audit(conn: psycopg.Connection) -> UUID:
-        row = conn.execute(query("unsubscribe/find_lead"), {"email_normalized": email_normalized}).fetchone()
-        if row is None:
+        lead_id: UUID | None = fetch_value(
+            conn, query("unsubscribe/find_lead"), {"email_normalized": email_normalized}
+        )
+        if lead_id is None:
             raise NotFound("lead_not_found")
         audit.record(
             conn,
             actor="admin",
             action="admin.unsubscribe_link",
             subject_type="lead",
-            subject_id=str(row[0]),
+            subject_id=str(lead_id),
             request_id=request_id,
         )
-        return row[0]
+        return lead_id
 
     lead_id = runtime.database.run(find_and_audit)
     privacy = runtime.settings.privacy

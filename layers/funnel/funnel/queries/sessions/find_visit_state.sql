@@ -17,7 +17,7 @@ SELECT ARRAY(SELECT wanted.client_event_id
                                                         FROM events e
                                                        WHERE e.client_event_id = wanted.client_event_id)))
            AS known_client_ids,
-       latest.id, latest.started_at, latest.last_seen_at, latest.page_views,
+       latest.id AS session_id, latest.started_at, latest.last_seen_at, latest.page_views,
        latest.traffic_source, latest.referrer_host, latest.utm_source, latest.utm_medium,
        latest.utm_campaign, latest.utm_term, latest.utm_content, latest.click_id_type
   FROM (VALUES (true)) AS visitor (locked)
