@@ -9,7 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from funnel.readmodel.rollups import Trigger, days_between, monitor_window, plan_from_event, scheduled_range
+from funnel.readmodel.dirty_days import days_between
+from funnel.readmodel.monitor import monitor_window
+from funnel.readmodel.requests import plan_from_event, scheduled_range
+from funnel.readmodel.runs import Trigger
 from funnel.readmodel.schemas import RollupRange
 
 TODAY = date(2026, 2, 14)

@@ -66,7 +66,7 @@ from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
 from funnel.readmodel import sketch_blocks
-from funnel.readmodel.rollups import freshness
+from funnel.readmodel.freshness import freshness
 from funnel.readmodel.sketch import SketchMemo, decode, union_decoded
 
 logger = Logger(child=True)
@@ -345,7 +345,7 @@ def read_usage(conn: psycopg.Connection, window: Window, tenant_id: str | None) 
 
 
 def read_freshness(conn: psycopg.Connection, today: date) -> Freshness:
-    """How current the rollups are (``funnel.readmodel.rollups.freshness``, from the run ledger)."""
+    """How current the rollups are (``funnel.readmodel.freshness``, from the run ledger)."""
     through, lag_days, generated_at = freshness(conn, today)
     return Freshness(rolledUpThrough=through, lagDays=lag_days, generatedAt=generated_at)
 
