@@ -166,55 +166,29 @@ def run_rollups(
     ValueError
         For a property filter with a scope other than marketing.
     """
-    scope = _scope_of(scope, property_id)
+    asked = _Asked(trigger, _scope_of(scope, property_id), from_day, to_day, property_id, dry_run)
     now = runtime.clock().astimezone(UTC)
-    own = _own_days(from_day, to_day, first_kept_days(now.date(), runtime.settings.privacy)[Horizon.RAW])
+    own = _own_days(asked, first_kept=first_kept_days(now.date(), runtime.settings.privacy)[Horizon.RAW])
     run_id, dirty = None, _NO_DIRTY_DAYS
     if not dry_run:
         run_id, dirty = runtime.database.run(
             partial(
-                _open_run,
-                runtime=runtime,
-                now=now,
-                trigger=trigger,
-                scope=scope,
-                from_day=from_day,
-                to_day=to_day,
-                property_id=property_id,
-                own=own,
-                with_dirty_days=with_dirty_days,
+                _open_run, runtime=runtime, asked=asked, now=now, own=own, with_dirty_days=with_dirty_days
             )
         )
     work = [*own.todo, *dirty.days]
-    roll_up = partial(
-        _rollup_day_once,
-        scope=scope,
-        property_id=property_id,
-        clock=runtime.clock,
-        work_mem_mb=runtime.settings.rollup.rollup_work_mem_mb,
-        breakdown_keys_per_day=runtime.settings.rollup.rollup_breakdown_keys_per_day,
-        dry_run=dry_run,
-    )
     done: list[DayResult] = []
     window: tuple[date, date] | None = None
     found: tuple[Discrepancy, ...] = ()
     try:
-        for day in _while_time_left(work, time_left_ms, _day_reserve_ms(runtime)):
-            done.append(runtime.database.run(partial(roll_up, day=day), transaction=False))
+        for day in _while_time_left(work, time_left_ms, reserve_ms=_day_reserve_ms(runtime)):
+            done.append(_roll_up_day(runtime, asked, day))
             if progress is not None:
                 progress(len(done), len(work), day)
         if len(done) >= len(own.todo):
             window = monitor_window(now, own.first_kept)
         if window is not None:
-            found = runtime.database.run(
-                partial(
-                    find_discrepancies,
-                    window=window,
-                    scope=scope,
-                    property_id=property_id,
-                    run_days=[] if dry_run else [result.day for result in done],
-                )
-            )
+            found = _monitor(runtime, asked, window, done)
     except Exception as exc:
         logger.exception(
             "rollup run failed", extra={"runId": str(run_id) if run_id else None, "daysRolledUp": len(done)}
@@ -222,25 +196,7 @@ def run_rollups(
         if run_id is not None:
             _record_failure(runtime, run_id, exc, done=done, skipped=own.skipped, dirty=dirty)
         raise
-
-    report = RollupReport(
-        run_id=run_id,
-        trigger=trigger,
-        scope=scope,
-        from_day=from_day,
-        to_day=to_day,
-        property_id=property_id,
-        dry_run=dry_run,
-        days=tuple(done),
-        skipped_days=own.skipped,
-        remaining_days=own.todo[len(done) :],
-        monitored=window,
-        discrepancies=found,
-        dirty_days=tuple(result.day for result in done[len(own.todo) :]),
-        # Dirty days not reached wait for the next run, as those past the bound do: a run
-        # that did its own days is complete.
-        carried_days=(*dirty.days[max(len(done) - len(own.todo), 0) :], *dirty.carried),
-    )
+    report = _report(run_id, asked, own, dirty, done, monitored=window, discrepancies=found)
     if run_id is not None:
         runtime.database.run(partial(_finish_run, report=report, finished_at=runtime.clock()))
     if report.complete:
@@ -248,6 +204,18 @@ def run_rollups(
     else:
         logger.warning("rollup run out of time", extra=report.summary())
     return report
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a run was asked to do, its scope resolved."""
+
+    trigger: Trigger
+    scope: Scope
+    from_day: date
+    to_day: date
+    property_id: str | None
+    dry_run: bool
 
 
 @dataclass(frozen=True)
@@ -271,9 +239,9 @@ def _scope_of(scope: Scope | None, property_id: str | None) -> Scope:
     return scope
 
 
-def _own_days(from_day: date, to_day: date, first_kept: date) -> _OwnDays:
-    """``from_day``..``to_day`` split at ``first_kept``; the skipped ones are logged."""
-    requested = days_between(from_day, to_day)
+def _own_days(asked: _Asked, *, first_kept: date) -> _OwnDays:
+    """The days asked for, split at ``first_kept``; the skipped ones are logged."""
+    requested = days_between(asked.from_day, asked.to_day)
     own = _OwnDays(
         first_kept=first_kept,
         todo=tuple(day for day in requested if day >= first_kept),
@@ -295,18 +263,26 @@ def _open_run(
     conn: psycopg.Connection,
     *,
     runtime: Runtime,
+    asked: _Asked,
     now: datetime,
-    trigger: Trigger,
-    scope: Scope,
-    from_day: date,
-    to_day: date,
-    property_id: str | None,
     own: _OwnDays,
     with_dirty_days: bool,
 ) -> tuple[UUID, dirty_days.DirtyPlan]:
     """Record the run as ``running`` and, for a scheduled run, choose the dirty days it
     recomputes after its own; committed before any day is."""
-    run_id = _start_run(conn, trigger, scope, from_day, to_day, property_id, started_at=runtime.clock())
+    row = conn.execute(
+        query("rollups/start_run"),
+        {
+            "trigger": asked.trigger.value,
+            "scope": asked.scope.value,
+            "from_day": asked.from_day,
+            "to_day": asked.to_day,
+            "property_id": asked.property_id,
+            "started_at": runtime.clock(),
+        },
+    ).fetchone()
+    assert row is not None
+    run_id: UUID = row[0]
     if not with_dirty_days:
         return run_id, _NO_DIRTY_DAYS
     return run_id, dirty_days.plan(
@@ -325,7 +301,7 @@ def _day_reserve_ms(runtime: Runtime) -> int:
 
 
 def _while_time_left(
-    days: Iterable[date], time_left_ms: Callable[[], int] | None, reserve_ms: int
+    days: Iterable[date], time_left_ms: Callable[[], int] | None, *, reserve_ms: int
 ) -> Iterator[date]:
     """``days`` in order, each only while more than ``reserve_ms`` remain."""
     for day in days:
@@ -334,7 +310,24 @@ def _while_time_left(
         yield day
 
 
-def _rollup_day_once(
+def _roll_up_day(runtime: Runtime, asked: _Asked, day: date) -> DayResult:
+    """One day in its own transaction (``_roll_up_day_once``), on the runtime's database."""
+    return runtime.database.run(
+        partial(
+            _roll_up_day_once,
+            day=day,
+            scope=asked.scope,
+            property_id=asked.property_id,
+            clock=runtime.clock,
+            work_mem_mb=runtime.settings.rollup.rollup_work_mem_mb,
+            breakdown_keys_per_day=runtime.settings.rollup.rollup_breakdown_keys_per_day,
+            dry_run=asked.dry_run,
+        ),
+        transaction=False,
+    )
+
+
+def _roll_up_day_once(
     conn: psycopg.Connection,
     *,
     day: date,
@@ -367,30 +360,50 @@ def _rollup_day_once(
         return result
 
 
-def _start_run(
-    conn: psycopg.Connection,
-    trigger: Trigger,
-    scope: Scope,
-    from_day: date,
-    to_day: date,
-    property_id: str | None,
+def _monitor(
+    runtime: Runtime, asked: _Asked, window: tuple[date, date], done: Sequence[DayResult]
+) -> tuple[Discrepancy, ...]:
+    """The discrepancy monitor over ``window``, counting the days this run wrote (none in
+    a dry run) as rolled up."""
+    return runtime.database.run(
+        partial(
+            find_discrepancies,
+            window=window,
+            scope=asked.scope,
+            property_id=asked.property_id,
+            run_days=[] if asked.dry_run else [result.day for result in done],
+        )
+    )
+
+
+def _report(
+    run_id: UUID | None,
+    asked: _Asked,
+    own: _OwnDays,
+    dirty: dirty_days.DirtyPlan,
+    done: Sequence[DayResult],
     *,
-    started_at: datetime,
-) -> UUID:
-    row = conn.execute(
-        query("rollups/start_run"),
-        {
-            "trigger": trigger.value,
-            "scope": scope.value,
-            "from_day": from_day,
-            "to_day": to_day,
-            "property_id": property_id,
-            "started_at": started_at,
-        },
-    ).fetchone()
-    assert row is not None
-    run_id: UUID = row[0]
-    return run_id
+    monitored: tuple[date, date] | None,
+    discrepancies: tuple[Discrepancy, ...],
+) -> RollupReport:
+    """What the run did. Dirty days not reached wait for the next run, as those past the
+    bound do: a run that did its own days is complete."""
+    return RollupReport(
+        run_id=run_id,
+        trigger=asked.trigger,
+        scope=asked.scope,
+        from_day=asked.from_day,
+        to_day=asked.to_day,
+        property_id=asked.property_id,
+        dry_run=asked.dry_run,
+        days=tuple(done),
+        skipped_days=own.skipped,
+        remaining_days=own.todo[len(done) :],
+        monitored=monitored,
+        discrepancies=discrepancies,
+        dirty_days=tuple(result.day for result in done[len(own.todo) :]),
+        carried_days=(*dirty.days[max(len(done) - len(own.todo), 0) :], *dirty.carried),
+    )
 
 
 def _finish_run(conn: psycopg.Connection, report: RollupReport, *, finished_at: datetime) -> None:
