@@ -47,7 +47,6 @@ class RollupStatus:
     generated_at: datetime | None
     runs: tuple[Mapping[str, Any], ...]
     monitor_run_id: UUID | None
-    monitor_finished_at: datetime | None
     discrepancies: tuple[Mapping[str, Any], ...]
     dirty: dirty_days.Backlog
 
@@ -68,7 +67,6 @@ def rollup_status(runtime: Runtime, *, runs: int = 10) -> RollupStatus:
             generated_at=generated_at,
             runs=tuple(recent),
             monitor_run_id=latest["id"] if latest else None,
-            monitor_finished_at=latest["finished_at"] if latest else None,
             discrepancies=tuple(latest["discrepancy_details"]) if latest else (),
             dirty=dirty_days.backlog(conn),
         )
