@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.platform.observability import traced_handler
 from funnel.platform.runtime import get_runtime
-from funnel.readmodel.rollups import handle_event
+from funnel.readmodel.requests import handle_event
 
 logger = Logger()
 metrics = Metrics()

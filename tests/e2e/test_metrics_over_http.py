@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from funnel.platform.runtime import get_runtime
+from funnel.readmodel.runs import Trigger, run_rollups
 from funnel_emitter import WebhookEmitter
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET
@@ -58,12 +59,8 @@ def call(gateway: RunningGateway, path: str, *, body: Any = None, headers: dict[
         return error.code, json.loads(error.read())
 
 
-def run_rollups(from_day: date, to_day: date) -> None:
-    """The rollup engine, when it exists (it is built beside this API)."""
-    rollups = pytest.importorskip("funnel.readmodel.rollups")
-    if not hasattr(rollups, "run_rollups"):
-        pytest.skip("funnel.readmodel.rollups.run_rollups is not built yet")
-    rollups.run_rollups(get_runtime(), from_day=from_day, to_day=to_day, trigger=rollups.Trigger.CLI)
+def roll_up(from_day: date, to_day: date) -> None:
+    run_rollups(get_runtime(), from_day=from_day, to_day=to_day, trigger=Trigger.CLI)
 
 
 def page_view(event_id: str, visitor: str, at: datetime, path: str, **extra: Any) -> dict[str, Any]:
@@ -186,7 +183,7 @@ def test_every_number_of_both_answers_follows_from_what_was_sent(gateway, db: ps
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     before_run = datetime.now(UTC)
-    run_rollups(yesterday, today)
+    roll_up(yesterday, today)
     after_run = datetime.now(UTC)
 
     # Then the expected values, from what was sent (the lead's capture time is the server's)

@@ -28,7 +28,7 @@ import pytest
 
 from funnel.platform.runtime import get_runtime, reset_runtime
 from funnel.platform.signatures import sign
-from funnel.readmodel.rollups import handle_event
+from funnel.readmodel.requests import handle_event
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET, UNBOUNDED_CLIENTS, load_event
 from tests.outage import OwnServer, own_server

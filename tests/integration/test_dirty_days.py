@@ -27,7 +27,8 @@ from funnel.platform import dirty_days
 from funnel.platform.migrate import apply_migrations
 from funnel.platform.runtime import Runtime, get_runtime, reset_runtime
 from funnel.privacy.retention import purge
-from funnel.readmodel.rollups import Scope, Trigger, run_rollups
+from funnel.readmodel.day import Scope
+from funnel.readmodel.runs import Trigger, run_rollups
 from funnel.webhooks.ingest import ingest_webhook
 from funnel.webhooks.schemas import WebhookDelivery
 from funnel_local.postgres import create_database
@@ -392,9 +393,9 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
     # Given a late scan written by one backend
     late = writer(database_url)
     store_scan(late, at(OLDER, 9), "job-first")
-    import funnel.readmodel.rollups
+    import funnel.readmodel.runs
 
-    real = funnel.readmodel.rollups.rollup_day
+    real = funnel.readmodel.runs.rollup_day
 
     def with_a_write_meanwhile(conn, day, **kwargs):  # type: ignore[no-untyped-def]
         # The same backend writes another scan of the day after the recompute read the
@@ -404,7 +405,7 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
             store_scan(late, at(OLDER, 10), "job-meanwhile")
         return result
 
-    monkeypatch.setattr(funnel.readmodel.rollups, "rollup_day", with_a_write_meanwhile)
+    monkeypatch.setattr(funnel.readmodel.runs, "rollup_day", with_a_write_meanwhile)
 
     # When the schedule rolls the day up while that happens
     report = scheduled(runtime)
@@ -414,7 +415,7 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
     assert scans_rolled_up(db, OLDER) == 1
     assert marks(db) == [OLDER]
     # And the next run counts both
-    monkeypatch.setattr(funnel.readmodel.rollups, "rollup_day", real)
+    monkeypatch.setattr(funnel.readmodel.runs, "rollup_day", real)
     scheduled(runtime, NOW + timedelta(hours=1))
     assert scans_rolled_up(db, OLDER) == 2
     assert marks(db) == []

@@ -21,7 +21,7 @@ from funnel.platform.http import RawRequest
 from funnel.platform.runtime import Runtime, build_runtime, get_runtime, reset_runtime
 from funnel.platform.settings import get_settings
 from funnel.privacy.retention import purge
-from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.runs import Trigger, run_rollups
 from tests.builders import api_event
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from funnel.platform import dirty_days
 from funnel.platform.errors import ConfigurationError
 from funnel.platform.runtime import Runtime, get_runtime, reset_runtime
 from funnel.platform.settings import get_settings
-from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.runs import Trigger, run_rollups
 from tests import raw_data
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY

@@ -12,7 +12,7 @@ import pytest
 
 import metrics_handler
 from funnel.capture.beacons import MAX_CLIENT_AHEAD
-from funnel.metrics.api import NOW_WINDOW_SECONDS
+from funnel.metrics.windows import NOW_WINDOW_SECONDS
 from funnel.platform.runtime import reset_runtime
 from funnel.platform.sql import query
 from tests.builders import api_event, response_json

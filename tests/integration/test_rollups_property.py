@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from funnel.platform.runtime import Runtime, get_runtime
-from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.runs import Trigger, run_rollups
 from tests import raw_data
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from funnel.platform.runtime import Runtime, get_runtime
-from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.runs import Trigger, run_rollups
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from funnel.metrics.api import _window_sketches, channel_visitors, read_traffic
 from funnel.metrics.schemas import Window
 from funnel.platform.runtime import Runtime, get_runtime
 from funnel.privacy.retention import Horizon, first_kept_days
-from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.runs import Trigger, run_rollups
 from funnel.readmodel.sketch_blocks import decompose, rebuild
 from funnel_ops.cli import main as cli
 from tests.integration.test_rollups_window_unique import (

@@ -352,7 +352,7 @@ def run_demo(
     started = time.monotonic()
     with _environment(environment):
         from funnel.platform.runtime import get_runtime, reset_runtime
-        from funnel.readmodel.rollups import Trigger, run_rollups
+        from funnel.readmodel.runs import Trigger, run_rollups
 
         reset_runtime()
         try:

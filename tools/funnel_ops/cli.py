@@ -22,16 +22,10 @@ from funnel.operations.tasks import run_migrations
 from funnel.platform.errors import ConfigurationError, FunnelError
 from funnel.platform.runtime import Runtime, get_runtime
 from funnel.privacy.retention import purge
-from funnel.readmodel.rollups import (
-    RollupReport,
-    RollupStatus,
-    Scope,
-    Trigger,
-    rollup_status,
-    run_rollups,
-    scheduled_range,
-    validation_details,
-)
+from funnel.readmodel.day import Scope
+from funnel.readmodel.freshness import RollupStatus, rollup_status
+from funnel.readmodel.requests import scheduled_range, validation_details
+from funnel.readmodel.runs import RollupReport, Trigger, run_rollups
 from funnel.readmodel.schemas import RollupRange
 from funnel.readmodel.sketch_blocks import rebuild_stored
 

@@ -8,7 +8,8 @@ the last five minutes' events through an index that bounds it by those minutes.
 ``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
 
 * resolve the window (inclusive UTC days, or a ``period`` relative to today; by default
-  the last 30 complete days) against the runtime's clock and refuse impossible ones;
+  the last 30 complete days) against the runtime's clock and refuse impossible ones
+  (``funnel.metrics.windows``, where the window and delta maths live);
 * read everything of one answer from one snapshot (``REPEATABLE READ, READ ONLY``);
 * keep answers in a ``ReportCache`` of the warm container, keyed by the request and the
   data version: the newest ``generated_at`` of the rollups and the newest successful
@@ -25,7 +26,7 @@ import time as timer
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -34,7 +35,6 @@ from aws_lambda_powertools import Logger
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from funnel.capture.beacons import MAX_CLIENT_AHEAD
 from funnel.metrics.schemas import (
     NOT_SET,
     UNATTRIBUTED,
@@ -44,10 +44,8 @@ from funnel.metrics.schemas import (
     FunnelGroups,
     GroupBy,
     Ingest,
-    Metric,
     NowQuery,
     NowResponse,
-    Period,
     RequestedWindow,
     ServiceUsageQuery,
     ServiceUsageResponse,
@@ -60,29 +58,33 @@ from funnel.metrics.schemas import (
     UsageMetrics,
     Window,
 )
-from funnel.platform.errors import MalformedRequest, ValidationFailed
+from funnel.metrics.windows import (
+    NOW_WINDOW_SECONDS,
+    Number,
+    active_from,
+    compared,
+    comparison_window,
+    now_bounds,
+    ratio,
+    resolve_window,
+    utc_today,
+    window_bounds,
+)
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.platform.schemas import OTHER
 from funnel.platform.sql import query
 from funnel.readmodel import sketch_blocks
-from funnel.readmodel.rollups import freshness
+from funnel.readmodel.freshness import freshness
 from funnel.readmodel.sketch import SketchMemo, decode, union_decoded
 
 logger = Logger(child=True)
 
-MAX_WINDOW_DAYS = 366
-DEFAULT_WINDOW_DAYS = 30
-# "Active": a completed scan in the 30 days ending with the window (DESIGN, "Funnel cohort").
-ACTIVE_DAYS = 30
 MS_PER_HOUR = 3_600_000
-# Visitors now: those with an event in this many seconds up to the request.
-NOW_WINDOW_SECONDS = 300
 CACHE_ENTRIES = 128
 # How long a cached answer may be served while its data version holds (see the docstring).
 CACHE_MAX_AGE_SECONDS = 60.0
 
-Number = int | float
 # The version of a rollup row's sketches: its id and generated_at. Rows are replaced whole
 # by a re-roll, which always writes a new generated_at (and a re-inserted day has a new id).
 RowVersion = tuple[UUID, datetime]
@@ -92,108 +94,12 @@ RowVersion = tuple[UUID, datetime]
 decoded_sketches: SketchMemo[Any] = SketchMemo()
 
 
-# --- windows and formulas -------------------------------------------------------------
-
-
-def _problem(field: str, message: str, kind: str) -> dict[str, str]:
-    return {"loc": field, "msg": message, "type": kind}
-
-
-def period_window(period: Period, today: date) -> tuple[date, date]:
-    """The inclusive UTC days of a relative ``period`` on ``today``: ``today`` alone;
-    ``7d``, ``30d`` and ``90d`` that many complete days ending yesterday; ``month`` from
-    its first day to today; ``last_month`` the whole previous month."""
-    yesterday = today - timedelta(days=1)
-    if period == "today":
-        return today, today
-    if period == "month":
-        return today.replace(day=1), today
-    if period == "last_month":
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    return yesterday - timedelta(days=int(period.removesuffix("d")) - 1), yesterday
-
-
-def resolve_window(
-    start: date | None, end: date | None, today: date, period: Period | None = None
-) -> RequestedWindow:
-    """The window a request asks for, with defaults filled in.
-
-    With ``period`` it is that period (``period_window``), echoed in the window. Without
-    ``to`` the window ends yesterday (the last complete UTC day), or on ``from`` when that
-    is today; without ``from`` it starts 29 days before its end (30 days).
-
-    Raises
-    ------
-    MalformedRequest
-        ``period_with_dates`` when ``period`` comes with ``from`` or ``to``.
-    ValidationFailed
-        When a day is after today, ``from`` is after ``to``, or the window is longer than
-        ``MAX_WINDOW_DAYS`` days; ``details`` lists each problem by parameter.
-    """
-    if period is not None:
-        given = [name for name, day in (("from", start), ("to", end)) if day is not None]
-        if given:
-            raise MalformedRequest(
-                "period_with_dates",
-                details={"period": period, "with": given, "msg": "give period, or from and to, not both"},
-            )
-        first, last = period_window(period, today)
-        return RequestedWindow(start=first, end=last, period=period)
-    yesterday = today - timedelta(days=1)
-    if end is None:
-        end = min(today, max(yesterday, start)) if start is not None else yesterday
-    if start is None:
-        start = end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
-    problems = []
-    if start > today:
-        problems.append(_problem("from", "must not be after today (UTC)", "date_in_future"))
-    if end > today:
-        problems.append(_problem("to", "must not be after today (UTC)", "date_in_future"))
-    if start > end:
-        problems.append(_problem("from", "must not be after to", "window_reversed"))
-    elif (end - start).days + 1 > MAX_WINDOW_DAYS:
-        problems.append(
-            _problem("to", f"the window must not be longer than {MAX_WINDOW_DAYS} days", "window_too_long")
-        )
-    if problems:
-        raise ValidationFailed(details=problems)
-    return RequestedWindow(start=start, end=end)
-
-
-def comparison_window(window: Window) -> Window:
-    """The window of equal length that ends the day before ``window`` starts."""
-    return Window(start=window.start - timedelta(days=window.days), end=window.start - timedelta(days=1))
-
-
-def ratio(numerator: Number, denominator: Number) -> float | None:
-    """``numerator / denominator``, or None when the denominator is zero."""
-    return numerator / denominator if denominator else None
-
-
-def delta(current: Number | None, comparison: Number | None) -> float | None:
-    """``(current - comparison) / comparison``, or None when either is None or comparison is 0."""
-    if current is None or comparison is None or comparison == 0:
-        return None
-    return (current - comparison) / comparison
-
-
-def _compared(
-    current: Mapping[str, Number | None], comparison: Mapping[str, Number | None] | None
-) -> dict[str, Metric]:
-    return {
-        name: Metric(value=value, delta=None if comparison is None else delta(value, comparison[name]))
-        for name, value in current.items()
-    }
+# --- parameters and rows --------------------------------------------------------------
 
 
 def _window_params(window: Window) -> dict[str, Any]:
-    return {
-        "from_day": window.start,
-        "to_day": window.end,
-        "start_at": datetime.combine(window.start, time.min, UTC),
-        "end_at": datetime.combine(window.end + timedelta(days=1), time.min, UTC),
-    }
+    start_at, end_at = window_bounds(window)
+    return {"from_day": window.start, "to_day": window.end, "start_at": start_at, "end_at": end_at}
 
 
 def _rows(
@@ -345,7 +251,7 @@ def read_usage(conn: psycopg.Connection, window: Window, tenant_id: str | None) 
 
 
 def read_freshness(conn: psycopg.Connection, today: date) -> Freshness:
-    """How current the rollups are (``funnel.readmodel.rollups.freshness``, from the run ledger)."""
+    """How current the rollups are (``funnel.readmodel.freshness``, from the run ledger)."""
     through, lag_days, generated_at = freshness(conn, today)
     return Freshness(rolledUpThrough=through, lagDays=lag_days, generatedAt=generated_at)
 
@@ -424,7 +330,7 @@ def read_funnel(
     """
     params = {
         **_window_params(window),
-        "active_from": window.end - timedelta(days=ACTIVE_DAYS - 1),
+        "active_from": active_from(window),
         "property_id": property_id,
         "tenant_id": tenant_id,
         "group_by": group_by,
@@ -587,7 +493,7 @@ def build_summary(
         compareTo=comparison,
         freshness=read_freshness(conn, today),
         metrics=SummaryMetrics(
-            **_compared(current.values(), previous.values() if previous else None),
+            **compared(current.values(), previous.values() if previous else None),
             trafficSourceMix=current.source_mix(),
         ),
         ingest=read_ingest(conn, window, request.property_id),
@@ -624,7 +530,7 @@ def build_service_usage(
         window=window,
         compareTo=comparison,
         freshness=read_freshness(conn, today),
-        usage=UsageMetrics(**_compared(usage, previous)),
+        usage=UsageMetrics(**compared(usage, previous)),
         funnel=funnel,
         funnelByGroup=groups,
         trend=[
@@ -724,10 +630,6 @@ def _serve[Report: BaseModel](
     return report
 
 
-def _today(runtime: Runtime) -> date:
-    return runtime.clock().astimezone(UTC).date()
-
-
 @traced
 def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None = None) -> SummaryResponse:
     """``GET /v1/metrics/summary``: traffic, ingest and (on request) funnel of a window.
@@ -746,7 +648,7 @@ def summary(runtime: Runtime, request: SummaryQuery, cache: ReportCache | None =
     MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
-    today = _today(runtime)
+    today = utc_today(runtime.clock())
     window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
@@ -769,7 +671,7 @@ def service_usage(
     MalformedRequest, ValidationFailed
         For an impossible window (see ``resolve_window``).
     """
-    today = _today(runtime)
+    today = utc_today(runtime.clock())
     window = resolve_window(request.start, request.end, today, request.period)
     return _serve(
         runtime,
@@ -786,14 +688,11 @@ def visitors_now(runtime: Runtime, request: NowQuery) -> NowResponse:
     (``queries/metrics/count_visitors_now.sql``, cheap by ``0015_visitors_now_index``).
 
     An event dated up to ``MAX_CLIENT_AHEAD`` after the request (a client clock ahead, as
-    ingest believes it) counts too: its visitor is on the site now.
+    ingest believes it) counts too: its visitor is on the site now (``windows.now_bounds``).
     """
     as_of = runtime.clock().astimezone(UTC)
-    params = {
-        "since_at": as_of - timedelta(seconds=NOW_WINDOW_SECONDS),
-        "until_at": as_of + MAX_CLIENT_AHEAD,
-        "property_id": request.property_id,
-    }
+    since_at, until_at = now_bounds(as_of)
+    params = {"since_at": since_at, "until_at": until_at, "property_id": request.property_id}
 
     def count(conn: psycopg.Connection) -> int:
         # Planned for its parameters: one property's range or every property's.

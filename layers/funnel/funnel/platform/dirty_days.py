@@ -24,7 +24,7 @@ deletes only those it read, at the version it read (:func:`seen_marks`, :func:`c
 a write that commits meanwhile keeps its mark for the next run, and a write that marks
 while the rollup deletes waits for that transaction, then marks anew.
 
-A scheduled run (``funnel.readmodel.rollups.run_rollups`` with ``dirty_days``) settles the days due
+A scheduled run (``funnel.readmodel.runs.run_rollups`` with ``dirty_days``) settles the days due
 first, then recomputes its own days and up to ``ROLLUP_DIRTY_DAYS_PER_RUN`` dirty days,
 oldest first (:func:`plan`); the rest, and any it has no time left for, are carried to the
 next run. Marks of days past raw retention are dropped: those days are never recomputed

@@ -53,11 +53,6 @@ def merge(sketches: Iterable[Any]) -> bytes:
     return bytes(_union(sketches).get_result(datasketches.tgt_hll_type.HLL_8).serialize_compact())
 
 
-def union_estimate(sketches: Iterable[bytes | None]) -> int:
-    """Distinct visitors across several days' sketches (each visitor counted once)."""
-    return union_decoded(decode(serialized) for serialized in sketches if serialized)
-
-
 class SketchMemo[Decoded]:
     """Decoded sketches kept by a warm container, least recently used out first.
 

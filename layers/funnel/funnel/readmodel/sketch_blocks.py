@@ -43,7 +43,7 @@ from funnel.privacy.retention import Horizon, first_kept_days
 from funnel.readmodel import sketch
 
 MAX_LEVEL = 6
-LOCK_SPACE = 480_913_228  # funnel.readmodel.rollups.LOCK_SPACE + 1
+LOCK_SPACE = 480_913_228  # funnel.readmodel.day.LOCK_SPACE + 1
 
 
 def block_start(day: date, level: int) -> date:
