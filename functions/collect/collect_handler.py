@@ -21,8 +21,9 @@ from funnel.capture.collect import (
 )
 from funnel.capture.identity import DailySalts
 from funnel.capture.schemas import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
+from funnel.platform.body import FORM, JSON, TEXT
 from funnel.platform.client_limits import public_limit
-from funnel.platform.http import FORM, JSON, TEXT, FunnelResolver
+from funnel.platform.http import FunnelResolver
 from funnel.platform.schemas import ErrorResponse, RequestQueued
 
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).

@@ -17,7 +17,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.platform.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
+from funnel.platform.body import FORM, JSON, MULTIPART, TEXT
+from funnel.platform.http import FunnelResolver
 from funnel.platform.schemas import ErrorResponse
 from funnel.privacy.schemas import UnsubscribeForm
 from funnel.privacy.unsubscribe import show_confirmation, submit

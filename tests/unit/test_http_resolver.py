@@ -13,8 +13,9 @@ from aws_lambda_powertools.event_handler.middlewares import openapi_validation
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import RootModel
 
+from funnel.platform.body import multipart_pairs, strict_json, urlencoded_pairs
 from funnel.platform.errors import MalformedRequest
-from funnel.platform.http import FunnelResolver, multipart_pairs, strict_json, urlencoded_pairs
+from funnel.platform.http import FunnelResolver
 from funnel.platform.runtime import build_runtime
 from funnel.platform.settings import get_settings
 from funnel.webhooks.schemas import TenantCreated, WebhookDelivery

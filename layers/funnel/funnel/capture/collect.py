@@ -18,9 +18,10 @@ from funnel.capture.identity import Client, DailySalts
 from funnel.capture.leads import AlreadyCaptured, CaptureRequest, allowed_redirect, capture_lead
 from funnel.capture.schemas import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
 from funnel.platform import buffer
+from funnel.platform.body import FORM, media_type, strict_json
 from funnel.platform.buffer import BufferedEvents, BufferedLead, BufferedRequest
 from funnel.platform.errors import DatabaseUnavailable, FunnelError, RateLimited, ValidationFailed
-from funnel.platform.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
+from funnel.platform.http import RawRequest, SiteOriginGuard, request_origin
 from funnel.platform.runtime import Runtime
 
 logger = Logger(child=True)

@@ -18,9 +18,10 @@ from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
 from funnel.platform import buffer
+from funnel.platform.body import strict_json
 from funnel.platform.buffer import BufferedRequest, BufferedWebhook
 from funnel.platform.errors import Conflict, DatabaseUnavailable, ServiceUnavailable, ValidationFailed
-from funnel.platform.http import RawRequest, strict_json
+from funnel.platform.http import RawRequest
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
 from funnel.readmodel import dirty_days
