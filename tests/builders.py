@@ -9,6 +9,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from funnel.capture.identity import Client
+from funnel.platform.http import RawRequest, request_origin
 from funnel.platform.signatures import sign
 from tests.conftest import ADMIN_KEY, load_event
 
@@ -114,3 +116,32 @@ def sample_body(sample: str) -> Any:
     event = load_event(f"{sample}.json")
     raw = base64.b64decode(event["body"]).decode() if event.get("isBase64Encoded") else event["body"]
     return json.loads(raw)
+
+
+def client_of(event: dict[str, Any]) -> Client:
+    """The client of an API event, as the collect handler reads it."""
+    request = RawRequest.from_event(event)
+    return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
+
+
+def beacon_sent(event: dict[str, Any]) -> dict[str, Any]:
+    """What the collect handler reads of a beacon request besides its events: the keyword
+    arguments of ``receive_events``."""
+    request = RawRequest.from_event(event)
+    return {
+        "body": request.body,
+        "client": client_of(event),
+        "origin": request.headers.get("origin"),
+        "viewer_country": request.headers.get("cloudfront-viewer-country"),
+    }
+
+
+def lead_sent(event: dict[str, Any]) -> dict[str, Any]:
+    """What the collect handler reads of a capture request besides the capture: the keyword
+    arguments of ``receive_lead``."""
+    request = RawRequest.from_event(event)
+    return {
+        "client": client_of(event),
+        "request_id": request.request_id,
+        "origin": request_origin(request.headers),
+    }

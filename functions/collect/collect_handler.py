@@ -12,24 +12,34 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.capture.collect import (
-    count_rejection,
-    form_error_page,
-    receive_events,
-    receive_lead,
-    require_site_origin,
-)
-from funnel.capture.identity import DailySalts
+from funnel.capture import collect
+from funnel.capture.accounting import Kind
+from funnel.capture.collect import LEADS_PATH, VIEWER_COUNTRY, form_error_page, receive_events, receive_lead
+from funnel.capture.identity import Client, DailySalts
 from funnel.capture.schemas import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
+from funnel.platform.body import FORM, JSON, TEXT, media_type, readable_document
 from funnel.platform.client_limits import public_limit
-from funnel.platform.http import FORM, JSON, TEXT, FunnelResolver
+from funnel.platform.errors import FunnelError
+from funnel.platform.http import FunnelResolver, RawRequest, SiteOriginGuard, request_origin
+from funnel.platform.runtime import Runtime
 from funnel.platform.schemas import ErrorResponse, RequestQueued
 
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
 logger = Logger()
 metrics = Metrics()
+
+
+def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> None:
+    """Ingest accounting of a refused request: its kind by path, its property and count from
+    as much of its body as can be read."""
+    kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
+    document = readable_document(request.body, media_type(request.headers))
+    collect.count_rejection(runtime, exc, kind=kind, document=document)
+
+
 app = FunnelResolver(
-    guards=[require_site_origin],
+    # Lead capture writes consent: it is taken from the site's own pages only.
+    guards=[SiteOriginGuard(frozenset({LEADS_PATH}))],
     accept=frozenset({JSON, TEXT, FORM}),
     cors=True,
     on_reject=count_rejection,
@@ -92,7 +102,16 @@ THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
     },
 )
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
-    accepted = receive_events(app.runtime(), body.events(), app.raw_request, salts)
+    request = app.raw_request
+    accepted = receive_events(
+        app.runtime(),
+        body.events(),
+        salts,
+        body=request.body,
+        client=_client(request),
+        origin=request.headers.get("origin"),
+        viewer_country=request.headers.get(VIEWER_COUNTRY),
+    )
     if not accepted.queued:
         metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=accepted.accepted)
         metrics.add_metric(name="EventDuplicates", unit=MetricUnit.Count, value=accepted.duplicates)
@@ -116,7 +135,15 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[str]:
     },
 )
 def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:
-    received = receive_lead(app.runtime(), body, app.raw_request, salts)
+    request = app.raw_request
+    received = receive_lead(
+        app.runtime(),
+        body,
+        salts,
+        client=_client(request),
+        request_id=request.request_id,
+        origin=request_origin(request.headers),
+    )
     if not received.queued:
         metrics.add_metric(name="LeadsCaptured", unit=MetricUnit.Count, value=1)
     if not app.form_post:
@@ -127,6 +154,10 @@ def capture_lead(body: Annotated[LeadCapture, Body()]) -> Response[str]:
     if received.redirect is not None:
         return Response(303, content_types.TEXT_HTML, "", headers={"Location": received.redirect})
     return Response(200, "text/html; charset=utf-8", THANK_YOU)
+
+
+def _client(request: RawRequest) -> Client:
+    return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -9,7 +9,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -57,6 +61,12 @@ TABLE = "with format=csv (required then): the table of the answer to send"
 CompareTo = Annotated[
     bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
 ]
+# The 200 answer's CSV alternative.
+_CSV: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    csv_tables.CSV: {
+        "schema": {"type": "string", "description": "one table, a header row first (format=csv)"}
+    }
+}
 _ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in [
@@ -83,7 +93,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
     responses={
         200: {
             "description": "The summary, or one of its tables as CSV",
-            "content": {"application/json": {"model": SummaryResponse}, **csv_tables.CSV_CONTENT},
+            "content": {"application/json": {"model": SummaryResponse}, **_CSV},
         },
         **_ERRORS,
     },
@@ -144,7 +154,7 @@ def get_summary(
     responses={
         200: {
             "description": "Usage, funnel and trend, or one of their tables as CSV",
-            "content": {"application/json": {"model": ServiceUsageResponse}, **csv_tables.CSV_CONTENT},
+            "content": {"application/json": {"model": ServiceUsageResponse}, **_CSV},
         },
         **_ERRORS,
     },
@@ -185,7 +195,7 @@ def get_service_usage(
     responses={
         200: {
             "description": "Visitors now, or as CSV",
-            "content": {"application/json": {"model": NowResponse}, **csv_tables.CSV_CONTENT},
+            "content": {"application/json": {"model": NowResponse}, **_CSV},
         },
         **_ERRORS,
     },
@@ -213,7 +223,12 @@ def _answer(
     """The JSON body, or the chosen table of it as CSV."""
     if chosen is None or table is None:
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
-    return csv_tables.response(report, table, chosen, body)
+    return Response(
+        status_code=200,
+        content_type=f"{csv_tables.CSV}; charset=utf-8",
+        body=csv_tables.render(chosen, body),
+        headers={"Content-Disposition": csv_tables.content_disposition(report, table, body)},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

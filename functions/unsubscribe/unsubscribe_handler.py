@@ -17,8 +17,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.platform.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
+from funnel.platform.body import FORM, JSON, MULTIPART, TEXT
+from funnel.platform.http import FunnelResolver
 from funnel.platform.schemas import ErrorResponse
+from funnel.privacy.pages import Page
 from funnel.privacy.schemas import UnsubscribeForm
 from funnel.privacy.unsubscribe import show_confirmation, submit
 
@@ -56,7 +58,7 @@ Token = Annotated[str | None, Query(description="the signed token of the link")]
 def confirmation(token: Token = None) -> Response[str]:
     page = show_confirmation(app.runtime(), token)
     metrics.add_metric(name="UnsubscribePagesShown", unit=MetricUnit.Count, value=1)
-    return page.response()
+    return _answer(page)
 
 
 @app.post(
@@ -87,7 +89,13 @@ def unsubscribe(form: Annotated[UnsubscribeForm, Body()], token: Token = None) -
     metrics.add_metric(
         name="Unsubscribes" if page.status == 200 else "UnsubscribesRefused", unit=MetricUnit.Count, value=1
     )
-    return page.response()
+    return _answer(page)
+
+
+def _answer(page: Page) -> Response[str]:
+    return Response(
+        status_code=page.status, content_type=page.content_type, body=page.body, headers=page.headers
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

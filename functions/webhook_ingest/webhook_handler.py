@@ -63,7 +63,10 @@ app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])
     },
 )
 def receive(delivery: Annotated[WebhookDelivery, Body()]) -> Response[str]:
-    accepted = receive_webhook(app.runtime(), delivery.root, app.raw_request)
+    request = app.raw_request
+    accepted = receive_webhook(
+        app.runtime(), delivery.root, delivery_id=request.headers.get("webhook-id") or None, body=request.body
+    )
     if accepted is None:
         return Response(202, content_types.APPLICATION_JSON, RequestQueued().model_dump_json())
     metrics.add_metric(

@@ -16,11 +16,10 @@ from psycopg import sql
 import collect_handler
 from funnel.capture.identity import DailySalts
 from funnel.capture.schemas import EventsBody
-from funnel.platform.http import RawRequest
 from funnel.platform.runtime import build_runtime, reset_runtime
 from funnel.platform.settings import get_settings
 from funnel.platform.sql import query
-from tests.builders import api_event, response_json, sample_body
+from tests.builders import api_event, beacon_sent, response_json, sample_body
 
 pytestmark = pytest.mark.integration
 
@@ -515,7 +514,7 @@ def test_concurrent_retries_of_one_batch_store_it_once(collect, db):
     # Given eight containers receiving the same batch at once
     body = sample_body("collect/beacon_batch")
     events = EventsBody.model_validate(body).events()
-    request = RawRequest.from_event(api_event("collect/beacon_batch"))
+    sent = beacon_sent(api_event("collect/beacon_batch"))
     settings = get_settings()
     from funnel.capture.collect import receive_events
 
@@ -523,7 +522,7 @@ def test_concurrent_retries_of_one_batch_store_it_once(collect, db):
         runtime = build_runtime(settings)
         runtime.clock = lambda: NOW
         try:
-            return receive_events(runtime, events, request, DailySalts())
+            return receive_events(runtime, events, DailySalts(), **sent)
         finally:
             runtime.database.close()
 
@@ -539,7 +538,7 @@ def test_concurrent_retries_of_one_batch_store_it_once(collect, db):
 
 def test_concurrent_batches_of_one_visitor_share_one_session(collect, db):
     # Given eight containers each receiving a different page view of the same visit
-    request = RawRequest.from_event(api_event("collect/beacon_batch"))
+    sent = beacon_sent(api_event("collect/beacon_batch"))
     settings = get_settings()
     from funnel.capture.collect import receive_events
 
@@ -548,7 +547,7 @@ def test_concurrent_batches_of_one_visitor_share_one_session(collect, db):
         runtime = build_runtime(settings)
         runtime.clock = lambda: NOW
         try:
-            return receive_events(runtime, EventsBody.model_validate(body).events(), request, DailySalts())
+            return receive_events(runtime, EventsBody.model_validate(body).events(), DailySalts(), **sent)
         finally:
             runtime.database.close()
 

@@ -13,10 +13,9 @@ import pytest
 import collect_handler
 from funnel.capture.identity import DailySalts
 from funnel.capture.schemas import LeadCapture
-from funnel.platform.http import RawRequest
 from funnel.platform.runtime import build_runtime, reset_runtime
 from funnel.platform.settings import get_settings
-from tests.builders import api_event, response_json, sample_body
+from tests.builders import api_event, lead_sent, response_json, sample_body
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +117,7 @@ def test_a_later_capture_without_the_box_ticked_withdraws_nothing(collect, db, c
 def test_concurrent_captures_of_one_email_make_one_lead_and_one_consent_record(collect, db):
     # Given 12 simultaneous submissions of one address with consent (the B3 race)
     body = LeadCapture.model_validate(sample_body("collect/lead_capture_json"))
-    request = RawRequest.from_event(api_event("collect/lead_capture_json"))
+    sent = lead_sent(api_event("collect/lead_capture_json"))
     settings = get_settings()
     from funnel.capture.collect import receive_lead
 
@@ -126,7 +125,7 @@ def test_concurrent_captures_of_one_email_make_one_lead_and_one_consent_record(c
         runtime = build_runtime(settings)
         runtime.clock = lambda: NOW
         try:
-            receive_lead(runtime, body, request, DailySalts())
+            receive_lead(runtime, body, DailySalts(), **sent)
         finally:
             runtime.database.close()
 

@@ -17,12 +17,11 @@ from funnel.capture.accounting import Kind, Outcome
 from funnel.capture.collect import receive_events
 from funnel.capture.identity import DailySalts
 from funnel.capture.schemas import EventsBody
-from funnel.platform.http import RawRequest
 from funnel.platform.runtime import Runtime, build_runtime, get_runtime, reset_runtime
 from funnel.platform.settings import get_settings
 from funnel.privacy.retention import purge
 from funnel.readmodel.runs import Trigger, run_rollups
-from tests.builders import api_event
+from tests.builders import api_event, beacon_sent
 
 pytestmark = pytest.mark.integration
 
@@ -139,21 +138,21 @@ def test_concurrent_requests_of_one_property_are_counted_to_the_event(runtime, d
     # page views, 12 repeating one of those, 6 from a crawler
     requests = [[page_view(f"evt_conc_{n:04d}", f"vis_conc_{n % 10}")] for n in range(30)]
     requests += [[page_view(f"evt_conc_{n:04d}", f"vis_conc_{n % 10}")] for n in range(0, 24, 2)]
-    human = RawRequest.from_event(api_event("collect/beacon_page_view"))
-    crawler = RawRequest.from_event(api_event("collect/beacon_page_view", headers={"user-agent": BOT}))
+    human = beacon_sent(api_event("collect/beacon_page_view"))
+    crawler = beacon_sent(api_event("collect/beacon_page_view", headers={"user-agent": BOT}))
     settings = get_settings()
     runtimes = [build_runtime(settings) for _ in range(6)]
     for each in runtimes:
         each.clock = lambda: NOW
 
-    def request(n: int) -> tuple[list, RawRequest]:
+    def request(n: int) -> tuple[list, dict]:
         return (requests[n], human) if n < len(requests) else (requests[n % 30], crawler)
 
     def deliver(container: int) -> list:
         # A container runs one request at a time.
         return [
             receive_events(
-                runtimes[container], EventsBody.model_validate(body[0]).events(), via, DailySalts()
+                runtimes[container], EventsBody.model_validate(body[0]).events(), DailySalts(), **via
             )
             for body, via in map(request, range(container, 48, 6))
         ]

@@ -32,7 +32,12 @@ def deliver_concurrently(events: list[dict], workers: int) -> list[object]:
         parsed = ScanCompleted.model_validate_json(request.body)
         barrier.wait(timeout=30)
         try:
-            return receive_webhook(runtimes[index % workers], parsed, request)
+            return receive_webhook(
+                runtimes[index % workers],
+                parsed,
+                delivery_id=request.headers.get("webhook-id") or None,
+                body=request.body,
+            )
         except FunnelError as exc:
             return exc
 

@@ -166,7 +166,10 @@ def test_concurrent_deliveries_in_any_order_leave_the_same_milestones(seed, lamb
         for event in events[container::8]:
             request = RawRequest.from_event(event)
             receive_webhook(
-                runtimes[container], WebhookDelivery.model_validate_json(request.body).root, request
+                runtimes[container],
+                WebhookDelivery.model_validate_json(request.body).root,
+                delivery_id=request.headers.get("webhook-id") or None,
+                body=request.body,
             )
 
     try:

@@ -1,5 +1,5 @@
 """Per-request work the resolver spares Powertools: printing a request's values into its
-debug messages, and walking the body's annotation on every request."""
+debug messages, and walking the body's annotation on every request; and its body limit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from aws_lambda_powertools.event_handler.middlewares import openapi_validation
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import RootModel
 
-from funnel.platform.errors import MalformedRequest
-from funnel.platform.http import FunnelResolver, multipart_pairs, strict_json, urlencoded_pairs
+from funnel.platform.http import FunnelResolver
 from funnel.platform.runtime import build_runtime
 from funnel.platform.settings import get_settings
 from funnel.webhooks.schemas import TenantCreated, WebhookDelivery
@@ -80,17 +79,6 @@ def test_a_discriminated_union_body_is_not_a_sequence(app):
     assert openapi_validation._is_or_contains_sequence(RootModel[list[int]]) is True
 
 
-@pytest.mark.parametrize("body", ['{"v": NaN}', '{"v": Infinity}', "[-Infinity]", b'{"v": "\xff"}', "{nope"])
-def test_bodies_that_are_not_json_are_refused_as_json_errors(body):
-    with pytest.raises(json.JSONDecodeError):
-        strict_json(body)
-
-
-def test_json_bodies_parse_as_json_loads_does():
-    text = '{"a": [1, 2.5, -3e2, true, null, "é"], "b": {}}'
-    assert strict_json(text) == json.loads(text) == strict_json(text.encode())
-
-
 @pytest.mark.parametrize(("size", "status"), [(256 * 1024, 200), (256 * 1024 + 1, 413)])
 def test_a_body_of_256_kib_is_admitted_and_one_byte_more_is_413(app, size, status):
     # Given a route, and a JSON body of exactly `size` bytes
@@ -106,21 +94,3 @@ def test_a_body_of_256_kib_is_admitted_and_one_byte_more_is_413(app, size, statu
     assert response["statusCode"] == status
     if status == 413:
         assert json.loads(response["body"])["details"] == {"maxBytes": 256 * 1024}
-
-
-def _multipart(count: int) -> tuple[bytes, str]:
-    parts = "".join(f'--b\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\nv\r\n' for n in range(count))
-    return f"{parts}--b--\r\n".encode(), "multipart/form-data; boundary=b"
-
-
-@pytest.mark.parametrize("kind", ["urlencoded", "multipart"])
-def test_a_form_of_200_fields_is_read_and_201_is_refused(kind):
-    def read(count: int) -> list[tuple[str, str]]:
-        if kind == "urlencoded":
-            return urlencoded_pairs("&".join(f"f{n}=v" for n in range(count)).encode())
-        return multipart_pairs(*_multipart(count))
-
-    assert len(read(200)) == 200
-    with pytest.raises(MalformedRequest) as refused:
-        read(201)
-    assert refused.value.code == "invalid_form"

@@ -1,13 +1,13 @@
 """The public collection endpoints' work, between the handler and the domain modules:
-build what the request tells, run the domain function in one transaction, and count
-rejections for ingest accounting."""
+take what the handler read of the request (plain values: the body, the client, the
+page's origin), run the domain function in one transaction, and count rejections for
+ingest accounting."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger
 
@@ -18,7 +18,6 @@ from funnel.capture.identity import Client, DailySalts
 from funnel.capture.leads import AlreadyCaptured, CaptureRequest, allowed_redirect, capture_lead
 from funnel.capture.schemas import MAX_BATCH, BeaconEvent, EventsAccepted, LeadCapture
 from funnel.platform.errors import DatabaseUnavailable, FunnelError, RateLimited, ValidationFailed
-from funnel.platform.http import FORM, RawRequest, SiteOriginGuard, media_type, request_origin, strict_json
 from funnel.platform.runtime import Runtime
 
 logger = Logger(child=True)
@@ -27,9 +26,6 @@ LEADS_PATH = "/v1/leads/capture"
 # The one property every refusal is counted under when the property it names is not
 # configured (or cannot be read): not a valid property id, so it never meets a real one.
 UNKNOWN_PROPERTY = "(unknown)"
-
-require_site_origin = SiteOriginGuard(frozenset({LEADS_PATH}))
-"""Lead capture writes consent: it is taken from the site's own pages only."""
 
 
 def require_configured(property_ids: Iterable[str], properties: Collection[str]) -> None:
@@ -47,9 +43,9 @@ def require_configured(property_ids: Iterable[str], properties: Collection[str])
         )
 
 
-# What the beacon path reads of a request's headers besides the user agent: a buffered
-# request keeps these only.
-BEACON_HEADERS = ("cloudfront-viewer-country",)
+# What the beacon path reads of a request's headers besides the user agent (the country
+# CloudFront tells): a buffered request keeps it only, under this name.
+VIEWER_COUNTRY = "cloudfront-viewer-country"
 
 
 @dataclass(frozen=True)
@@ -58,21 +54,40 @@ class LeadReceived:
     redirect: str | None
 
 
-def client_of(request: RawRequest) -> Client:
-    return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
-
-
 def receive_events(
-    runtime: Runtime, events: list[BeaconEvent], request: RawRequest, salts: DailySalts
+    runtime: Runtime,
+    events: list[BeaconEvent],
+    salts: DailySalts,
+    *,
+    body: bytes,
+    client: Client,
+    origin: str | None,
+    viewer_country: str | None,
 ) -> EventsAccepted:
     """Store a beacon request's events; when the database cannot take them in time, buffer
-    the request (``"queued": true``) or, without a buffer, raise its 503."""
+    the request (``"queued": true``) or, without a buffer, raise its 503.
+
+    Parameters
+    ----------
+    events
+        The request's validated events.
+    body
+        The body as received (what a buffered request keeps, validated again on replay).
+    client
+        Who sent it (the address is used, never stored).
+    origin
+        The ``Origin`` header as sent: its host is one of the site's own (a referral from
+        it is a self-referral).
+    viewer_country
+        The ``cloudfront-viewer-country`` header as sent, or None.
+    """
     require_configured((event.propertyId for event in events), runtime.settings.http.property_ids)
+    headers = {VIEWER_COUNTRY: viewer_country} if viewer_country is not None else {}
     beacon = BeaconRequest(
         received_at=runtime.clock(),
-        client=client_of(request),
-        headers=request.headers,
-        site_hosts=site_hosts(runtime.settings.http.allowed_origins, request.headers.get("origin")),
+        client=client,
+        headers=headers,
+        site_hosts=site_hosts(runtime.settings.http.allowed_origins, origin),
     )
     try:
         return store_events(runtime, events, beacon, salts)
@@ -83,10 +98,10 @@ def receive_events(
 
         message = buffer.BufferedEvents(
             receivedAt=beacon.received_at,
-            body=request.body.decode("utf-8"),
-            ip=beacon.client.ip,
-            userAgent=beacon.client.user_agent,
-            headers={name: request.headers[name] for name in BEACON_HEADERS if name in request.headers},
+            body=body.decode("utf-8"),
+            ip=client.ip,
+            userAgent=client.user_agent,
+            headers=headers,
             siteHosts=sorted(beacon.site_hosts),
         )
         buffer.hold(runtime.ingest_buffer(), buffer.BufferedRequest(message), unavailable)
@@ -105,17 +120,36 @@ def store_events(
 
 
 def receive_lead(
-    runtime: Runtime, capture: LeadCapture, request: RawRequest, salts: DailySalts
+    runtime: Runtime,
+    capture: LeadCapture,
+    salts: DailySalts,
+    *,
+    client: Client,
+    request_id: str | None,
+    origin: str | None,
 ) -> LeadReceived:
     """Store a capture, or buffer it when the database cannot take it in time; returns
-    whether it was buffered and where a form post should send the browser (or None)."""
+    whether it was buffered and where a form post should send the browser (or None).
+
+    Parameters
+    ----------
+    capture
+        The validated capture.
+    client
+        Who sent it (the address is used, never stored).
+    request_id
+        API Gateway's request id, kept with the consent it records.
+    origin
+        The origin of the page it came from (by ``Origin``, else ``Referer``), checked
+        against the site's before it gets here: its consent's evidence.
+    """
     require_configured((capture.propertyId,), runtime.settings.http.property_ids)
     redirect = allowed_redirect(capture, runtime.settings.http.allowed_origins)
     captured = CaptureRequest(
         received_at=runtime.clock(),
-        client=client_of(request),
-        request_id=request.request_id,
-        origin=request_origin(request.headers),
+        client=client,
+        request_id=request_id,
+        origin=origin,
     )
     try:
         store_lead(runtime, capture, captured, salts)
@@ -146,20 +180,20 @@ def store_lead(runtime: Runtime, capture: LeadCapture, captured: CaptureRequest,
         logger.info("capture already stored", extra={"submission_id": captured.submission_id})
 
 
-def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> None:
+def count_rejection(runtime: Runtime, exc: FunnelError, *, kind: Kind, document: object) -> None:
     """Count a refused request's events or lead, by error code, for its property.
 
     Only client errors count (a 5xx is ours, and may mean the database is away); the
-    property is read from the body when it can be, ``default`` when the body names none,
-    and is ``(unknown)`` when it cannot be read or is not configured: a caller can never
-    make a counter of a name of its choosing.
+    property is read from ``document`` (as much of the body as could be read, None when
+    nothing could) when it can be, ``default`` when the body names none, and is
+    ``(unknown)`` when it cannot be read or is not configured: a caller can never make a
+    counter of a name of its choosing.
     """
     if exc.status >= 500 or isinstance(exc, RateLimited):
         # (A client over its bound is refused before any work: counting it would be the
         # very write per request the bound spares the database.)
         return
-    kind = Kind.LEAD if request.path.rstrip("/") == LEADS_PATH else Kind.EVENT
-    claimed, count = _claimed_property_and_count(request)
+    claimed, count = _claimed_property_and_count(document)
     properties = runtime.settings.http.property_ids
     property_id = claimed if isinstance(claimed, str) and claimed in properties else UNKNOWN_PROPERTY
     runtime.database.run(
@@ -175,11 +209,8 @@ def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> 
     )
 
 
-def _claimed_property_and_count(request: RawRequest) -> tuple[object, int]:
-    try:
-        text = request.body.decode("utf-8")
-        document: object = dict(parse_qsl(text)) if media_type(request.headers) == FORM else strict_json(text)
-    except (UnicodeDecodeError, ValueError):
+def _claimed_property_and_count(document: object) -> tuple[object, int]:
+    if document is None:
         return UNKNOWN_PROPERTY, 1
     first: object = document
     count = 1

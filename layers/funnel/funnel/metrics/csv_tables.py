@@ -15,12 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.types import (
-    OpenAPIResponseContentModel,
-    OpenAPIResponseContentSchema,
-)
-
 from funnel.platform.errors import ValidationFailed
 
 SummaryTable = Literal[
@@ -176,6 +170,12 @@ def filename(report: str, table: str, window: Mapping[str, Any] | None) -> str:
     return f"{report}-{table}{days}.csv"
 
 
+def content_disposition(report: str, table: str, body: Mapping[str, Any]) -> str:
+    """The answer's ``Content-Disposition``: a download named after the report, table and
+    the body's window."""
+    return f'attachment; filename="{filename(report, table, body.get("window"))}"'
+
+
 def choose(
     format_: Format | None, accept: str, table: str | None, tables: Mapping[str, Table]
 ) -> Table | None:
@@ -205,20 +205,3 @@ def choose(
             ]
         )
     return tables[table]
-
-
-def response(report: str, table_name: str, table: Table, body: Mapping[str, Any]) -> Response[str]:
-    """The HTTP answer: the CSV, as a download named after the report, table and window."""
-    window = body.get("window")
-    return Response(
-        status_code=200,
-        content_type=f"{CSV}; charset=utf-8",
-        body=render(table, body),
-        headers={"Content-Disposition": f'attachment; filename="{filename(report, table_name, window)}"'},
-    )
-
-
-# The 200 answer's CSV alternative, for the OpenAPI document.
-CSV_CONTENT: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-    CSV: {"schema": {"type": "string", "description": "one table, a header row first (format=csv)"}}
-}

@@ -20,9 +20,9 @@ from funnel.capture.collect import store_events, store_lead
 from funnel.capture.identity import Client, DailySalts
 from funnel.capture.leads import CaptureRequest
 from funnel.capture.schemas import EventsBody, LeadCapture
+from funnel.platform.body import strict_json
 from funnel.platform.buffer import BufferedEvents, BufferedLead, BufferedRequest, BufferedWebhook
 from funnel.platform.errors import DatabaseUnavailable, FunnelError
-from funnel.platform.http import strict_json
 from funnel.platform.observability import traced
 from funnel.platform.runtime import Runtime
 from funnel.webhooks.ingest import store_webhook

@@ -1,5 +1,6 @@
 """HTTP plumbing shared by every API function: the resolver, the guards that run before
-routing, and the one place where errors become responses.
+routing, and the one place where errors become responses. Bodies are read by
+:mod:`funnel.platform.body`.
 
 Guards run before Powertools validates the request, so a caller who fails
 authentication learns nothing about the schema: order is body size, then the guards
@@ -8,16 +9,13 @@ authentication learns nothing about the schema: order is body size, then the gua
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
-import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -29,6 +27,19 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.metrics import MetricUnit
 
 from funnel.platform.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind, check_key
+from funnel.platform.body import (
+    FORM,
+    JSON,
+    MAX_JSON_DEPTH,
+    MULTIPART,
+    TEXT,
+    JsonTooDeep,
+    admit,
+    decoded,
+    json_text,
+    media_type,
+    strict_json,
+)
 from funnel.platform.client_limits import Limit
 from funnel.platform.errors import (
     ConfigurationError,
@@ -37,7 +48,6 @@ from funnel.platform.errors import (
     MalformedRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
     SigningNotConfigured,
@@ -72,17 +82,9 @@ class RawRequest:
             headers = lower_cased_headers(event)
         context = event.get("requestContext") or {}
         http = context.get("http") or {}
-        raw = event.get("body") or ""
-        if event.get("isBase64Encoded"):
-            try:
-                body = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError):
-                raise MalformedRequest("invalid_body_encoding") from None
-        else:
-            body = raw.encode("utf-8", errors="surrogatepass")
         return cls(
             headers,
-            body,
+            decoded(event.get("body") or "", base64_encoded=bool(event.get("isBase64Encoded"))),
             path=str(event.get("rawPath") or http.get("path") or ""),
             source_ip=http.get("sourceIp"),
             request_id=context.get("requestId"),
@@ -244,73 +246,6 @@ def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
 
 
-class _NotJson(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not a JSON number")
-
-
-def _finite_float(literal: str) -> float:
-    number = float(literal)
-    if math.isinf(number):
-        # 1e400: Python reads it as infinity, which JSON cannot write back.
-        raise _NotJson(f"{literal[:20]} is out of a double's range")
-    return number
-
-
-# One decoder for every request (json.loads with an argument builds a new one per call).
-_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-
-MAX_JSON_DEPTH = 32
-"""Deepest nesting of objects and arrays a request body may have (the body's own object or
-array is level 1). No model here goes past 4; the limit bounds what validation, logging
-and jsonb have to walk."""
-
-
-class JsonTooDeep(json.JSONDecodeError):
-    """A body nested deeper than :data:`MAX_JSON_DEPTH` (a 400 ``json_too_deep``)."""
-
-    def __init__(self, document: str) -> None:
-        super().__init__(f"the body is nested deeper than {MAX_JSON_DEPTH} levels", document, 0)
-
-
-def _nesting_fits(node: dict[str, Any] | list[Any], room: int) -> bool:
-    """Whether no container inside ``node`` is more than ``room`` levels below it.
-
-    It visits each container's values once and goes no deeper than the limit; a webhook
-    takes about a microsecond, a batch of 100 events a fraction of its parsing time.
-    """
-    for child in node.values() if type(node) is dict else node:
-        if (type(child) is dict or type(child) is list) and (room == 0 or not _nesting_fits(child, room - 1)):
-            return False
-    return True
-
-
-def strict_json(text: str | bytes) -> Any:
-    """Parse a request body as JSON, refusing what PostgreSQL's jsonb or Python cannot
-    hold: ``NaN``, ``Infinity`` and numbers beyond a double (Python's parser accepts them,
-    jsonb refuses them), integers of more digits than Python converts, and nesting deeper
-    than :data:`MAX_JSON_DEPTH` (:class:`JsonTooDeep`). Each is malformed JSON (400) here
-    rather than a failed write or a crash later."""
-    try:
-        document = text if isinstance(text, str) else text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise json.JSONDecodeError("the body is not UTF-8", "", exc.start) from exc
-    try:
-        value = _STRICT_DECODER.decode(document)
-    except json.JSONDecodeError:
-        raise
-    except RecursionError:
-        raise JsonTooDeep(document) from None
-    except ValueError as exc:  # _NotJson, and int() refusing thousands of digits
-        raise json.JSONDecodeError(str(exc)[:200], document, 0) from None
-    if (type(value) is dict or type(value) is list) and not _nesting_fits(value, MAX_JSON_DEPTH - 1):
-        raise JsonTooDeep(document)
-    return value
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -351,11 +286,6 @@ def from_validation_error(exc: RequestValidationError) -> FunnelError:
     )
 
 
-JSON = "application/json"
-TEXT = "text/plain"
-FORM = "application/x-www-form-urlencoded"
-MULTIPART = "multipart/form-data"
-MAX_FORM_FIELDS = 200
 # Where Powertools keeps a route's validated arguments in the resolver's context.
 _ROUTE_ARGS = "_route_args"
 RejectionHook = Callable[[FunnelError, RawRequest, Runtime], None]
@@ -370,76 +300,8 @@ def browser_form_post(headers: Mapping[str, str]) -> bool:
     return media_type(headers) in (FORM, MULTIPART) and "text/html" in headers.get("accept", "").lower()
 
 
-_NESTED = re.compile(r"^([A-Za-z0-9_]+)\[([^\[\]]*)\]$")
-
-
-def form_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Form fields as a JSON object: ``a=1`` is ``{"a": "1"}``, ``fields[b]=2`` is
-    ``{"fields": {"b": "2"}}`` (one level, as HTML forms name grouped inputs); the last of
-    repeated names wins.
-
-    Raises
-    ------
-    MalformedRequest
-        ``invalid_form`` for a name used both as a field and as a group.
-    """
-    fields: dict[str, Any] = {}
-    for name, value in pairs:
-        nested = _NESTED.match(name)
-        if nested:
-            group = fields.setdefault(nested.group(1), {})
-            if not isinstance(group, dict):
-                raise MalformedRequest(
-                    "invalid_form", details=f"{nested.group(1)} is both a field and a group"
-                )
-            group[nested.group(2)] = value
-        else:
-            if isinstance(fields.get(name), dict):
-                raise MalformedRequest("invalid_form", details=f"{name} is a field and a group")
-            fields[name] = value
-    return fields
-
-
-def urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
-    """An urlencoded body's fields, at most ``MAX_FORM_FIELDS``."""
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-    except ValueError:
-        raise MalformedRequest("invalid_form", details="too many form fields") from None
-
-
-def multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    """A ``multipart/form-data`` body's text fields (uploaded files are not fields)."""
-    # Imported here: the e-mail package's HTTP policy is no part of a cold start, and only
-    # a multipart form post needs it.
-    from email import policy
-    from email.message import EmailMessage
-    from email.parser import BytesParser
-
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
-    )
-    if not isinstance(message, EmailMessage) or not message.is_multipart():
-        raise MalformedRequest("invalid_form", details="not a multipart body")
-    pairs: list[tuple[str, str]] = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or part.get_filename() is not None:
-            continue
-        if len(pairs) == MAX_FORM_FIELDS:
-            raise MalformedRequest("invalid_form", details="too many form fields")
-        payload = part.get_payload(decode=True)
-        pairs.append((name, payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""))
-    return pairs
-
-
 def _method(event: Mapping[str, Any]) -> str:
     return str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
-
-
-def media_type(headers: Mapping[str, str]) -> str:
-    """The media type of ``content-type`` without parameters, lower-cased ("" when absent)."""
-    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 class FunnelResolver(APIGatewayHttpResolver):
@@ -613,18 +475,12 @@ class FunnelResolver(APIGatewayHttpResolver):
 
     def _admit(self, request: RawRequest) -> None:
         runtime = self.runtime()
-        limit = runtime.settings.http.max_body_bytes
-        if len(request.body) > limit:
-            raise PayloadTooLarge(details={"maxBytes": limit})
-        try:
-            # Every route takes text (JSON, or a form, which is ASCII); anything else would
-            # fail deep inside the framework.
-            request.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedRequest("invalid_body_encoding", details="the body is not UTF-8") from None
-        kind = media_type(request.headers)
-        if request.body and kind and kind not in self._accept:
-            raise UnsupportedMediaType(details={"contentType": kind[:100], "accepted": sorted(self._accept)})
+        admit(
+            request.body,
+            max_bytes=runtime.settings.http.max_body_bytes,
+            kind=media_type(request.headers),
+            accepted=self._accept,
+        )
         for guard in self._guards:
             guard(request, runtime)
 
@@ -640,22 +496,16 @@ class FunnelResolver(APIGatewayHttpResolver):
     def _as_json(event: Mapping[str, Any], request: RawRequest) -> Mapping[str, Any]:
         """The event Powertools validates: forms and beacon text rewritten as a JSON body,
         and JSON whose type Powertools would not recognise (`Application/JSON`) relabelled."""
-        kind = media_type(request.headers)
-        if not request.body:
-            body = ""
-        elif kind == TEXT:
-            body = request.body.decode("utf-8")
-        elif kind == FORM:
-            body = _json(form_fields(urlencoded_pairs(request.body)))
-        elif kind == MULTIPART:
-            body = _json(form_fields(multipart_pairs(request.body, request.headers["content-type"])))
-        elif event.get("isBase64Encoded"):
-            body = request.body.decode("utf-8")
-        elif str((event.get("headers") or {}).get("content-type", JSON)).startswith(JSON):
+        as_sent = (
+            bool(request.body)
+            and media_type(request.headers) not in (TEXT, FORM, MULTIPART)
+            and not event.get("isBase64Encoded")
+            # JSON, unless in a case Powertools does not recognise ("Application/JSON")
+            and str((event.get("headers") or {}).get("content-type", JSON)).startswith(JSON)
+        )
+        if as_sent:
             return event
-        else:
-            # JSON, in a case Powertools does not recognise ("Application/JSON")
-            body = request.body.decode("utf-8")
+        body = json_text(request.body, request.headers.get("content-type", "")) if request.body else ""
         headers = {**(event.get("headers") or {}), "content-type": JSON}
         return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
 

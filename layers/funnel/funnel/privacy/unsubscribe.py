@@ -1,5 +1,5 @@
 """Unsubscribe links (CASL): signed per-lead tokens, the admin call that issues them, and
-the public pages that use them.
+the public flow that uses them (its pages are :mod:`funnel.privacy.pages`).
 
 Token format (version 1)::
 
@@ -25,10 +25,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlencode
@@ -36,7 +35,6 @@ from uuid import UUID
 
 import psycopg
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
 
 from funnel.capture.consent import ConsentChange, ConsentEvidence, ConsentStatus, record_consent
 from funnel.platform import audit
@@ -51,6 +49,7 @@ from funnel.platform.observability import traced
 from funnel.platform.rows import fetch_value
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
+from funnel.privacy.pages import Page, confirmation_page, error_page, text_page, unsubscribed_page
 from funnel.privacy.schemas import UnsubscribeForm
 
 logger = Logger(child=True)
@@ -249,122 +248,6 @@ def withdraw(runtime: Runtime, token: str | None, *, source: Source, request_id:
     return changed
 
 
-# ----------------------------------------------------------------------------- pages
-
-HTML = "text/html; charset=utf-8"
-TEXT = "text/plain; charset=utf-8"
-_STYLE = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:1.125rem;"
-    "line-height:1.5;color:#1b1b1b;background:#fff;margin:0}"
-    "main{max-width:34rem;margin:3rem auto;padding:0 1.25rem}"
-    "h1{font-size:1.6rem;line-height:1.25}"
-    "button{font:inherit;font-weight:600;padding:.65rem 1.4rem;border:2px solid #1b1b1b;"
-    "border-radius:.375rem;background:#1b1b1b;color:#fff;cursor:pointer}"
-    "button:hover{background:#3a3a3a}"
-    "button:focus-visible{outline:3px solid #1a5fd0;outline-offset:3px}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-# The pages load nothing, run nothing and may only post to this origin; no page may frame
-# them (a framed button could be clicked by trickery); the token in the URL must not leak
-# through Referer; and nothing is cached or indexed.
-_HEADERS = {
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Cache-Control": "no-store",
-}
-
-
-@dataclass(frozen=True)
-class Page:
-    """An answer of the public unsubscribe function."""
-
-    status: int
-    body: str
-    content_type: str = HTML
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def response(self) -> Response[str]:
-        return Response(
-            status_code=self.status,
-            content_type=self.content_type,
-            body=self.body,
-            headers={**_HEADERS, **self.headers},
-        )
-
-
-def _document(title: str, *paragraphs: str, form: str = "") -> str:
-    body = "".join(f"<p>{html.escape(text)}</p>" for text in paragraphs)
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex, nofollow"><meta name="referrer" content="no-referrer">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main><h1>{html.escape(title)}</h1>{body}{form}</main></body></html>"
-    )
-
-
-def confirmation_page(token: str) -> Page:
-    # The form posts to "unsubscribe", relative to this page's /v1/unsubscribe, so it
-    # works under any base path; the token travels in the body, not the URL.
-    form = (
-        '<form method="post" action="unsubscribe">'
-        f'<input type="hidden" name="token" value="{html.escape(token, quote=True)}">'
-        '<button type="submit">Unsubscribe</button></form>'
-    )
-    return Page(
-        200,
-        _document(
-            "Unsubscribe from AltContext emails",
-            "Select the button below to stop receiving marketing email from AltContext. "
-            "It takes effect immediately.",
-            form=form,
-        ),
-    )
-
-
-def unsubscribed_page() -> Page:
-    return Page(
-        200,
-        _document(
-            "You are unsubscribed",
-            "You will not receive marketing email from AltContext any more. You can close this page.",
-        ),
-    )
-
-
-# What a refused visitor reads, by error class (the most specific one that matches).
-_ERROR_TEXT: dict[type[FunnelError], tuple[str, str]] = {
-    ExpiredUnsubscribeToken: (
-        "This unsubscribe link has expired",
-        "Unsubscribe links work for at least 60 days after the email was sent. Use the "
-        "unsubscribe link in a more recent email from AltContext, or reply to one and ask us to stop.",
-    ),
-    InvalidUnsubscribeToken: (
-        "This unsubscribe link is not valid",
-        "The link may have been cut short when it was copied. Open it again from the email, "
-        "or use the unsubscribe link in another email from AltContext.",
-    ),
-    ServiceUnavailable: (
-        "Please try again in a moment",
-        "We could not process your request just now and nothing has changed. "
-        "Please try again in a few minutes.",
-    ),
-    FunnelError: ("This request could not be processed", "Open the link again from the email."),
-}
-
-
-def error_page(exc: FunnelError) -> Page:
-    """The page for a refused request; the status (and any Retry-After) is the error's."""
-    title, text = next(_ERROR_TEXT[cls] for cls in type(exc).__mro__ if cls in _ERROR_TEXT)
-    return Page(exc.status, _document(title, text), headers=dict(exc.headers))
-
-
 def _refused(exc: FunnelError | ConfigurationError, *, one_click: bool = False) -> Page:
     if isinstance(exc, ConfigurationError):
         logger.error("service misconfigured", extra={"reason": str(exc)})
@@ -373,7 +256,7 @@ def _refused(exc: FunnelError | ConfigurationError, *, one_click: bool = False) 
         "unsubscribe refused", extra={"status": exc.status, "error": exc.code, "details": exc.details}
     )
     if one_click:
-        return Page(exc.status, exc.code, content_type=TEXT, headers=dict(exc.headers))
+        return text_page(exc.status, exc.code, headers=dict(exc.headers))
     return error_page(exc)
 
 
@@ -411,5 +294,5 @@ def submit(
     except (FunnelError, ConfigurationError) as exc:
         return _refused(exc, one_click=one_click)
     if one_click:
-        return Page(200, "Unsubscribed.", content_type=TEXT)
+        return text_page(200, "Unsubscribed.")
     return unsubscribed_page()

@@ -18,9 +18,9 @@ from aws_lambda_powertools import Logger
 from psycopg.types.json import Jsonb
 
 from funnel.platform import buffer, dirty_days
+from funnel.platform.body import strict_json
 from funnel.platform.buffer import BufferedRequest, BufferedWebhook
 from funnel.platform.errors import Conflict, DatabaseUnavailable, ServiceUnavailable, ValidationFailed
-from funnel.platform.http import RawRequest, strict_json
 from funnel.platform.runtime import Runtime
 from funnel.platform.sql import query
 from funnel.webhooks.schemas import TenantCreated, WebhookAccepted, WebhookEvent
@@ -43,22 +43,39 @@ class IngestResult:
     duplicate: bool
 
 
-def receive_webhook(runtime: Runtime, event: WebhookEvent, request: RawRequest) -> WebhookAccepted | None:
+def receive_webhook(
+    runtime: Runtime, event: WebhookEvent, *, delivery_id: str | None, body: bytes
+) -> WebhookAccepted | None:
     """Check what the schema cannot, then store the event; when the database cannot take it
     in time, buffer it (None: answered 202 ``"queued": true``) or, without a buffer, raise
     its 503. A delivery whose write was sent unanswered (in doubt) is buffered too: its
-    replay finds it stored, or stores it."""
+    replay finds it stored, or stores it.
+
+    Parameters
+    ----------
+    event
+        The validated webhook.
+    delivery_id
+        The ``webhook-id`` header, None when it is absent or empty.
+    body
+        The body exactly as signed (see :func:`delivery_digest`).
+
+    Raises
+    ------
+    ValidationFailed
+        ``occurredAt`` out of range, or ``invalid_webhook_id`` for a delivery id over
+        ``MAX_WEBHOOK_ID_LENGTH`` characters or not printable.
+    """
     now = runtime.clock()
     _check_occurred_at(event, now)
-    delivery_id = request.headers.get("webhook-id") or None
     if delivery_id is not None and (
         len(delivery_id) > MAX_WEBHOOK_ID_LENGTH or not delivery_id.isprintable()
     ):
         raise ValidationFailed("invalid_webhook_id", details={"maxLength": MAX_WEBHOOK_ID_LENGTH})
     try:
-        return store_webhook(runtime, event, delivery_id, request.body)
+        return store_webhook(runtime, event, delivery_id, body)
     except DatabaseUnavailable as unavailable:
-        message = BufferedWebhook(receivedAt=now, body=request.body.decode("utf-8"), webhookId=delivery_id)
+        message = BufferedWebhook(receivedAt=now, body=body.decode("utf-8"), webhookId=delivery_id)
         buffer.hold(runtime.ingest_buffer(), BufferedRequest(message), unavailable)
     return None
 
