@@ -54,8 +54,9 @@ test-e2e: $(STAMP) chromium
 # The emitter's tests that need only the standard library and pytest, run on every Python
 # the package supports that this machine has, each in a small venv of its own.
 EMITTER_PYTHONS ?= python3.10 python3.11 python3.12 python3.13
-EMITTER_TESTS := tests/unit/test_emitter.py tests/unit/test_emitter_events.py tests/unit/test_emitter_outbox.py \
-                 tests/unit/test_emitter_background.py tests/unit/test_emitter_cli.py
+EMITTER_TESTS := tests/unit/test_emitter_events.py tests/integration/test_emitter.py \
+                 tests/integration/test_emitter_outbox.py tests/integration/test_emitter_background.py \
+                 tests/integration/test_emitter_cli.py
 
 test-emitter-pythons: ## the emitter's tests on each of $(EMITTER_PYTHONS) found here
 	@set -e; for py in $(EMITTER_PYTHONS); do \
