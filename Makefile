@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck \
+.PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint format typecheck \
         check validate build migrate purge invoke rollups-run rollups-backfill rollups-status \
         rollups-service-usage rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
         dashboard-vendor dashboard-check dashboard-size \
@@ -85,12 +85,16 @@ chromium:
 	    exit 1; \
 	  fi; }
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff: lint and format check (make format fixes what it can)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
-	$(BIN)/mypy layers/funnel/funnel functions tools emitter
+# Fixes first, then formats what the fixes left, and fails if a finding needs a person.
+format: $(STAMP) ## ruff check --fix and ruff format: what make lint checks, fixed where ruff can
+	$(BIN)/ruff check --fix . ; status=$$?; $(BIN)/ruff format . && exit $$status
+
+typecheck: $(STAMP) ## mypy on the files pyproject.toml names
+	$(BIN)/mypy
 
 validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 	$(BIN)/sam validate --lint
