@@ -11,8 +11,8 @@ Every function has Lambda's Active tracing: Lambda records its segments (initial
 invocation, overhead) without any SDK. Powertools' Tracer adds subsegments, but importing
 the X-Ray SDK takes about as long as importing everything else a function needs (it
 imports botocore), so the ingest functions, whose callers wait on a cold start, leave it
-out. The others decorate their handler with :func:`traced_handler`, which loads the SDK on
-the first invocation (not at import: it would cost every cold start's initialization
+out (``traced=False``). The others' handlers are wrapped by :func:`traced_handler`, which
+loads the SDK on the first invocation (not at import: it would cost every cold start's initialization
 the same, and keep the analytics functions' import at twice the floor), and the use cases
 marked :func:`traced` then show their database time in the trace.
 """
