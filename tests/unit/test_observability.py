@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.logging import logger as powertools_logger
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from funnel.platform.observability import Observability
@@ -20,9 +20,11 @@ from tests.conftest import FakeContext, load_event
 @pytest.fixture(autouse=True)
 def fresh_container(monkeypatch: pytest.MonkeyPatch) -> None:
     """A service name of this test's own (Powertools shares a Logger by service name), and a
-    container not yet invoked."""
+    container not yet invoked, with no metric added (every Metrics shares one set, which
+    other tests' handlers may have left unflushed)."""
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"observability-{uuid.uuid4().hex[:8]}")
     cold_start.reset_cold_start_flag()
+    Metrics().clear_metrics()
     monkeypatch.setattr(powertools_logger, "is_cold_start", True)
 
 
