@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint typecheck \
+.PHONY: run demo test test-unit test-integration test-e2e test-emitter-pythons chromium lint format typecheck \
         check validate build migrate purge invoke rollups-run rollups-backfill rollups-status \
         rollups-service-usage rollups-blocks openapi openapi-check tracker tracker-check tracker-size \
         dashboard-vendor dashboard-check dashboard-size \
@@ -54,8 +54,9 @@ test-e2e: $(STAMP) chromium
 # The emitter's tests that need only the standard library and pytest, run on every Python
 # the package supports that this machine has, each in a small venv of its own.
 EMITTER_PYTHONS ?= python3.10 python3.11 python3.12 python3.13
-EMITTER_TESTS := tests/unit/test_emitter.py tests/unit/test_emitter_events.py tests/unit/test_emitter_outbox.py \
-                 tests/unit/test_emitter_background.py tests/unit/test_emitter_cli.py
+EMITTER_TESTS := tests/unit/test_emitter_events.py tests/integration/test_emitter.py \
+                 tests/integration/test_emitter_outbox.py tests/integration/test_emitter_background.py \
+                 tests/integration/test_emitter_cli.py
 
 test-emitter-pythons: ## the emitter's tests on each of $(EMITTER_PYTHONS) found here
 	@set -e; for py in $(EMITTER_PYTHONS); do \
@@ -84,12 +85,16 @@ chromium:
 	    exit 1; \
 	  fi; }
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff: lint and format check (make format fixes what it can)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
-	$(BIN)/mypy layers/funnel/funnel functions tools emitter
+# Fixes first, then formats what the fixes left, and fails if a finding needs a person.
+format: $(STAMP) ## ruff check --fix and ruff format: what make lint checks, fixed where ruff can
+	$(BIN)/ruff check --fix . ; status=$$?; $(BIN)/ruff format . && exit $$status
+
+typecheck: $(STAMP) ## mypy on the files pyproject.toml names
+	$(BIN)/mypy
 
 validate: $(STAMP) ## sam validate with cfn-lint; no AWS account needed
 	$(BIN)/sam validate --lint

@@ -4,11 +4,8 @@ plain HTML form answered with a redirect). CORS for the site's origins only."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,14 +16,16 @@ from funnel.capture.identity import Client, DailySalts
 from funnel.capture.schemas import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
 from funnel.platform.body import FORM, JSON, TEXT, media_type, readable_document
 from funnel.platform.client_limits import public_limit
+from funnel.platform.error_docs import HTML_PAGE, JSON_ERROR, error_responses
 from funnel.platform.errors import FunnelError
 from funnel.platform.http import FunnelResolver, RawRequest, SiteOriginGuard, request_origin
+from funnel.platform.observability import Observability
 from funnel.platform.runtime import Runtime
-from funnel.platform.schemas import ErrorResponse, RequestQueued
+from funnel.platform.schemas import RequestQueued
 
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=True, traced=False)
+metrics = observability.metrics
 
 
 def count_rejection(exc: FunnelError, request: RawRequest, runtime: Runtime) -> None:
@@ -48,41 +47,30 @@ app = FunnelResolver(
 )
 salts = DailySalts()
 
-ERRORS: dict[int, OpenAPIResponse] = {
-    status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
-    for status, description in [
-        (400, "Not JSON, nested deeper than 32 levels, or not a readable form"),
-        (413, "Body over 256 KB"),
-        (415, "Not JSON, text/plain or an urlencoded form"),
-        (422, "Invalid events or lead, or a property that is not configured (`unknown_property`)"),
-        (
-            503,
-            "Database unavailable (`database_unavailable`), or no answer after the write was sent "
-            "(`write_outcome_unknown`); retry after `Retry-After` seconds",
-        ),
-    ]
+_ERROR_DESCRIPTIONS = {
+    400: "Not JSON, nested deeper than 32 levels, or not a readable form",
+    413: "Body over 256 KB",
+    415: "Not JSON, text/plain or an urlencoded form",
+    422: "Invalid events or lead, or a property that is not configured (`unknown_property`)",
+    503: "Database unavailable (`database_unavailable`), or no answer after the write was sent "
+    "(`write_outcome_unknown`); retry after `Retry-After` seconds",
 }
+ERRORS = error_responses(_ERROR_DESCRIPTIONS)
 # A lead's errors are the same, plus 403 for a request not from the site's pages; a
 # browser's plain form post gets each as a page saying so (`Accept: text/html`).
-LEAD_ERRORS: dict[int, OpenAPIResponse] = {
-    status: {
-        "description": f"{description} (a page, for a browser's plain HTML form post)",
-        "content": {
-            "application/json": {"model": ErrorResponse},
-            "text/html": {"schema": {"type": "string"}},
-        },
-    }
-    for status, description in sorted(
-        [
-            *((status, str(response["description"])) for status, response in ERRORS.items()),
-            (
-                403,
-                "Not from a page of an `AllowedOrigins` origin, by `Origin` or else `Referer` "
+LEAD_ERRORS = error_responses(
+    {
+        status: f"{description} (a page, for a browser's plain HTML form post)"
+        for status, description in sorted(
+            {
+                **_ERROR_DESCRIPTIONS,
+                403: "Not from a page of an `AllowedOrigins` origin, by `Origin` or else `Referer` "
                 "(`origin_not_allowed`)",
-            ),
-        ]
-    )
-}
+            }.items()
+        )
+    },
+    {**JSON_ERROR, **HTML_PAGE},
+)
 THANK_YOU = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thank you</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><main><h1>Thank you</h1><p>We received your details.</p></main></body></html>"""
@@ -160,7 +148,6 @@ def _client(request: RawRequest) -> Client:
     return Client(ip=request.source_ip, user_agent=request.headers.get("user-agent"))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -4,16 +4,13 @@ unsubscribe link (CASL)."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from funnel.platform.error_docs import error_response, error_responses
 from funnel.platform.http import FunnelResolver, require_admin_key
-from funnel.platform.observability import traced_handler
-from funnel.platform.schemas import ErrorResponse
+from funnel.platform.observability import Observability
 from funnel.privacy.deletion import delete_lead_by_email
 from funnel.privacy.schemas import (
     DeleteLeadRequest,
@@ -24,28 +21,18 @@ from funnel.privacy.schemas import (
 )
 from funnel.privacy.unsubscribe import unsubscribe_link
 
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=True, traced=True)
+metrics = observability.metrics
 app = FunnelResolver(guards=[require_admin_key])
 
-_ERRORS: dict[int, OpenAPIResponse] = {
-    400: {
-        "description": "Not JSON, empty, or nested deeper than 32 levels",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    401: {
-        "description": "Missing or wrong x-admin-key",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    422: {
-        "description": "Invalid email or unknown field",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    503: {
-        "description": "Database unavailable or admin key not configured; retry",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-}
+_ERRORS = error_responses(
+    {
+        400: "Not JSON, empty, or nested deeper than 32 levels",
+        401: "Missing or wrong x-admin-key",
+        422: "Invalid email or unknown field",
+        503: "Database unavailable or admin key not configured; retry",
+    }
+)
 
 
 def _request_id() -> str:
@@ -86,10 +73,7 @@ def delete_lead(request: Annotated[DeleteLeadRequest, Body()]) -> dict[str, Any]
             "description": "The link, for List-Unsubscribe and the email footer",
             "content": {"application/json": {"model": UnsubscribeLinkCreated}},
         },
-        404: {
-            "description": "No lead has this address",
-            "content": {"application/json": {"model": ErrorResponse}},
-        },
+        404: error_response("No lead has this address"),
         **_ERRORS,
     },
 )
@@ -101,8 +85,6 @@ def create_unsubscribe_link(request: Annotated[UnsubscribeLinkRequest, Body()]) 
     return UnsubscribeLinkCreated(url=link.url, expiresOn=link.expires_on).model_dump(mode="json")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@traced_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

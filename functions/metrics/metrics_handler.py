@@ -6,15 +6,8 @@ ingest and the acquisition funnel of a window, seed 002), ``GET /v1/metrics/serv
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import (
-    OpenAPIResponse,
-    OpenAPIResponseContentModel,
-    OpenAPIResponseContentSchema,
-)
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -34,12 +27,13 @@ from funnel.metrics.schemas import (
     SummaryQuery,
     SummaryResponse,
 )
+from funnel.platform.error_docs import Content, error_responses
 from funnel.platform.http import FunnelResolver, require_metrics_key
-from funnel.platform.observability import traced_handler
-from funnel.platform.schemas import ErrorResponse, Identifier
+from funnel.platform.observability import Observability
+from funnel.platform.schemas import Identifier
 
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=True, traced=True)
+metrics = observability.metrics
 app = FunnelResolver(guards=[require_metrics_key], strict_query=True)
 cache = ReportCache()
 
@@ -62,28 +56,21 @@ CompareTo = Annotated[
     bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
 ]
 # The 200 answer's CSV alternative.
-_CSV: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+_CSV: Content = {
     csv_tables.CSV: {
         "schema": {"type": "string", "description": "one table, a header row first (format=csv)"}
     }
 }
-_ERRORS: dict[int, OpenAPIResponse] = {
-    status: {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
-    for status, description in [
-        (
-            400,
-            "An unknown query parameter (unknown_query_parameter, with the accepted ones), "
-            "or period given with from or to (period_with_dates)",
-        ),
-        (401, "Missing or wrong key: x-admin-key (the admin key) or Authorization: Bearer (a metrics key)"),
-        (
-            422,
-            "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future, "
-            "format=csv without table or table without it",
-        ),
-        (503, "Database unavailable or no key configured; retry"),
-    ]
-}
+_ERRORS = error_responses(
+    {
+        400: "An unknown query parameter (unknown_query_parameter, with the accepted ones), "
+        "or period given with from or to (period_with_dates)",
+        401: "Missing or wrong key: x-admin-key (the admin key) or Authorization: Bearer (a metrics key)",
+        422: "Invalid query: a bad date or flag, from after to, a window over 366 days or in the future, "
+        "format=csv without table or table without it",
+        503: "Database unavailable or no key configured; retry",
+    }
+)
 
 
 @app.get(
@@ -231,8 +218,6 @@ def _answer(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@traced_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

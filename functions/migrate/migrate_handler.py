@@ -3,16 +3,16 @@ invoked directly by an operator)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.operations.tasks import handle_migration_resource
-from funnel.platform.observability import traced_handler
+from funnel.platform.observability import Observability
 from funnel.platform.runtime import get_runtime
 
-logger = Logger()
-metrics = Metrics()
+# Invoked once per deploy, so nearly every invocation is a cold start: no ColdStart metric.
+observability = Observability(api=False, traced=True, cold_start_metric=False)
+metrics = observability.metrics
 
 
 def migrate(event: dict[str, Any]) -> dict[str, Any]:
@@ -22,8 +22,6 @@ def migrate(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@logger.inject_lambda_context
-@traced_handler
-@metrics.log_metrics
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return migrate(event)

@@ -3,16 +3,15 @@ it with ``{"dryRun": true}`` to see what it would delete."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.platform.observability import traced_handler
+from funnel.platform.observability import Observability
 from funnel.platform.runtime import get_runtime
 from funnel.privacy.retention import run_purge
 
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=False, traced=True)
+metrics = observability.metrics
 
 
 def purge_on_schedule(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -32,8 +31,6 @@ def purge_on_schedule(event: dict[str, Any], context: LambdaContext) -> dict[str
     return report
 
 
-@logger.inject_lambda_context
-@traced_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return purge_on_schedule(event, context)

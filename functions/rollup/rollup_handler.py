@@ -10,16 +10,15 @@ rollup is safe to repeat)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.platform.observability import traced_handler
+from funnel.platform.observability import Observability
 from funnel.platform.runtime import get_runtime
 from funnel.readmodel.requests import handle_event
 
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=False, traced=True)
+metrics = observability.metrics
 
 
 def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -43,8 +42,6 @@ def roll_up(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return report
 
 
-@logger.inject_lambda_context
-@traced_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return roll_up(event, context)

@@ -6,42 +6,28 @@ resolver refuses before the form is read gets the JSON error shape."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.event_handler.openapi.types import (
-    OpenAPIResponseContentModel,
-    OpenAPIResponseContentSchema,
-)
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from funnel.platform.body import FORM, JSON, MULTIPART, TEXT
+from funnel.platform.error_docs import HTML_PAGE, JSON_ERROR, PLAIN_TEXT, error_response
 from funnel.platform.http import FunnelResolver
-from funnel.platform.schemas import ErrorResponse
+from funnel.platform.observability import Observability
 from funnel.privacy.pages import Page
 from funnel.privacy.schemas import UnsubscribeForm
 from funnel.privacy.unsubscribe import show_confirmation, submit
 
 # Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
-logger = Logger()
-metrics = Metrics()
+observability = Observability(api=True, traced=False)
+metrics = observability.metrics
 app = FunnelResolver(accept=frozenset({FORM, MULTIPART, JSON, TEXT}))
 
-_PAGE: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-    "text/html": {"schema": {"type": "string"}}
-}
 # The form's answers are pages; a one-click request (List-Unsubscribe=One-Click) gets short
 # text; a body refused before the form is read (not JSON, too large, of another media
 # type...) gets the JSON error every route sends.
-_ONE_CLICK: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-    **_PAGE,
-    "text/plain": {"schema": {"type": "string"}},
-}
-_ERROR: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-    "application/json": {"model": ErrorResponse}
-}
+_ONE_CLICK = {**HTML_PAGE, **PLAIN_TEXT}
 Token = Annotated[str | None, Query(description="the signed token of the link")]
 
 
@@ -50,9 +36,9 @@ Token = Annotated[str | None, Query(description="the signed token of the link")]
     summary="Unsubscribe confirmation page (changes nothing)",
     tags=["unsubscribe"],
     responses={
-        200: {"description": "The confirmation page, with its button", "content": _PAGE},
-        400: {"description": "The link is not valid", "content": _PAGE},
-        410: {"description": "The link has expired", "content": _PAGE},
+        200: {"description": "The confirmation page, with its button", "content": HTML_PAGE},
+        400: {"description": "The link is not valid", "content": HTML_PAGE},
+        410: {"description": "The link has expired", "content": HTML_PAGE},
     },
 )
 def confirmation(token: Token = None) -> Response[str]:
@@ -67,19 +53,18 @@ def confirmation(token: Token = None) -> Response[str]:
     tags=["unsubscribe"],
     responses={
         200: {"description": "Unsubscribed (also when already unsubscribed)", "content": _ONE_CLICK},
-        400: {
-            "description": "The link is not valid (a page, or text for one-click), or the body is "
+        400: error_response(
+            "The link is not valid (a page, or text for one-click), or the body is "
             "empty, not JSON or nested too deeply (JSON)",
-            "content": {**_ONE_CLICK, **_ERROR},
-        },
+            {**_ONE_CLICK, **JSON_ERROR},
+        ),
         410: {"description": "The link has expired", "content": _ONE_CLICK},
-        413: {"description": "Body over 256 KB", "content": _ERROR},
-        415: {"description": "Not a form, JSON or text/plain", "content": _ERROR},
-        422: {"description": "A JSON body that is not an object of strings", "content": _ERROR},
-        503: {
-            "description": "Database unavailable or the service misconfigured; try again",
-            "content": {**_ONE_CLICK, **_ERROR},
-        },
+        413: error_response("Body over 256 KB"),
+        415: error_response("Not a form, JSON or text/plain"),
+        422: error_response("A JSON body that is not an object of strings"),
+        503: error_response(
+            "Database unavailable or the service misconfigured; try again", {**_ONE_CLICK, **JSON_ERROR}
+        ),
     },
 )
 def unsubscribe(form: Annotated[UnsubscribeForm, Body()], token: Token = None) -> Response[str]:
@@ -98,7 +83,6 @@ def _answer(page: Page) -> Response[str]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observability.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -13,19 +13,7 @@ from funnel.platform.runtime import build_runtime
 from funnel.platform.settings import DatabaseSettings, get_settings
 from tests.conftest import OTHER_SIGNING_SECRET as SECRET_B
 from tests.conftest import SIGNING_SECRET as SECRET_A
-
-
-class DictSecrets:
-    """A secret source backed by a dict (the Secrets Manager one is tested against moto)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.reads: list[str] = []
-
-    def get(self, secret_id: str, *, fresh: bool = False) -> str:
-        self.reads.append(secret_id)
-        return self.values[secret_id]
-
+from tests.fakes import DictSecrets
 
 ADMIN = [(ADMIN_KEY, ("s3cret-key",))]
 

@@ -7,8 +7,6 @@ agreement with Funnel's own models is in test_emitter_contract.py.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +24,7 @@ from funnel_emitter import (
     WebhookEmitter,
 )
 from funnel_emitter.events import EARLIEST_OCCURRED_AT, envelope_body, event_from_payload
-from tests.emitter_fakes import ADMIN_KEY, SECRET, START, FakeTime, Reply, ScriptedServer, scripted_server
+from tests.emitter_fakes import ADMIN_KEY, SECRET, START
 
 UTC = timezone.utc  # noqa: UP017 - these tests also run on Python 3.10, before datetime.UTC
 NOW = datetime.fromtimestamp(START, tz=UTC)
@@ -42,12 +40,6 @@ def scan(**changes: Any) -> ScanCompleted:
         "duration_ms": 900,
     }
     return ScanCompleted(**{**fields, **changes})
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with scripted_server() as srv:
-        yield srv
 
 
 # --- what is sent ----------------------------------------------------------------------
@@ -119,21 +111,6 @@ def test_the_envelope_is_compact_json_with_occurred_at_in_utc() -> None:
         b'{"eventType":"scan.completed","tenantId":"tenant-1","occurredAt":"2026-02-13T12:00:00Z",'
         b'"payload":{"jobId":"job-1","mediaCount":3,"identitiesDetected":2,"durationMs":900}}'
     )
-
-
-def test_occurred_at_defaults_to_the_events_own_time(server: ScriptedServer) -> None:
-    # Given a scan that completed at noon, sent later without occurred_at
-    server.script.extend([Reply(), Reply()])
-    fake = FakeTime()
-    emitter = WebhookEmitter(server.url, signing_secret=SECRET, admin_key=ADMIN_KEY, clock=fake.clock)
-    # When it and a scan without a completion time are sent
-    emitter.send(scan(completed_at=WHEN))
-    emitter.send(scan())
-    # Then the first occurred when it completed, the second now
-    assert [json.loads(r.body)["occurredAt"] for r in server.received] == [
-        "2026-02-13T12:00:00Z",
-        "2026-02-14T00:00:00Z",
-    ]
 
 
 def test_a_payload_given_by_json_names_builds_the_same_event() -> None:
@@ -292,10 +269,11 @@ def test_occurred_at_is_checked_at_funnels_limits(occurred_at: datetime, accepte
             envelope_body(scan(), occurred_at, now=NOW)
 
 
-def test_nothing_is_sent_for_an_invalid_event(server: ScriptedServer) -> None:
-    # Given an emitter and events Funnel would refuse
-    emitter = WebhookEmitter(server.url, signing_secret=SECRET, admin_key=ADMIN_KEY)
-    # When they are sent, Then InvalidEvent (a ValueError) is raised and nothing reaches the server
+def test_nothing_is_sent_for_an_invalid_event() -> None:
+    # Given an emitter of an address nothing listens on (the unit tier refuses any
+    # connection, so a send would fail this test)
+    emitter = WebhookEmitter("http://127.0.0.1:9/hook", signing_secret=SECRET, admin_key=ADMIN_KEY)
+    # When events Funnel would refuse are sent, Then InvalidEvent (a ValueError) is raised first
     with pytest.raises(ValueError, match="identitiesDetected is required"):
         emitter.send("scan.completed", "tenant-1", {"jobId": "j", "mediaCount": 1, "durationMs": 1})
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -304,4 +282,3 @@ def test_nothing_is_sent_for_an_invalid_event(server: ScriptedServer) -> None:
         emitter.send(scan(extra={"when": object()}))
     with pytest.raises(TypeError, match="either a typed event"):
         emitter.send(scan(), "tenant-1", {})  # type: ignore[call-overload]
-    assert server.received == []

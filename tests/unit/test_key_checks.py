@@ -12,23 +12,11 @@ from funnel.platform.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, check_key,
 from funnel.platform.errors import KeyNotConfigured, Unauthorized
 from funnel.platform.runtime import build_runtime
 from funnel.platform.settings import get_settings
+from tests.fakes import DictSecrets
 
 ADMIN = "admin-key-0123456789"
 HOOK_OLD, HOOK_NEW = "webhook-key-old-0001", "webhook-key-new-0002"
 READ = "metrics-key-012345678"
-
-
-class DictSecrets:
-    """A secret source backed by a dict, recording what is read (Secrets Manager itself is
-    tested against moto)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.reads: list[str] = []
-
-    def get(self, secret_id: str, *, fresh: bool = False) -> str:
-        self.reads.append(secret_id)
-        return self.values[secret_id]
 
 
 @pytest.fixture

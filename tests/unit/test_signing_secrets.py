@@ -12,18 +12,11 @@ from funnel.platform.errors import ConfigurationError
 from funnel.platform.runtime import build_runtime
 from funnel.platform.settings import get_settings
 from funnel.platform.signatures import MAX_SECRET_BYTES, MIN_SECRET_BYTES, secret_key, sign
+from tests.fakes import DictSecrets
 
 
 def whsec(size: int) -> str:
     return "whsec_" + base64.b64encode(bytes(i % 251 + 1 for i in range(size))).decode()
-
-
-class DictSecrets:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    def get(self, secret_id: str, *, fresh: bool = False) -> str:
-        return self.values[secret_id]
 
 
 @pytest.fixture

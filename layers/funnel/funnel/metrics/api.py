@@ -682,6 +682,7 @@ def service_usage(
     )
 
 
+@traced
 def visitors_now(runtime: Runtime, request: NowQuery) -> NowResponse:
     """``GET /v1/metrics/now``: the distinct visitors with an event in the last
     ``NOW_WINDOW_SECONDS`` seconds, live (never cached), the one read of raw events

@@ -1,11 +1,18 @@
-"""X-Ray subsegments for the use cases, in the functions that load the X-Ray SDK.
+"""Each function's Logger, Metrics and tracing, set up in one place, and X-Ray subsegments
+for the use cases in the functions that load the X-Ray SDK.
+
+A handler module creates its :class:`Observability` at import (as Powertools' objects are
+created in Lambda, after the environment is set), adds its metrics to its ``metrics`` and
+wraps its ``lambda_handler`` with :meth:`Observability.handler`: the Logger's Lambda context
+(and, for an API function, API Gateway's request id as the correlation id), the lazy
+tracer where tracing is on, and the metrics flushed after each invocation.
 
 Every function has Lambda's Active tracing: Lambda records its segments (initialization,
 invocation, overhead) without any SDK. Powertools' Tracer adds subsegments, but importing
 the X-Ray SDK takes about as long as importing everything else a function needs (it
 imports botocore), so the ingest functions, whose callers wait on a cold start, leave it
-out. The others decorate their handler with :func:`traced_handler`, which loads the SDK on
-the first invocation (not at import: it would cost every cold start's initialization
+out (``traced=False``). The others' handlers are wrapped by :func:`traced_handler`, which
+loads the SDK on the first invocation (not at import: it would cost every cold start's initialization
 the same, and keep the analytics functions' import at twice the floor), and the use cases
 marked :func:`traced` then show their database time in the trace.
 """
@@ -16,11 +23,51 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
 
 _tracer: Tracer | None = None
+
+
+class Observability:
+    """A function's Logger and Metrics, and how its handler is wrapped.
+
+    Parameters
+    ----------
+    api:
+        An HTTP API function: each log line carries API Gateway's request id as its
+        correlation id.
+    traced:
+        Record the handler and the :func:`traced` use cases as X-Ray subsegments, the SDK
+        loaded on the first invocation (:func:`traced_handler`); the ingest functions leave
+        it off, Lambda's Active tracing records them without it.
+    cold_start_metric:
+        Add the ``ColdStart`` metric on a container's first invocation.
+    """
+
+    def __init__(self, *, api: bool, traced: bool, cold_start_metric: bool = True) -> None:
+        self.logger = Logger()
+        self.metrics = Metrics()
+        self.traced = traced
+        self.correlation_id_path = correlation_paths.API_GATEWAY_HTTP if api else None
+        self.cold_start_metric = cold_start_metric
+
+    def handler[R](self, handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+        """``handler`` with the Lambda context in its logs, traced if tracing is on, its
+        metrics flushed after each invocation (in that order, outermost first)."""
+        wrapped: Callable[[Any, Any], R] = self.metrics.log_metrics(
+            handler, capture_cold_start_metric=self.cold_start_metric
+        )
+        if self.traced:
+            wrapped = traced_handler(wrapped)
+        logged: Callable[[Any, Any], R] = self.logger.inject_lambda_context(
+            wrapped, correlation_id_path=self.correlation_id_path
+        )
+        return logged
 
 
 def start_tracer() -> Tracer:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from funnel.platform.signatures import verify
-from funnel_emitter import WebhookEmitter, __version__, sign
+from funnel_emitter import ScanCompleted, WebhookEmitter, __version__, sign
 from tests.emitter_fakes import (
     ADMIN_KEY,
     DROP,
@@ -32,6 +32,8 @@ from tests.emitter_fakes import (
     ScriptedServer,
     scripted_server,
 )
+
+pytestmark = pytest.mark.integration
 
 EMAIL = "owner@example.org"
 
@@ -207,6 +209,29 @@ def test_occurred_at_accepts_iso_strings_with_an_offset(
     send_scan(emitter, occurred_at=occurred_at)
     # Then the envelope carries the same moment in UTC with a Z
     assert json.loads(server.received[0].body)["occurredAt"] == expected
+
+
+def test_a_typed_events_occurred_at_defaults_to_its_own_time(
+    server: ScriptedServer, emitter: WebhookEmitter
+) -> None:
+    # Given a scan that completed at noon, sent later without occurred_at
+    server.script.extend([Reply(), Reply()])
+    fields: dict[str, Any] = {
+        "tenant_id": "tenant-1",
+        "job_id": "job-1",
+        "media_count": 3,
+        "identities_detected": 2,
+        "duration_ms": 900,
+    }
+    noon = datetime(2026, 2, 13, 12, 0, tzinfo=timezone.utc)  # noqa: UP017 - also runs on Python 3.10
+    # When it and a scan without a completion time are sent
+    emitter.send(ScanCompleted(**fields, completed_at=noon))
+    emitter.send(ScanCompleted(**fields))
+    # Then the first occurred when it completed, the second now
+    assert [json.loads(r.body)["occurredAt"] for r in server.received] == [
+        "2026-02-13T12:00:00Z",
+        "2026-02-14T00:00:00Z",
+    ]
 
 
 def test_occurred_at_defaults_to_now_from_the_clock(server: ScriptedServer, emitter: WebhookEmitter) -> None:

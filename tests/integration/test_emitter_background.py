@@ -19,6 +19,8 @@ import pytest
 from funnel_emitter import BackgroundSender, Backoff, Outbox, ScanCompleted, WebhookEmitter
 from tests.emitter_fakes import ADMIN_KEY, SECRET, START, FakeTime, Reply, ScriptedServer, scripted_server
 
+pytestmark = pytest.mark.integration
+
 # Generous bounds on real waits for threads; a passing run takes milliseconds.
 WAIT = 10.0
 

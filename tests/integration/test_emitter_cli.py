@@ -24,6 +24,8 @@ from funnel_emitter import Backoff, Outbox, WebhookEmitter
 from funnel_emitter.__main__ import main
 from tests.emitter_fakes import FakeTime, Reply, ScriptedServer, scripted_server
 
+pytestmark = pytest.mark.integration
+
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ADMIN_KEY = "cli-admin-key-41c9"
 

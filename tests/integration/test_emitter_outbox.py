@@ -47,6 +47,8 @@ from tests.emitter_fakes import (
     scripted_server,
 )
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 NO_JITTER = Backoff(random=lambda: 0.0)
 HORIZON = 3 * DAY
