@@ -100,7 +100,7 @@ build: $(STAMP) ## sam build, without containers
 
 check: lint typecheck openapi-check tracker-check dashboard-check test test-emitter-pythons validate build
 
-# The operator commands run `python -m funnel` on DATABASE_URL (or DB_SECRET_ARN); with
+# The operator commands run `python -m funnel_ops` on DATABASE_URL (or DB_SECRET_ARN); with
 # neither set, on the embedded server make run uses (started if needed), migrated first.
 OPS := $(BIN)/python -m funnel_local ops
 

@@ -55,7 +55,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import LambdaContext, bench_database, quiet
-from funnel.migrate import migrate_database
+from funnel.platform.migrate import migrate_database
 from funnel_local.postgres import create_database
 
 ADMIN_KEY = "bench-admin-key"
@@ -154,8 +154,8 @@ def _worker(commands: Any, results: Any, go: Any) -> None:
     ``go`` and answers an :class:`Outcome` (or what went wrong)."""
     import collect_handler
     import webhook_handler
-    from funnel import sql
-    from funnel.runtime import reset_runtime
+    from funnel.platform import sql
+    from funnel.platform.runtime import reset_runtime
 
     handlers = {
         "collect": (collect_handler.lambda_handler, 202, _page_view),
@@ -225,7 +225,7 @@ def _page_view(tag: str, i: int) -> dict[str, Any]:
 
 
 def _scan(tag: str, i: int, *, late: timedelta = timedelta()) -> dict[str, Any]:
-    from funnel.signatures import sign
+    from funnel.platform.signatures import sign
 
     document = json.loads(SCAN["body"])
     # Finished just now (or ``late`` ago): the tenant's latest scan keeps moving, as in a

@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import LambdaContext, alternate, bench_database, quiet, report
-from funnel.client_limits import public_limit
-from funnel.runtime import get_runtime
+from funnel.platform.client_limits import public_limit
+from funnel.platform.runtime import get_runtime
 
 BATCH = 100
 TEMPLATE = json.loads(

@@ -52,10 +52,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks.common import LambdaContext, quiet
-from funnel import sketch_blocks
-from funnel.migrate import migrate_database
-from funnel.runtime import get_runtime, reset_runtime
-from funnel.sketch import visitors_sketch
+from funnel.platform.migrate import migrate_database
+from funnel.platform.runtime import get_runtime, reset_runtime
+from funnel.readmodel import sketch_blocks
+from funnel.readmodel.sketch import visitors_sketch
 from funnel_local.postgres import create_database, database
 
 ADMIN_KEY = "bench-admin-key"
@@ -423,7 +423,7 @@ def measure(conninfo: str, event: dict[str, Any], requests: int, now: datetime) 
     """Latencies (ms) of ``requests`` requests through the handler on ``conninfo``'s
     database, its clock pinned at ``now``."""
     import metrics_handler
-    from funnel.metrics import ReportCache
+    from funnel.metrics.api import ReportCache
 
     os.environ["DATABASE_URL"] = conninfo
     reset_runtime()

@@ -15,7 +15,7 @@ tenant events and the day's ingest counters; then ``VACUUM ANALYZE``. Rounds alt
   on a fresh connection with the server's defaults, and on the rollup's own connection
   with its settings (``random_page_cost`` 1.1, ``work_mem`` of ``ROLLUP_WORK_MEM_MB``);
   the ratios divide by the faster of the two, so no setting favours the rollup.
-- day: the day's rollup transaction (``funnel.rollups.rollup_day``: the lock, every raw
+- day: the day's rollup transaction (``funnel.readmodel.rollups.rollup_day``: the lock, every raw
   table's reads, the visitor sketches, the three tables replaced), committed;
 - run: the whole ``run_rollups`` of that day as the function runs it: ledger rows, the
   day, and the discrepancy monitor (the day is settled, so the monitor reads it again).
@@ -37,9 +37,9 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 
 from benchmarks.common import bench_database
-from funnel.rollups import Scope, Trigger, day_bounds, rollup_day, run_rollups
-from funnel.runtime import get_runtime
-from funnel.sql import query
+from funnel.platform.runtime import get_runtime
+from funnel.platform.sql import query
+from funnel.readmodel.rollups import Scope, Trigger, day_bounds, rollup_day, run_rollups
 
 BASELINE = """
 SELECT property_id, count(*), count(DISTINCT visitor_id)

@@ -7,7 +7,7 @@ side sees the same machine noise; medians are reported.
 
 Deliveries are stamped when they are made. The handler's rate with deliveries ten days
 late (a sender's backlog) is printed too: each of those also marks its day dirty for the
-rollups (``funnel.dirty_days``), in the delivery's transaction.
+rollups (``funnel.readmodel.dirty_days``), in the delivery's transaction.
 
 It also prints a reference: the ratio reached on the same machine by the least a handler
 meeting the issue and DESIGN §3 can be (Powertools' resolver with validation of the same
@@ -33,7 +33,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks.common import LambdaContext, alternate, bench_database, quiet, report
-from funnel.signatures import sign
+from funnel.platform.signatures import sign
 
 ADMIN_KEY = "bench-admin-key"
 SECRET = "whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0LTAwMQ=="
@@ -133,10 +133,10 @@ def floor_handler(conn: psycopg.Connection) -> Callable[[dict[str, Any], Any], d
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from funnel.auth import ADMIN_KEY as ADMIN_KEY_KIND
-    from funnel.auth import check_key
-    from funnel.schemas.webhooks import WebhookDelivery
-    from funnel.signatures import verify
+    from funnel.platform.auth import ADMIN_KEY as ADMIN_KEY_KIND
+    from funnel.platform.auth import check_key
+    from funnel.platform.signatures import verify
+    from funnel.webhooks.schemas import WebhookDelivery
 
     logger, tracer, metrics = Logger(service="bench-floor"), Tracer(service="bench-floor"), Metrics()
     app = APIGatewayHttpResolver(enable_validation=True)

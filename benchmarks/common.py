@@ -10,8 +10,8 @@ import statistics
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from funnel.migrate import migrate_database
-from funnel.runtime import reset_runtime
+from funnel.platform.migrate import migrate_database
+from funnel.platform.runtime import reset_runtime
 from funnel_local.postgres import create_database, database
 
 

@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from funnel.signatures import sign
+from funnel.platform.signatures import sign
 from tests.conftest import ADMIN_KEY, load_event
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from funnel.migrate import migrate_database
-from funnel.runtime import reset_runtime
+from funnel.platform.migrate import migrate_database
+from funnel.platform.runtime import reset_runtime
 from funnel_local.postgres import create_database, database
 
 # Handler modules create their Powertools objects at import, as in Lambda, where these are
@@ -35,7 +35,7 @@ SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SIGNING_SECRET = "whsec_dGVzdC1zZWNvbmQtc2lnbmluZy1zZWNyZXQtMDAx"
 
 
-# Per-client bounds (funnel.client_limits) above what a test sends from the sample events'
+# Per-client bounds (funnel.platform.client_limits) above what a test sends from the sample events'
 # one address, for tests about something else that send many requests at one instant.
 UNBOUNDED_CLIENTS = {
     "CLIENT_EVENTS_PER_MINUTE": "1000000",
@@ -157,7 +157,7 @@ def lambda_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[p
 @pytest.fixture
 def set_clock(lambda_env: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Pin the warm runtime's clock (handlers read time only through it)."""
-    from funnel.runtime import get_runtime
+    from funnel.platform.runtime import get_runtime
 
     def pin(moment: datetime) -> None:
         get_runtime().clock = lambda: moment

@@ -23,7 +23,7 @@ import psutil
 import psycopg
 import pytest
 
-from funnel.migrate import migrate_database
+from funnel.platform.migrate import migrate_database
 from funnel_local.postgres import (
     _data_dir_lock,
     _start_server,

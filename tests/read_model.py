@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
-from funnel.sketch import visitors_sketch
+from funnel.readmodel.sketch import visitors_sketch
 
 
 def metric_day(

@@ -12,14 +12,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.client_limits import public_limit
-from funnel.collect import count_rejection, form_error_page, receive_events, receive_lead, require_site_origin
-from funnel.http import FORM, JSON, TEXT, FunnelResolver
-from funnel.identity import DailySalts
-from funnel.schemas.capture import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
-from funnel.schemas.common import ErrorResponse, RequestQueued
+from funnel.capture.collect import (
+    count_rejection,
+    form_error_page,
+    receive_events,
+    receive_lead,
+    require_site_origin,
+)
+from funnel.capture.identity import DailySalts
+from funnel.capture.schemas import EventsAccepted, EventsBody, LeadCapture, LeadCaptured
+from funnel.platform.client_limits import public_limit
+from funnel.platform.http import FORM, JSON, TEXT, FunnelResolver
+from funnel.platform.schemas import ErrorResponse, RequestQueued
 
-# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
 logger = Logger()
 metrics = Metrics()
 app = FunnelResolver(

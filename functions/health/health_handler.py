@@ -9,13 +9,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.client_limits import public_limit
-from funnel.http import FunnelResolver
-from funnel.operations import health
-from funnel.schemas.common import ErrorResponse
-from funnel.schemas.operations import HealthReport
+from funnel.operations.schemas import HealthReport
+from funnel.operations.tasks import health
+from funnel.platform.client_limits import public_limit
+from funnel.platform.http import FunnelResolver
+from funnel.platform.schemas import ErrorResponse
 
-# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
 logger = Logger()
 metrics = Metrics()
 app = FunnelResolver(client_limit=public_limit)

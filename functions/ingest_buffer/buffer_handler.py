@@ -1,6 +1,6 @@
 """The IngestBuffer function, fed by the ingest queue: writes the requests the API buffered
-while the database was away (``funnel.buffer``) through the live path's own idempotent
-code (``funnel.replay``). Each batch is reported record by record (Powertools' batch
+while the database was away (``funnel.platform.buffer``) through the live path's own idempotent
+code (``funnel.operations.replay``). Each batch is reported record by record (Powertools' batch
 utility, ``ReportBatchItemFailures``): what failed is retried after the queue's
 visibility timeout, and the dead-letter queue takes what failed ``maxReceiveCount`` times."""
 
@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.identity import DailySalts
-from funnel.replay import BatchReplayer
-from funnel.runtime import get_runtime
-from funnel.tracing import traced_handler
+from funnel.capture.identity import DailySalts
+from funnel.operations.replay import BatchReplayer
+from funnel.platform.observability import traced_handler
+from funnel.platform.runtime import get_runtime
 
 logger = Logger()
 metrics = Metrics()

@@ -11,18 +11,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FunnelResolver, require_admin_key
-from funnel.privacy import delete_lead_by_email
-from funnel.schemas.common import ErrorResponse
-from funnel.schemas.leads_admin import (
+from funnel.platform.http import FunnelResolver, require_admin_key
+from funnel.platform.observability import traced_handler
+from funnel.platform.schemas import ErrorResponse
+from funnel.privacy.deletion import delete_lead_by_email
+from funnel.privacy.schemas import (
     DeleteLeadRequest,
     LeadDeleted,
     RemovedCounts,
     UnsubscribeLinkCreated,
     UnsubscribeLinkRequest,
 )
-from funnel.tracing import traced_handler
-from funnel.unsubscribe import unsubscribe_link
+from funnel.privacy.unsubscribe import unsubscribe_link
 
 logger = Logger()
 metrics = Metrics()

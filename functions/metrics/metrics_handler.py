@@ -14,11 +14,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel import metrics_csv
-from funnel.http import FunnelResolver, require_metrics_key
-from funnel.metrics import ReportCache, service_usage, summary, visitors_now
-from funnel.schemas.common import ErrorResponse, Identifier
-from funnel.schemas.metrics import (
+from funnel.metrics import csv_tables
+from funnel.metrics.api import ReportCache, service_usage, summary, visitors_now
+from funnel.metrics.schemas import (
     DEFAULT_TOP,
     MAX_TOP,
     PERIOD_DESCRIPTION,
@@ -32,7 +30,9 @@ from funnel.schemas.metrics import (
     SummaryQuery,
     SummaryResponse,
 )
-from funnel.tracing import traced_handler
+from funnel.platform.http import FunnelResolver, require_metrics_key
+from funnel.platform.observability import traced_handler
+from funnel.platform.schemas import ErrorResponse, Identifier
 
 logger = Logger()
 metrics = Metrics()
@@ -52,9 +52,7 @@ To = Annotated[
     ),
 ]
 RelativePeriod = Annotated[Period | None, Query(alias="period", description=PERIOD_DESCRIPTION)]
-AsCsv = Annotated[
-    metrics_csv.Format | None, Query(alias="format", description=metrics_csv.FORMAT_DESCRIPTION)
-]
+AsCsv = Annotated[csv_tables.Format | None, Query(alias="format", description=csv_tables.FORMAT_DESCRIPTION)]
 TABLE = "with format=csv (required then): the table of the answer to send"
 CompareTo = Annotated[
     bool, Query(alias="compareTo", description="add deltas against the equal-length window just before")
@@ -85,7 +83,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
     responses={
         200: {
             "description": "The summary, or one of its tables as CSV",
-            "content": {"application/json": {"model": SummaryResponse}, **metrics_csv.CSV_CONTENT},
+            "content": {"application/json": {"model": SummaryResponse}, **csv_tables.CSV_CONTENT},
         },
         **_ERRORS,
     },
@@ -119,11 +117,11 @@ def get_summary(
     ] = DEFAULT_TOP,
     format_: AsCsv = None,
     table: Annotated[
-        metrics_csv.SummaryTable | None,
+        csv_tables.SummaryTable | None,
         Query(alias="table", description=f"{TABLE} (a table implies the flag it needs)"),
     ] = None,
 ) -> Response[Any]:
-    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.SUMMARY_TABLES)
+    chosen = csv_tables.choose(format_, _accept(), table, csv_tables.SUMMARY_TABLES)
     request = SummaryQuery(
         start=start,
         end=end,
@@ -131,7 +129,7 @@ def get_summary(
         property_id=property_id,
         compare_to=compare_to or table == "compareTrend",
         include_funnel=include_funnel or table == "funnel",
-        include_breakdowns=include_breakdowns or table in metrics_csv.BREAKDOWN_TABLES,
+        include_breakdowns=include_breakdowns or table in csv_tables.BREAKDOWN_TABLES,
         top=top,
     )
     answer = summary(app.runtime(), request, cache)
@@ -146,7 +144,7 @@ def get_summary(
     responses={
         200: {
             "description": "Usage, funnel and trend, or one of their tables as CSV",
-            "content": {"application/json": {"model": ServiceUsageResponse}, **metrics_csv.CSV_CONTENT},
+            "content": {"application/json": {"model": ServiceUsageResponse}, **csv_tables.CSV_CONTENT},
         },
         **_ERRORS,
     },
@@ -165,11 +163,11 @@ def get_service_usage(
     ] = None,
     format_: AsCsv = None,
     table: Annotated[
-        metrics_csv.ServiceUsageTable | None,
+        csv_tables.ServiceUsageTable | None,
         Query(alias="table", description=f"{TABLE} (funnelByGroup without groupBy groups by channel)"),
     ] = None,
 ) -> Response[Any]:
-    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.SERVICE_USAGE_TABLES)
+    chosen = csv_tables.choose(format_, _accept(), table, csv_tables.SERVICE_USAGE_TABLES)
     if table == "funnelByGroup" and group_by is None:
         group_by = "channel"
     request = ServiceUsageQuery(
@@ -187,7 +185,7 @@ def get_service_usage(
     responses={
         200: {
             "description": "Visitors now, or as CSV",
-            "content": {"application/json": {"model": NowResponse}, **metrics_csv.CSV_CONTENT},
+            "content": {"application/json": {"model": NowResponse}, **csv_tables.CSV_CONTENT},
         },
         **_ERRORS,
     },
@@ -197,9 +195,9 @@ def get_now(
         Identifier | None, Query(alias="propertyId", description="one property; default: every property")
     ] = None,
     format_: AsCsv = None,
-    table: Annotated[metrics_csv.NowTable | None, Query(alias="table", description=TABLE)] = None,
+    table: Annotated[csv_tables.NowTable | None, Query(alias="table", description=TABLE)] = None,
 ) -> Response[Any]:
-    chosen = metrics_csv.choose(format_, _accept(), table, metrics_csv.NOW_TABLES)
+    chosen = csv_tables.choose(format_, _accept(), table, csv_tables.NOW_TABLES)
     answer = visitors_now(app.runtime(), NowQuery(property_id=property_id))
     metrics.add_metric(name="MetricsNowServed", unit=MetricUnit.Count, value=1)
     return _answer("now", table, chosen, answer.body())
@@ -210,12 +208,12 @@ def _accept() -> str:
 
 
 def _answer(
-    report: str, table: str | None, chosen: metrics_csv.Table | None, body: dict[str, Any]
+    report: str, table: str | None, chosen: csv_tables.Table | None, body: dict[str, Any]
 ) -> Response[Any]:
     """The JSON body, or the chosen table of it as CSV."""
     if chosen is None or table is None:
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
-    return metrics_csv.response(report, table, chosen, body)
+    return csv_tables.response(report, table, chosen, body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -7,9 +7,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.operations import handle_migration_resource
-from funnel.runtime import get_runtime
-from funnel.tracing import traced_handler
+from funnel.operations.tasks import handle_migration_resource
+from funnel.platform.observability import traced_handler
+from funnel.platform.runtime import get_runtime
 
 logger = Logger()
 metrics = Metrics()

@@ -7,9 +7,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.retention import run_purge
-from funnel.runtime import get_runtime
-from funnel.tracing import traced_handler
+from funnel.platform.observability import traced_handler
+from funnel.platform.runtime import get_runtime
+from funnel.privacy.retention import run_purge
 
 logger = Logger()
 metrics = Metrics()

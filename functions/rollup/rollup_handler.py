@@ -1,6 +1,6 @@
 """Daily rollups (EventBridge, hourly, input ``{"trigger": "schedule"}``): today so far
 and the previous ``ROLLUP_BATCH_DAYS`` days, then older days that late writes marked dirty
-(``funnel.dirty_days``). Invoke it with ``{"from": "YYYY-MM-DD",
+(``funnel.readmodel.dirty_days``). Invoke it with ``{"from": "YYYY-MM-DD",
 "to": "YYYY-MM-DD", "propertyId"?, "dryRun"?}`` to backfill or repair a range.
 
 Returns the run's report (``ok`` true). Input that does not validate is answered
@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.rollups import handle_event
-from funnel.runtime import get_runtime
-from funnel.tracing import traced_handler
+from funnel.platform.observability import traced_handler
+from funnel.platform.runtime import get_runtime
+from funnel.readmodel.rollups import handle_event
 
 logger = Logger()
 metrics = Metrics()

@@ -17,12 +17,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
-from funnel.schemas.common import ErrorResponse
-from funnel.schemas.leads_admin import UnsubscribeForm
-from funnel.unsubscribe import show_confirmation, submit
+from funnel.platform.http import FORM, JSON, MULTIPART, TEXT, FunnelResolver
+from funnel.platform.schemas import ErrorResponse
+from funnel.privacy.schemas import UnsubscribeForm
+from funnel.privacy.unsubscribe import show_confirmation, submit
 
-# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
 logger = Logger()
 metrics = Metrics()
 app = FunnelResolver(accept=frozenset({FORM, MULTIPART, JSON, TEXT}))

@@ -11,12 +11,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from funnel.http import FunnelResolver, require_webhook_key, require_webhook_signature
-from funnel.schemas.common import ErrorResponse, RequestQueued
-from funnel.schemas.webhooks import WebhookAccepted, WebhookDelivery
-from funnel.webhooks import receive_webhook
+from funnel.platform.http import FunnelResolver, require_webhook_key, require_webhook_signature
+from funnel.platform.schemas import ErrorResponse, RequestQueued
+from funnel.webhooks.ingest import receive_webhook
+from funnel.webhooks.schemas import WebhookAccepted, WebhookDelivery
 
-# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.tracing).
+# Traced by Lambda's Active tracing alone, without the X-Ray SDK (see funnel.platform.observability).
 logger = Logger()
 metrics = Metrics()
 app = FunnelResolver(guards=[require_webhook_key, require_webhook_signature])

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from funnel.signatures import sign
+from funnel.platform.signatures import sign
 from funnel_local.cli import LocalSecrets
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import REPO

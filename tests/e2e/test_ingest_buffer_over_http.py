@@ -15,7 +15,7 @@ import boto3
 import psycopg
 import pytest
 
-from funnel.signatures import sign
+from funnel.platform.signatures import sign
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET, load_event
 from tests.outage import OwnServer, own_server

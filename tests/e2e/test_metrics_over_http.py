@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from funnel.runtime import get_runtime
+from funnel.platform.runtime import get_runtime
 from funnel_emitter import WebhookEmitter
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET
@@ -60,9 +60,9 @@ def call(gateway: RunningGateway, path: str, *, body: Any = None, headers: dict[
 
 def run_rollups(from_day: date, to_day: date) -> None:
     """The rollup engine, when it exists (it is built beside this API)."""
-    rollups = pytest.importorskip("funnel.rollups")
+    rollups = pytest.importorskip("funnel.readmodel.rollups")
     if not hasattr(rollups, "run_rollups"):
-        pytest.skip("funnel.rollups.run_rollups is not built yet")
+        pytest.skip("funnel.readmodel.rollups.run_rollups is not built yet")
     rollups.run_rollups(get_runtime(), from_day=from_day, to_day=to_day, trigger=rollups.Trigger.CLI)
 
 

@@ -26,9 +26,9 @@ import boto3
 import psycopg
 import pytest
 
-from funnel.rollups import handle_event
-from funnel.runtime import get_runtime, reset_runtime
-from funnel.signatures import sign
+from funnel.platform.runtime import get_runtime, reset_runtime
+from funnel.platform.signatures import sign
+from funnel.readmodel.rollups import handle_event
 from funnel_local.gateway import RunningGateway, start_gateway
 from tests.conftest import ADMIN_KEY, REPO, SIGNING_SECRET, UNBOUNDED_CLIENTS, load_event
 from tests.outage import OwnServer, own_server

@@ -17,9 +17,9 @@ import pytest
 import collect_handler
 import health_handler
 import unsubscribe_handler
-from funnel.identity import DailySalts
-from funnel.runtime import reset_runtime
-from funnel.unsubscribe import issue_token
+from funnel.capture.identity import DailySalts
+from funnel.platform.runtime import reset_runtime
+from funnel.privacy.unsubscribe import issue_token
 from tests.builders import api_event, response_json, with_changes
 from tests.conftest import load_event
 

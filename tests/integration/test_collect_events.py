@@ -14,12 +14,12 @@ import pytest
 from psycopg import sql
 
 import collect_handler
-from funnel.http import RawRequest
-from funnel.identity import DailySalts
-from funnel.runtime import build_runtime, reset_runtime
-from funnel.schemas.capture import EventsBody
-from funnel.settings import get_settings
-from funnel.sql import query
+from funnel.capture.identity import DailySalts
+from funnel.capture.schemas import EventsBody
+from funnel.platform.http import RawRequest
+from funnel.platform.runtime import build_runtime, reset_runtime
+from funnel.platform.settings import get_settings
+from funnel.platform.sql import query
 from tests.builders import api_event, response_json, sample_body
 
 pytestmark = pytest.mark.integration
@@ -517,7 +517,7 @@ def test_concurrent_retries_of_one_batch_store_it_once(collect, db):
     events = EventsBody.model_validate(body).events()
     request = RawRequest.from_event(api_event("collect/beacon_batch"))
     settings = get_settings()
-    from funnel.collect import receive_events
+    from funnel.capture.collect import receive_events
 
     def deliver(_: int) -> object:
         runtime = build_runtime(settings)
@@ -541,7 +541,7 @@ def test_concurrent_batches_of_one_visitor_share_one_session(collect, db):
     # Given eight containers each receiving a different page view of the same visit
     request = RawRequest.from_event(api_event("collect/beacon_batch"))
     settings = get_settings()
-    from funnel.collect import receive_events
+    from funnel.capture.collect import receive_events
 
     def deliver(n: int) -> object:
         body = {"events": [page_view(f"evt_race_pv_{n:03d}", NOW - timedelta(minutes=10 - n), f"/p{n}")]}

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import collect_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, sample_body
 from tests.conftest import UNBOUNDED_CLIENTS
 

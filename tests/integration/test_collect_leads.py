@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 import collect_handler
-from funnel.http import RawRequest
-from funnel.identity import DailySalts
-from funnel.runtime import build_runtime, reset_runtime
-from funnel.schemas.capture import LeadCapture
-from funnel.settings import get_settings
+from funnel.capture.identity import DailySalts
+from funnel.capture.schemas import LeadCapture
+from funnel.platform.http import RawRequest
+from funnel.platform.runtime import build_runtime, reset_runtime
+from funnel.platform.settings import get_settings
 from tests.builders import api_event, response_json, sample_body
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def test_concurrent_captures_of_one_email_make_one_lead_and_one_consent_record(c
     body = LeadCapture.model_validate(sample_body("collect/lead_capture_json"))
     request = RawRequest.from_event(api_event("collect/lead_capture_json"))
     settings = get_settings()
-    from funnel.collect import receive_lead
+    from funnel.capture.collect import receive_lead
 
     def submit(_: int) -> None:
         runtime = build_runtime(settings)

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 import collect_handler
-from funnel.collect import UNKNOWN_PROPERTY
-from funnel.identity import DailySalts
-from funnel.runtime import reset_runtime
+from funnel.capture.collect import UNKNOWN_PROPERTY
+from funnel.capture.identity import DailySalts
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json, sample_body
 from tests.conftest import UNBOUNDED_CLIENTS
 

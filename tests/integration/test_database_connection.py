@@ -1,4 +1,4 @@
-"""The warm container's connection (``funnel.db.Database``) on real PostgreSQL: a unit of
+"""The warm container's connection (``funnel.platform.db.Database``) on real PostgreSQL: a unit of
 work that leaves it anywhere but idle costs that connection, never a lock held for the
 container's lifetime."""
 
@@ -15,7 +15,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 
-from funnel.db import Database
+from funnel.platform.db import Database
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ import buffer_handler
 import collect_handler
 import health_handler
 import webhook_handler
-from funnel.errors import ConfigurationError
-from funnel.runtime import reset_runtime
-from funnel.settings import get_settings
+from funnel.platform.errors import ConfigurationError
+from funnel.platform.runtime import reset_runtime
+from funnel.platform.settings import get_settings
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY, close_connection, empty_tables, load_event
 from tests.outage import OwnServer, own_server

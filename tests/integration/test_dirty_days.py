@@ -20,18 +20,18 @@ import collect_handler
 import leads_admin_handler
 import rollup_handler
 import webhook_handler
-from funnel import dirty_days
-from funnel.__main__ import main
-from funnel.beacons import BeaconRequest, ingest_beacons
-from funnel.identity import Client, DailySalts
-from funnel.migrate import apply_migrations
-from funnel.retention import purge
-from funnel.rollups import Scope, Trigger, run_rollups
-from funnel.runtime import Runtime, get_runtime, reset_runtime
-from funnel.schemas.capture import BeaconEvent
-from funnel.schemas.webhooks import WebhookDelivery
-from funnel.webhooks import ingest_webhook
+from funnel.capture.beacons import BeaconRequest, ingest_beacons
+from funnel.capture.identity import Client, DailySalts
+from funnel.capture.schemas import BeaconEvent
+from funnel.platform.migrate import apply_migrations
+from funnel.platform.runtime import Runtime, get_runtime, reset_runtime
+from funnel.privacy.retention import purge
+from funnel.readmodel import dirty_days
+from funnel.readmodel.rollups import Scope, Trigger, run_rollups
+from funnel.webhooks.ingest import ingest_webhook
+from funnel.webhooks.schemas import WebhookDelivery
 from funnel_local.postgres import create_database
+from funnel_ops.cli import main
 from tests import raw_data
 from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import ADMIN_KEY, FakeContext, load_event
@@ -392,9 +392,9 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
     # Given a late scan written by one backend
     late = writer(database_url)
     store_scan(late, at(OLDER, 9), "job-first")
-    import funnel.rollups
+    import funnel.readmodel.rollups
 
-    real = funnel.rollups.rollup_day
+    real = funnel.readmodel.rollups.rollup_day
 
     def with_a_write_meanwhile(conn, day, **kwargs):  # type: ignore[no-untyped-def]
         # The same backend writes another scan of the day after the recompute read the
@@ -404,7 +404,7 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
             store_scan(late, at(OLDER, 10), "job-meanwhile")
         return result
 
-    monkeypatch.setattr(funnel.rollups, "rollup_day", with_a_write_meanwhile)
+    monkeypatch.setattr(funnel.readmodel.rollups, "rollup_day", with_a_write_meanwhile)
 
     # When the schedule rolls the day up while that happens
     report = scheduled(runtime)
@@ -414,7 +414,7 @@ def test_a_late_write_during_the_rollup_of_its_day_keeps_its_mark(runtime, db, d
     assert scans_rolled_up(db, OLDER) == 1
     assert marks(db) == [OLDER]
     # And the next run counts both
-    monkeypatch.setattr(funnel.rollups, "rollup_day", real)
+    monkeypatch.setattr(funnel.readmodel.rollups, "rollup_day", real)
     scheduled(runtime, NOW + timedelta(hours=1))
     assert scans_rolled_up(db, OLDER) == 2
     assert marks(db) == []

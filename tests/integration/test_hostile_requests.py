@@ -15,7 +15,7 @@ import collect_handler
 import leads_admin_handler
 import metrics_handler
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import ADMIN_KEY, SIGNING_SECRET
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from funnel.migrate import apply_migrations
+from funnel.platform.migrate import apply_migrations
 from funnel_local.postgres import create_database
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from moto import mock_aws
 import buffer_handler
 import collect_handler
 import webhook_handler
-from funnel.runtime import get_runtime, reset_runtime
+from funnel.platform.runtime import get_runtime, reset_runtime
 from tests.builders import api_event, response_json, with_changes
 from tests.conftest import ADMIN_KEY, load_event
 

@@ -12,16 +12,16 @@ import psycopg
 import pytest
 
 import collect_handler
-from funnel import accounting
-from funnel.accounting import Kind, Outcome
-from funnel.collect import receive_events
-from funnel.http import RawRequest
-from funnel.identity import DailySalts
-from funnel.retention import purge
-from funnel.rollups import Trigger, run_rollups
-from funnel.runtime import Runtime, build_runtime, get_runtime, reset_runtime
-from funnel.schemas.capture import EventsBody
-from funnel.settings import get_settings
+from funnel.capture import accounting
+from funnel.capture.accounting import Kind, Outcome
+from funnel.capture.collect import receive_events
+from funnel.capture.identity import DailySalts
+from funnel.capture.schemas import EventsBody
+from funnel.platform.http import RawRequest
+from funnel.platform.runtime import Runtime, build_runtime, get_runtime, reset_runtime
+from funnel.platform.settings import get_settings
+from funnel.privacy.retention import purge
+from funnel.readmodel.rollups import Trigger, run_rollups
 from tests.builders import api_event
 
 pytestmark = pytest.mark.integration

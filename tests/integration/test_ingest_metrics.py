@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 import collect_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import collect_handler
 import leads_admin_handler
 import unsubscribe_handler
 import webhook_handler
-from funnel.http import MAX_JSON_DEPTH
-from funnel.runtime import reset_runtime
+from funnel.platform.http import MAX_JSON_DEPTH
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import ADMIN_KEY
 

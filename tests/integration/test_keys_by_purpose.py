@@ -13,8 +13,8 @@ import pytest
 import leads_admin_handler
 import metrics_handler
 import webhook_handler
-from funnel.metrics import ReportCache
-from funnel.runtime import reset_runtime
+from funnel.metrics.api import ReportCache
+from funnel.platform.runtime import reset_runtime
 from funnel_local.cli import LOCAL_METRICS_API_KEY, LOCAL_WEBHOOK_API_KEY
 from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import ADMIN_KEY, load_event

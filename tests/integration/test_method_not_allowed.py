@@ -12,7 +12,7 @@ import collect_handler
 import health_handler
 import metrics_handler
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import response_json, webhook_event
 from tests.conftest import load_event
 

@@ -15,8 +15,8 @@ import pytest
 from psycopg import pq
 
 import metrics_handler
-from funnel.metrics import ReportCache
-from funnel.runtime import get_runtime, reset_runtime
+from funnel.metrics.api import ReportCache
+from funnel.platform.runtime import get_runtime, reset_runtime
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY
 from tests.read_model import at, metric_day, rollup_run, usage_day

@@ -17,12 +17,12 @@ import pytest
 
 import leads_admin_handler
 import metrics_handler
-from funnel import dirty_days
-from funnel.errors import ConfigurationError
-from funnel.metrics import ReportCache
-from funnel.rollups import Trigger, run_rollups
-from funnel.runtime import Runtime, get_runtime, reset_runtime
-from funnel.settings import get_settings
+from funnel.metrics.api import ReportCache
+from funnel.platform.errors import ConfigurationError
+from funnel.platform.runtime import Runtime, get_runtime, reset_runtime
+from funnel.platform.settings import get_settings
+from funnel.readmodel import dirty_days
+from funnel.readmodel.rollups import Trigger, run_rollups
 from tests import raw_data
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY

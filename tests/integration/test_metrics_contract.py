@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 import metrics_handler
-from funnel.metrics import ReportCache
-from funnel.schemas.metrics import ServiceUsageResponse, SummaryResponse
+from funnel.metrics.api import ReportCache
+from funnel.metrics.schemas import ServiceUsageResponse, SummaryResponse
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY
 from tests.read_model import at, february_cohort, ingest_day, metric_day, rollup_run

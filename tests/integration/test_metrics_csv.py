@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 import metrics_handler
-from funnel.metrics import ReportCache
-from funnel.runtime import get_runtime, reset_runtime
+from funnel.metrics.api import ReportCache
+from funnel.platform.runtime import get_runtime, reset_runtime
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY, load_event
 from tests.raw_data import event, session, visitor
@@ -100,12 +100,12 @@ class TestPinnedColumns:
         assert table(get(context, report, query))[0] == PINNED[(report, name)]
 
     def test_the_pinned_tables_are_every_table(self):
-        from funnel import metrics_csv
+        from funnel.metrics import csv_tables
 
         assert set(PINNED) == {
-            *(("summary", name) for name in metrics_csv.SUMMARY_TABLES),
-            *(("service_usage", name) for name in metrics_csv.SERVICE_USAGE_TABLES),
-            *(("now", name) for name in metrics_csv.NOW_TABLES),
+            *(("summary", name) for name in csv_tables.SUMMARY_TABLES),
+            *(("service_usage", name) for name in csv_tables.SERVICE_USAGE_TABLES),
+            *(("now", name) for name in csv_tables.NOW_TABLES),
         }
 
 

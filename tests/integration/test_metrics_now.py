@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 import metrics_handler
-from funnel.beacons import MAX_CLIENT_AHEAD
-from funnel.metrics import NOW_WINDOW_SECONDS
-from funnel.runtime import reset_runtime
-from funnel.sql import query
+from funnel.capture.beacons import MAX_CLIENT_AHEAD
+from funnel.metrics.api import NOW_WINDOW_SECONDS
+from funnel.platform.runtime import reset_runtime
+from funnel.platform.sql import query
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY
 from tests.raw_data import event, session, visitor

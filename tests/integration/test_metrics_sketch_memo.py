@@ -1,4 +1,4 @@
-"""The warm container's memo of decoded daily sketches (``funnel.metrics.decoded_sketches``):
+"""The warm container's memo of decoded daily sketches (``funnel.metrics.api.decoded_sketches``):
 a request fetches and deserialises only the sketches of rollup rows it has not decoded
 yet, and a re-rolled day (a new generated_at) is never answered from its old sketch."""
 
@@ -13,9 +13,9 @@ import pytest
 from psycopg.types.json import Jsonb
 
 import metrics_handler
-from funnel import metrics
-from funnel.metrics import ReportCache
-from funnel.sketch import SketchMemo, visitors_sketch
+from funnel.metrics import api
+from funnel.metrics.api import ReportCache
+from funnel.readmodel.sketch import SketchMemo, visitors_sketch
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY
 from tests.read_model import at, metric_day
@@ -31,15 +31,15 @@ DAY = date(2026, 2, 2)
 def decoded(lambda_env, set_clock, db):  # type: ignore[no-untyped-def]
     """An empty memo of decoded sketches, counting each sketch it decodes."""
     set_clock(NOW)
-    lambda_env.setattr(metrics, "decoded_sketches", SketchMemo())
+    lambda_env.setattr(api, "decoded_sketches", SketchMemo())
     decoded: list[bytes] = []
-    decode = metrics.decode
+    decode = api.decode
 
     def counting(serialized: bytes) -> Any:
         decoded.append(serialized)
         return decode(serialized)
 
-    lambda_env.setattr(metrics, "decode", counting)
+    lambda_env.setattr(api, "decode", counting)
     return decoded
 
 

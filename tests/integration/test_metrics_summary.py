@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import metrics_handler
-from funnel.metrics import ReportCache
+from funnel.metrics.api import ReportCache
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY
 from tests.read_model import at, february_cohort, ingest_day, metric_day, rollup_run

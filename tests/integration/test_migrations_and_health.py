@@ -12,11 +12,11 @@ import pytest
 
 import health_handler
 import migrate_handler
-from funnel.__main__ import main as funnel_cli
-from funnel.errors import ConfigurationError
-from funnel.migrate import apply_migrations, available_migrations, migrate_database
-from funnel.runtime import get_runtime, reset_runtime
+from funnel.platform.errors import ConfigurationError
+from funnel.platform.migrate import apply_migrations, available_migrations, migrate_database
+from funnel.platform.runtime import get_runtime, reset_runtime
 from funnel_local.postgres import create_database
+from funnel_ops.cli import main as funnel_cli
 from tests.builders import response_json
 from tests.conftest import load_event
 

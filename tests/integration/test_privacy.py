@@ -14,7 +14,7 @@ import pytest
 
 import collect_handler
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, sample_body, webhook_event
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """The retention purge on real PostgreSQL, with the runtime's clock pinned: what goes at
 each cutoff and what stays just inside it, orphaned sessions and visitors (G4), what is
 never purged by age, dry runs, idempotency, batches, the time budget, and the three doors
-(the layer, the function and ``python -m funnel purge``)."""
+(the layer, the function and ``python -m funnel_ops purge``)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 import retention_handler
-from funnel.__main__ import main
-from funnel.retention import Horizon, months_before, purge
-from funnel.runtime import Runtime, get_runtime
+from funnel.platform.runtime import Runtime, get_runtime
+from funnel.privacy.retention import Horizon, months_before, purge
+from funnel_ops.cli import main
 from tests.conftest import REPO, FakeContext, load_event
 
 pytestmark = pytest.mark.integration
@@ -482,7 +482,7 @@ class TestBatches:
     @pytest.fixture
     def tiny_batches(self, lambda_env: pytest.MonkeyPatch, runtime: Runtime) -> Runtime:
         lambda_env.setenv("PURGE_BATCH_SIZE", "2")
-        from funnel.runtime import reset_runtime
+        from funnel.platform.runtime import reset_runtime
 
         reset_runtime()
         pinned = get_runtime()
@@ -644,7 +644,7 @@ def test_the_cli_dry_run_prints_the_report_and_the_cli_run_purges(runtime, db, r
     add_edges(db)
     before = row_counts()
 
-    # When an operator runs `python -m funnel purge --dry-run`
+    # When an operator runs `python -m funnel_ops purge --dry-run`
     assert main(["purge", "--dry-run"]) == 0
 
     # Then it prints the report and changes nothing
@@ -652,7 +652,7 @@ def test_the_cli_dry_run_prints_the_report_and_the_cli_run_purges(runtime, db, r
     assert printed["dryRun"] is True and printed["rows"] == EDGE_REPORT
     assert row_counts() == before
 
-    # And `python -m funnel purge` deletes the same rows
+    # And `python -m funnel_ops purge` deletes the same rows
     assert main(["purge"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == EDGE_REPORT
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1

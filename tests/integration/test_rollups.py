@@ -17,11 +17,11 @@ import yaml
 
 import metrics_handler
 import rollup_handler
-from funnel.__main__ import main
-from funnel.metrics import ReportCache
-from funnel.rollups import LOCK_SPACE, Scope, Trigger, freshness, run_rollups
-from funnel.runtime import Runtime, build_runtime, get_runtime
-from funnel.settings import get_settings
+from funnel.metrics.api import ReportCache
+from funnel.platform.runtime import Runtime, build_runtime, get_runtime
+from funnel.platform.settings import get_settings
+from funnel.readmodel.rollups import LOCK_SPACE, Scope, Trigger, freshness, run_rollups
+from funnel_ops.cli import main
 from tests import raw_data, read_model
 from tests.builders import api_event, response_json
 from tests.conftest import ADMIN_KEY, REPO, FakeContext, load_event
@@ -609,9 +609,9 @@ def test_a_day_starts_only_with_more_than_a_statement_timeout_and_5_s_left(runti
 
 def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch):
     traffic(db, DAY)
-    import funnel.rollups
+    import funnel.readmodel.rollups
 
-    real = funnel.rollups.rollup_day
+    real = funnel.readmodel.rollups.rollup_day
     calls = []
 
     def second_day_fails(*args, **kwargs):
@@ -620,7 +620,7 @@ def test_a_failing_run_is_recorded_as_failed_and_raises(runtime, db, monkeypatch
             raise RuntimeError("boom " + "x" * 2100)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(funnel.rollups, "rollup_day", second_day_fails)
+    monkeypatch.setattr(funnel.readmodel.rollups, "rollup_day", second_day_fails)
     with pytest.raises(RuntimeError, match="boom"):
         run_rollups(runtime, from_day=DAY, to_day=DAY + timedelta(days=2), trigger=Trigger.CLI)
     # The first day's rollup was committed; the run says how far it got and why it stopped

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from funnel.rollups import Trigger, run_rollups
-from funnel.runtime import Runtime, get_runtime
+from funnel.platform.runtime import Runtime, get_runtime
+from funnel.readmodel.rollups import Trigger, run_rollups
 from tests import raw_data
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import datasketches
 import psycopg
 import pytest
 
-from funnel.rollups import Trigger, run_rollups
-from funnel.runtime import Runtime, get_runtime
+from funnel.platform.runtime import Runtime, get_runtime
+from funnel.readmodel.rollups import Trigger, run_rollups
 
 pytestmark = pytest.mark.integration
 

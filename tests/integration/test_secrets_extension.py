@@ -17,9 +17,9 @@ from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 import webhook_handler
-from funnel.errors import ConfigurationError
-from funnel.runtime import reset_runtime
-from funnel.secrets import ExtensionSecretsSource, SecretsManagerSource
+from funnel.platform.errors import ConfigurationError
+from funnel.platform.runtime import reset_runtime
+from funnel.platform.secrets import ExtensionSecretsSource, SecretsManagerSource
 from tests.builders import response_json, webhook_event
 from tests.conftest import SIGNING_SECRET
 

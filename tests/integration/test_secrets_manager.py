@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 import metrics_handler
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json, webhook_event
 from tests.conftest import SIGNING_SECRET
 

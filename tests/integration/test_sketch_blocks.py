@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from funnel import metrics
-from funnel.__main__ import main as cli
-from funnel.metrics import _window_sketches, channel_visitors, read_traffic
-from funnel.retention import Horizon, first_kept_days
-from funnel.rollups import Trigger, run_rollups
-from funnel.runtime import Runtime, get_runtime
-from funnel.schemas.metrics import Window
-from funnel.sketch_blocks import decompose, rebuild
+from funnel.metrics import api
+from funnel.metrics.api import _window_sketches, channel_visitors, read_traffic
+from funnel.metrics.schemas import Window
+from funnel.platform.runtime import Runtime, get_runtime
+from funnel.privacy.retention import Horizon, first_kept_days
+from funnel.readmodel.rollups import Trigger, run_rollups
+from funnel.readmodel.sketch_blocks import decompose, rebuild
+from funnel_ops.cli import main as cli
 from tests.integration.test_rollups_window_unique import (
     FIRST,
     LAST,
@@ -37,7 +37,7 @@ WINDOW = Window(start=FIRST, end=LAST)
 def runtime(lambda_env: pytest.MonkeyPatch) -> Runtime:
     pinned = get_runtime()
     pinned.clock = lambda: NOW
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
     return pinned
 
 
@@ -132,7 +132,7 @@ def test_a_window_read_through_blocks_counts_like_its_days_merged_one_by_one(run
     # When the window is read with its blocks, then without any
     through_blocks, sources_through_blocks = counts(db)
     db.execute("DELETE FROM visitor_sketch_blocks")
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
     day_by_day, sources_day_by_day = counts(db)
 
     # Then both are within 2 % of the exact counts, and within about the sketch's standard
@@ -206,7 +206,7 @@ def test_a_block_rebuilt_twice_in_one_run_is_never_read_stale_from_memory(runtim
     # Then the warm container counts the new visitor, as a cold one does
     warm = counts(db)
     assert warm[0] == before + 1
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
     assert warm == counts(db)
 
 
@@ -241,7 +241,7 @@ def test_blocks_behind_their_days_are_ignored_and_rollups_blocks_rebuilds_them(r
         )
     }
     changed_row = db.execute("SELECT id FROM daily_metric_rollups WHERE day = %s", (changed,)).fetchone()
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
 
     # When the window is read
     with db.transaction():
@@ -258,7 +258,7 @@ def test_blocks_behind_their_days_are_ignored_and_rollups_blocks_rebuilds_them(r
 
     # When the blocks are rebuilt from the stored days
     assert cli(["rollups-blocks", "--from", str(FIRST), "--to", str(LAST)]) == 0
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
 
     # Then every block of the month names its days again, and the count is unchanged
     for (level, first_day), rows in block_members(db).items():
@@ -341,7 +341,7 @@ def test_each_propertys_window_is_read_day_for_day_once(runtime, db, start_offse
         assert db.execute("SELECT count(*) FROM visitor_sketch_blocks").fetchone()[0]
 
     # And the counts are exact: the day-only visitors of the window's days and the regulars
-    metrics.decoded_sketches.clear()
+    api.decoded_sketches.clear()
     expected = {
         property_id: {v for v in ids if v.endswith("-regular") or any(f"-{day}-" in v for day in window_days)}
         for property_id, ids in seen.items()

@@ -10,7 +10,7 @@ import pytest
 
 import collect_handler
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 CALL = """
 import sys
-from funnel.tracing import traced, traced_handler
+from funnel.platform.observability import traced, traced_handler
 
 @traced
 def count_rows(table):

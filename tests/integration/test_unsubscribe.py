@@ -18,8 +18,8 @@ import pytest
 
 import leads_admin_handler
 import unsubscribe_handler
-from funnel.runtime import get_runtime, reset_runtime
-from funnel.unsubscribe import issue_token
+from funnel.platform.runtime import get_runtime, reset_runtime
+from funnel.privacy.unsubscribe import issue_token
 from tests.builders import response_json, with_changes
 from tests.conftest import ADMIN_KEY, load_event
 

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from funnel.errors import FunnelError
-from funnel.http import RawRequest
-from funnel.runtime import build_runtime
-from funnel.schemas.webhooks import ScanCompleted
-from funnel.settings import get_settings
-from funnel.webhooks import receive_webhook
+from funnel.platform.errors import FunnelError
+from funnel.platform.http import RawRequest
+from funnel.platform.runtime import build_runtime
+from funnel.platform.settings import get_settings
+from funnel.webhooks.ingest import receive_webhook
+from funnel.webhooks.schemas import ScanCompleted
 from tests.builders import webhook_event
 
 pytestmark = pytest.mark.integration

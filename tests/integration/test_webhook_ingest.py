@@ -11,8 +11,8 @@ import pytest
 from pydantic import TypeAdapter
 
 import webhook_handler
-from funnel.schemas.webhooks import WebhookDelivery
-from funnel.webhooks import delivery_digest
+from funnel.webhooks.ingest import delivery_digest
+from funnel.webhooks.schemas import WebhookDelivery
 from tests.builders import as_base64, response_json, webhook_event
 from tests.conftest import OTHER_SIGNING_SECRET, SIGNING_SECRET, load_event
 
@@ -327,7 +327,7 @@ class TestAuthentication:
         self, lambda_env, db, context, row_counts
     ):
         lambda_env.delenv("ADMIN_API_KEY")
-        from funnel.runtime import reset_runtime
+        from funnel.platform.runtime import reset_runtime
 
         reset_runtime()
         response = invoke(webhook_event(), context)
@@ -339,7 +339,7 @@ class TestAuthentication:
 class TestSignatures:
     @pytest.fixture(autouse=True)
     def _signing(self, lambda_env):  # type: ignore[no-untyped-def]
-        from funnel.runtime import reset_runtime
+        from funnel.platform.runtime import reset_runtime
 
         lambda_env.setenv("WEBHOOK_SIGNING_SECRETS", f"{SIGNING_SECRET} {OTHER_SIGNING_SECRET}")
         reset_runtime()
@@ -405,7 +405,7 @@ class TestSignatures:
 
     @pytest.mark.parametrize(("offset", "status"), [(60, 200), (61, 401)])
     def test_the_tolerance_follows_its_setting(self, offset, status, lambda_env, set_clock, db, context):
-        from funnel.runtime import reset_runtime
+        from funnel.platform.runtime import reset_runtime
 
         lambda_env.setenv("WEBHOOK_TOLERANCE_SECONDS", "60")
         reset_runtime()
@@ -416,7 +416,7 @@ class TestSignatures:
     def test_a_bad_configured_secret_is_an_operator_error_not_a_500(
         self, lambda_env, db, context, row_counts
     ):
-        from funnel.runtime import reset_runtime
+        from funnel.platform.runtime import reset_runtime
 
         lambda_env.setenv("WEBHOOK_SIGNING_SECRETS", "not-a-whsec-secret")
         reset_runtime()
@@ -606,7 +606,7 @@ def test_validation_errors_name_the_field_but_never_echo_the_input(lambda_env, d
 def test_an_unreachable_database_is_503_with_retry_after(lambda_env, db, context):
     # Given a database that refuses connections
     lambda_env.setenv("DATABASE_URL", "postgresql://funnel@127.0.0.1:1/funnel?connect_timeout=1")
-    from funnel.runtime import reset_runtime
+    from funnel.platform.runtime import reset_runtime
 
     reset_runtime()
 

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 import webhook_handler
-from funnel.http import RawRequest
-from funnel.runtime import build_runtime, reset_runtime
-from funnel.schemas.webhooks import WebhookDelivery
-from funnel.settings import get_settings
-from funnel.webhooks import receive_webhook
+from funnel.platform.http import RawRequest
+from funnel.platform.runtime import build_runtime, reset_runtime
+from funnel.platform.settings import get_settings
+from funnel.webhooks.ingest import receive_webhook
+from funnel.webhooks.schemas import WebhookDelivery
 from tests.builders import response_json, webhook_event
 from tests.conftest import load_event
 

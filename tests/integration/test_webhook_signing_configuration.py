@@ -10,7 +10,7 @@ import base64
 import pytest
 
 import webhook_handler
-from funnel.runtime import reset_runtime
+from funnel.platform.runtime import reset_runtime
 from tests.builders import response_json, webhook_event
 from tests.conftest import SIGNING_SECRET
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from funnel.auth import ADMIN_KEY, check_key
-from funnel.db import database_conninfo
-from funnel.errors import ConfigurationError, KeyNotConfigured, Unauthorized
-from funnel.runtime import build_runtime
-from funnel.settings import DatabaseSettings, get_settings
+from funnel.platform.auth import ADMIN_KEY, check_key
+from funnel.platform.db import database_conninfo
+from funnel.platform.errors import ConfigurationError, KeyNotConfigured, Unauthorized
+from funnel.platform.runtime import build_runtime
+from funnel.platform.settings import DatabaseSettings, get_settings
 from tests.conftest import OTHER_SIGNING_SECRET as SECRET_B
 from tests.conftest import SIGNING_SECRET as SECRET_A
 

@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from funnel.classify import (
+from funnel.capture.classify import (
     CLICK_IDS,
     MAX_USER_AGENT_LENGTH,
     Attribution,

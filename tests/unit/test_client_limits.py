@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from funnel.client_limits import ClientLimiter, Limit, client_address
+from funnel.platform.client_limits import ClientLimiter, Limit, client_address
 
 # 60 a minute (one a second) after a burst of 3.
 LIMIT = Limit(per_minute=60, burst=3)

@@ -1,6 +1,6 @@
 """What each function's handler module imports on a cold start: neither the X-Ray SDK (the
-ingest functions never load it, the others on their first invocation: see funnel.tracing)
-nor an AWS client (see funnel.secrets), nor, but where sketches are read or written,
+ingest functions never load it, the others on their first invocation: see funnel.platform.observability)
+nor an AWS client (see funnel.platform.secrets), nor, but where sketches are read or written,
 numpy. Each import runs in a fresh interpreter, as a cold start does (``make
 bench-coldstart`` measures the time)."""
 

@@ -9,7 +9,7 @@ Two checks, so that neither a new comparison nor a changed old one slips through
   functions that call ``hmac.compare_digest``), with a spy on ``hmac.compare_digest``,
   which must be what decides, for a right and a wrong value alike.
 
-New keys compared in ``funnel.auth`` are covered by both without changing this file: the
+New keys compared in ``funnel.platform.auth`` are covered by both without changing this file: the
 scan reads whatever the module holds, and the spy probes call the comparison there.
 """
 
@@ -24,10 +24,10 @@ from uuid import UUID
 
 import pytest
 
-import funnel.auth
-import funnel.signatures
-import funnel.unsubscribe
-from funnel.errors import FunnelError
+import funnel.platform.auth
+import funnel.platform.signatures
+import funnel.privacy.unsubscribe
+from funnel.platform.errors import FunnelError
 from tests.conftest import REPO
 
 SCANNED = ("layers/funnel/funnel", "functions", "tools", "emitter")
@@ -43,10 +43,10 @@ SECRET_NAME = re.compile(
 
 # Comparisons the scan flags that are not of secrets, each with the reason.
 NOT_SECRETS = {
-    ("layers/funnel/funnel/webhooks.py", "_redelivery", "bytes(stored_digest) != digest"): (
+    ("layers/funnel/funnel/webhooks/ingest.py", "_redelivery", "bytes(stored_digest) != digest"): (
         "the SHA-256 of two webhook bodies from the same authenticated sender, neither secret"
     ),
-    ("layers/funnel/funnel/http.py", "__call__", "kind not in refused"): (
+    ("layers/funnel/funnel/platform/http.py", "__call__", "kind not in refused"): (
         "which purposes of key (an enum) a route refuses, decided before any key is read"
     ),
     ("emitter/funnel_emitter/cli.py", "_deliver", "summary['delivered'] == summary['attempted']"): (
@@ -215,7 +215,7 @@ NOW = datetime(2026, 2, 14, 12, tzinfo=UTC)
 LEAD = UUID("0b7e2c1e-3d4f-4a5b-8c6d-7e8f9a0b1c2d")
 
 
-AUTH = "layers/funnel/funnel/auth.py"
+AUTH = "layers/funnel/funnel/platform/auth.py"
 
 
 def _accepted(check: Callable[[], object]) -> bool:
@@ -228,14 +228,14 @@ def _accepted(check: Callable[[], object]) -> bool:
 
 
 def _auth_checks(right: bool) -> bool:
-    # Every comparison function of funnel.auth (whatever keys it checks), as the scan
+    # Every comparison function of funnel.platform.auth (whatever keys it checks), as the scan
     # finds them, called as the guards call them: the configured keys (several may be
     # valid at once, for rotation), the supplied key.
     names = sorted(compare_digest_callers((REPO / AUTH).read_text()))
-    assert names, "funnel.auth compares no key with hmac.compare_digest"
+    assert names, "funnel.platform.auth compares no key with hmac.compare_digest"
     supplied = "configured-key-value" if right else "guessed"
     answers = {
-        _accepted(lambda name=name: getattr(funnel.auth, name)(["configured-key-value"], supplied))
+        _accepted(lambda name=name: getattr(funnel.platform.auth, name)(["configured-key-value"], supplied))
         for name in names
     }
     assert len(answers) == 1, names
@@ -244,22 +244,26 @@ def _auth_checks(right: bool) -> bool:
 
 def _webhook_signature(right: bool) -> bool:
     stamp = int(NOW.timestamp())
-    signature = funnel.signatures.sign(SIGNING_SECRET, "msg_1", stamp, "{}")
+    signature = funnel.platform.signatures.sign(SIGNING_SECRET, "msg_1", stamp, "{}")
     headers = {
         "webhook-id": "msg_1",
         "webhook-timestamp": str(stamp),
         "webhook-signature": signature if right else signature[:-4] + "AAA=",
     }
     return _accepted(
-        lambda: funnel.signatures.verify([SIGNING_SECRET], headers, "{}", now=stamp, tolerance_seconds=300)
+        lambda: funnel.platform.signatures.verify(
+            [SIGNING_SECRET], headers, "{}", now=stamp, tolerance_seconds=300
+        )
     )
 
 
 def _unsubscribe_token(right: bool) -> bool:
-    token = funnel.unsubscribe.issue_token(LEAD, key=UNSUBSCRIBE_KEY, now=NOW)
+    token = funnel.privacy.unsubscribe.issue_token(LEAD, key=UNSUBSCRIBE_KEY, now=NOW)
     forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     return _accepted(
-        lambda: funnel.unsubscribe.read_token(token if right else forged, keys=[UNSUBSCRIBE_KEY], now=NOW)
+        lambda: funnel.privacy.unsubscribe.read_token(
+            token if right else forged, keys=[UNSUBSCRIBE_KEY], now=NOW
+        )
     )
 
 
@@ -267,8 +271,8 @@ def _unsubscribe_token(right: bool) -> bool:
 # wrong value.
 PROBES: dict[tuple[str, str], Callable[[bool], bool]] = {
     (AUTH, "every comparison function"): _auth_checks,
-    ("layers/funnel/funnel/signatures.py", "verify"): _webhook_signature,
-    ("layers/funnel/funnel/unsubscribe.py", "read_token"): _unsubscribe_token,
+    ("layers/funnel/funnel/platform/signatures.py", "verify"): _webhook_signature,
+    ("layers/funnel/funnel/privacy/unsubscribe.py", "read_token"): _unsubscribe_token,
 }
 
 

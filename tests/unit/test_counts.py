@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from funnel.schemas.common import Count
+from funnel.platform.schemas import Count
 
 COUNT = TypeAdapter(Count)
 

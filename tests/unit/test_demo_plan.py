@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from funnel import classify
-from funnel.schemas.capture import EventsBody, LeadCapture
-from funnel.schemas.webhooks import WebhookDelivery
+from funnel.capture import classify
+from funnel.capture.schemas import EventsBody, LeadCapture
+from funnel.webhooks.schemas import WebhookDelivery
 from funnel_local.demo_plan import CHANNELS, SITES, BeaconPost, DemoPlan, LeadPost, WebhookPost, build_plan
 
 NOW = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
-from funnel.schemas.rollups import RollupRange
-from funnel.signatures import secret_key
+from funnel.platform.signatures import secret_key
+from funnel.readmodel.schemas import RollupRange
 
 REPO = Path(__file__).resolve().parents[2]
 

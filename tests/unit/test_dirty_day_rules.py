@@ -1,4 +1,4 @@
-"""Which days a write marks dirty, and when a day settles (``funnel.dirty_days``), at the
+"""Which days a write marks dirty, and when a day settles (``funnel.readmodel.dirty_days``), at the
 edges of the UTC day, with the clock given."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from funnel.dirty_days import Changed, days_between, first_unmarked_day, settled_through
+from funnel.readmodel.dirty_days import Changed, days_between, first_unmarked_day, settled_through
 
 FEB = {day: date(2026, 2, day) for day in range(1, 29)}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from funnel.emails import normalize_email, redact_emails
+from funnel.platform.emails import normalize_email, redact_emails
 
 
 @pytest.mark.parametrize(

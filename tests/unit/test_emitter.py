@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from funnel.signatures import verify
+from funnel.platform.signatures import verify
 from funnel_emitter import WebhookEmitter, __version__, sign
 from tests.emitter_fakes import (
     ADMIN_KEY,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from funnel.signatures import verify
+from funnel.platform.signatures import verify
 from funnel_emitter import Backoff, Outbox, WebhookEmitter
 from funnel_emitter.__main__ import main
 from tests.emitter_fakes import FakeTime, Reply, ScriptedServer, scripted_server

@@ -1,4 +1,4 @@
-"""The emitter's typed events agree with Funnel's webhook models (funnel.schemas.webhooks).
+"""The emitter's typed events agree with Funnel's webhook models (funnel.webhooks.schemas).
 
 Whatever the emitter builds, Funnel validates; whatever Funnel refuses at a field's limit,
 the emitter refuses before sending (so it never becomes a dead event in an outbox). When
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from funnel.schemas.webhooks import EVENT_TYPES as SERVER_EVENT_TYPES
-from funnel.schemas.webhooks import WebhookDelivery
-from funnel.webhooks import EARLIEST_EVENT, MAX_CLOCK_SKEW
+from funnel.webhooks.ingest import EARLIEST_EVENT, MAX_CLOCK_SKEW
+from funnel.webhooks.schemas import EVENT_TYPES as SERVER_EVENT_TYPES
+from funnel.webhooks.schemas import WebhookDelivery
 from funnel_emitter import (
     EVENT_TYPES,
     ApiKeyCreated,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from funnel.signatures import verify
+from funnel.platform.signatures import verify
 from funnel_emitter import (
     Backoff,
     Outbox,

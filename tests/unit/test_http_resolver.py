@@ -13,11 +13,11 @@ from aws_lambda_powertools.event_handler.middlewares import openapi_validation
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import RootModel
 
-from funnel.errors import MalformedRequest
-from funnel.http import FunnelResolver, multipart_pairs, strict_json, urlencoded_pairs
-from funnel.runtime import build_runtime
-from funnel.schemas.webhooks import TenantCreated, WebhookDelivery
-from funnel.settings import get_settings
+from funnel.platform.errors import MalformedRequest
+from funnel.platform.http import FunnelResolver, multipart_pairs, strict_json, urlencoded_pairs
+from funnel.platform.runtime import build_runtime
+from funnel.platform.settings import get_settings
+from funnel.webhooks.schemas import TenantCreated, WebhookDelivery
 from tests.builders import webhook_event
 
 WEBHOOK_PATH = "/v1/webhooks/description-service"

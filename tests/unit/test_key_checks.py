@@ -8,10 +8,10 @@ import hmac
 
 import pytest
 
-from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, check_key, key_matches
-from funnel.errors import KeyNotConfigured, Unauthorized
-from funnel.runtime import build_runtime
-from funnel.settings import get_settings
+from funnel.platform.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, check_key, key_matches
+from funnel.platform.errors import KeyNotConfigured, Unauthorized
+from funnel.platform.runtime import build_runtime
+from funnel.platform.settings import get_settings
 
 ADMIN = "admin-key-0123456789"
 HOOK_OLD, HOOK_NEW = "webhook-key-old-0001", "webhook-key-new-0002"

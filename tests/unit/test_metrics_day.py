@@ -8,7 +8,7 @@ import re
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from funnel.schemas.metrics import Day
+from funnel.metrics.schemas import Day
 
 DAY = TypeAdapter(Day)
 PATTERN = re.compile(DAY.json_schema()["pattern"])

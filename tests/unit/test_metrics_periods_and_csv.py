@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from funnel import metrics_csv
-from funnel.errors import MalformedRequest
-from funnel.metrics import period_window, resolve_window
+from funnel.metrics import csv_tables
+from funnel.metrics.api import period_window, resolve_window
+from funnel.platform.errors import MalformedRequest
 
 
 @pytest.mark.parametrize(
@@ -56,17 +56,17 @@ def test_a_period_with_a_date_is_refused(start, end):
     ],
 )
 def test_format_then_accept_decides(format_, accept, is_csv):
-    assert metrics_csv.wants_csv(format_, accept) is is_csv
+    assert csv_tables.wants_csv(format_, accept) is is_csv
 
 
 def test_cells_are_json_values_and_formulas_are_quoted_out():
-    table = metrics_csv.Table(("key", "visitors", "share"), lambda body: body["rows"])
+    table = csv_tables.Table(("key", "visitors", "share"), lambda body: body["rows"])
     rows = [
         {"key": "/a,b", "visitors": 3, "share": 0.25},
         {"key": "=1+1", "visitors": 0, "share": None},
         {"key": "-x", "visitors": 1, "share": -0.5},
         {"key": '"q"', "visitors": 2, "share": 1e-7},
     ]
-    assert metrics_csv.render(table, {"rows": rows}) == (
+    assert csv_tables.render(table, {"rows": rows}) == (
         'key,visitors,share\r\n"/a,b",3,0.25\r\n\'=1+1,0,\r\n\'-x,1,-0.5\r\n"""q""",2,1e-07\r\n'
     )

@@ -8,7 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from funnel.sql import QUERIES
+from funnel.platform.sql import QUERIES
 from funnel_local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]

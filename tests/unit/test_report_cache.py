@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from funnel.metrics import ReportCache
-from funnel.schemas.common import ErrorResponse
+from funnel.metrics.api import ReportCache
+from funnel.platform.schemas import ErrorResponse
 
 V1 = datetime(2026, 2, 8, 1, tzinfo=UTC)
 V2 = datetime(2026, 2, 8, 2, tzinfo=UTC)

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from funnel.rollups import Trigger, days_between, monitor_window, plan_from_event, scheduled_range
-from funnel.schemas.rollups import RollupRange
+from funnel.readmodel.rollups import Trigger, days_between, monitor_window, plan_from_event, scheduled_range
+from funnel.readmodel.schemas import RollupRange
 
 TODAY = date(2026, 2, 14)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from funnel.retention import SALT_LIFETIME, Horizon, first_kept_days
-from funnel.settings import PrivacySettings
+from funnel.platform.settings import PrivacySettings
+from funnel.privacy.retention import SALT_LIFETIME, Horizon, first_kept_days
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DAILY_CRON = re.compile(r"^cron\((\d+) (\d+) \* \* \? \*\)$")

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from funnel.schemas.capture import CLICK_ID_NAMES, EventsBody, LeadCapture
-from funnel.schemas.metrics import Day
-from funnel.schemas.webhooks import WebhookDelivery
+from funnel.capture.schemas import CLICK_ID_NAMES, EventsBody, LeadCapture
+from funnel.metrics.schemas import Day
+from funnel.webhooks.schemas import WebhookDelivery
 from tests.builders import sample_body
 
 # A normalised address of 254 characters (RFC 5321's most): 64 + "@" + 189, and one of 255

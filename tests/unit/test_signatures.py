@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from funnel.errors import InvalidSignature
-from funnel.signatures import secret_key, sign, verify
+from funnel.platform.errors import InvalidSignature
+from funnel.platform.signatures import secret_key, sign, verify
 
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"

@@ -8,10 +8,10 @@ import base64
 
 import pytest
 
-from funnel.errors import ConfigurationError
-from funnel.runtime import build_runtime
-from funnel.settings import get_settings
-from funnel.signatures import MAX_SECRET_BYTES, MIN_SECRET_BYTES, secret_key, sign
+from funnel.platform.errors import ConfigurationError
+from funnel.platform.runtime import build_runtime
+from funnel.platform.settings import get_settings
+from funnel.platform.signatures import MAX_SECRET_BYTES, MIN_SECRET_BYTES, secret_key, sign
 
 
 def whsec(size: int) -> str:

@@ -1,4 +1,4 @@
-"""``funnel.sketch_blocks``: a window tiled by few aligned blocks, and a merged sketch
+"""``funnel.readmodel.sketch_blocks``: a window tiled by few aligned blocks, and a merged sketch
 that merges like the days it came from."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from funnel.sketch import decode, merge, union_decoded, union_estimate, visitors_sketch
-from funnel.sketch_blocks import MAX_LEVEL, block_start, decompose, stored_pieces
+from funnel.readmodel.sketch import decode, merge, union_decoded, union_estimate, visitors_sketch
+from funnel.readmodel.sketch_blocks import MAX_LEVEL, block_start, decompose, stored_pieces
 
 
 @given(

@@ -1,9 +1,9 @@
-"""``funnel.sketch.SketchMemo``: decoded sketches kept up to a byte budget, least recently
+"""``funnel.readmodel.sketch.SketchMemo``: decoded sketches kept up to a byte budget, least recently
 used out first; and a union of decoded sketches equals the union of their bytes."""
 
 from __future__ import annotations
 
-from funnel.sketch import SketchMemo, decode, union_decoded, union_estimate, visitors_sketch
+from funnel.readmodel.sketch import SketchMemo, decode, union_decoded, union_estimate, visitors_sketch
 
 
 def test_the_least_recently_used_sketches_go_first_past_the_byte_budget():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from funnel.http import MAX_JSON_DEPTH, JsonTooDeep, strict_json
+from funnel.platform.http import MAX_JSON_DEPTH, JsonTooDeep, strict_json
 
 
 def arrays(levels: int) -> str:

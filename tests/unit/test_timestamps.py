@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from funnel.schemas.common import Timestamp
+from funnel.platform.schemas import Timestamp
 
 TIMESTAMP = TypeAdapter(Timestamp)
 
@@ -65,8 +65,8 @@ def test_the_document_calls_it_a_date_time_string():
 
 
 def test_the_webhook_time_window_the_code_enforces_is_the_one_documented():
-    from funnel.schemas.webhooks import ScanCompleted
-    from funnel.webhooks import EARLIEST_EVENT, MAX_CLOCK_SKEW
+    from funnel.webhooks.ingest import EARLIEST_EVENT, MAX_CLOCK_SKEW
+    from funnel.webhooks.schemas import ScanCompleted
 
     description = ScanCompleted.model_json_schema()["properties"]["occurredAt"]["description"]
     assert EARLIEST_EVENT.date().isoformat() in description

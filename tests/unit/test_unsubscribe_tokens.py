@@ -1,4 +1,4 @@
-"""funnel.unsubscribe tokens: signed, per lead, valid for the configured days, refused
+"""funnel.privacy.unsubscribe tokens: signed, per lead, valid for the configured days, refused
 when expired, tampered with, malformed or signed with another key."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from funnel.errors import FunnelError
-from funnel.unsubscribe import (
+from funnel.platform.errors import FunnelError
+from funnel.privacy.unsubscribe import (
     ExpiredUnsubscribeToken,
     InvalidUnsubscribeToken,
     confirmation_page,

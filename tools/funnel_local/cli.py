@@ -15,7 +15,7 @@
     Fill the database with 90 days of demo data through the handlers, then roll it up
     (see :mod:`funnel_local.demo`).
 ``ops``
-    Run an operator command of the layer (``python -m funnel migrate``, ``purge``,
+    Run an operator command of the layer (``python -m funnel_ops migrate``, ``purge``,
     ``rollups-*``); with no database configured, on the embedded server ``make run`` uses
     (see :mod:`funnel_local.ops`).
 ``routes``
@@ -49,8 +49,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from funnel.migrate import migrate_database
-from funnel.signatures import sign
+from funnel.platform.migrate import migrate_database
+from funnel.platform.signatures import sign
 from funnel_local.demo import DemoError, run_demo
 from funnel_local.demo_plan import SITES
 from funnel_local.gateway import RunningGateway, start_gateway
@@ -696,9 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops = commands.add_parser(
         "ops",
-        help="run an operator command of python -m funnel, on the local embedded server when no "
+        help="run an operator command of python -m funnel_ops, on the local embedded server when no "
         "database is configured",
-        description="Run `python -m funnel COMMAND [OPTIONS]` (migrate, purge, rollups-run, "
+        description="Run `python -m funnel_ops COMMAND [OPTIONS]` (migrate, purge, rollups-run, "
         "rollups-backfill, rollups-status, rollups-service-usage, rollups-blocks). With none of "
         "DATABASE_URL, DB_SECRET_ARN and DB_HOST set, it runs on the embedded server make run uses "
         "(started if needed, stopped afterwards unless another command uses it), migrated first. "

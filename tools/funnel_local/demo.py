@@ -144,7 +144,7 @@ class _Handlers:
         # settings, from the environment set up first.
         import collect_handler
         import webhook_handler
-        from funnel.signatures import sign
+        from funnel.platform.signatures import sign
 
         self._collect: ModuleType = collect_handler
         self._webhook: ModuleType = webhook_handler
@@ -242,7 +242,7 @@ class _Handlers:
         context["timeEpoch"] = int(at.timestamp() * 1000)
 
     def _call(self, module: ModuleType, event: dict[str, Any], at: datetime) -> tuple[int, str]:
-        from funnel.runtime import get_runtime
+        from funnel.platform.runtime import get_runtime
 
         get_runtime().clock = lambda: at
         context = LambdaContext(
@@ -351,8 +351,8 @@ def run_demo(
     progress(f"demo: rolling up {plan.first_day} to {plan.last_day}")
     started = time.monotonic()
     with _environment(environment):
-        from funnel.rollups import Trigger, run_rollups
-        from funnel.runtime import get_runtime, reset_runtime
+        from funnel.platform.runtime import get_runtime, reset_runtime
+        from funnel.readmodel.rollups import Trigger, run_rollups
 
         reset_runtime()
         try:
@@ -382,7 +382,7 @@ class _Sender:
     def send(self, deliveries: Sequence[Delivery], *, name: str, progress: Callable[[str], None]) -> int:
         """Send ``deliveries`` in their order; returns how many were sent."""
         with _environment(self.environment), _quiet_layer_logs():
-            from funnel.runtime import reset_runtime
+            from funnel.platform.runtime import reset_runtime
 
             reset_runtime()
             try:

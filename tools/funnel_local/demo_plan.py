@@ -71,7 +71,7 @@ COUNTRIES: Final = (
     ("JP", 4),
     (None, 5),  # CloudFront could not tell
 )
-# (user agent, share of visitors): desktops, phones and tablets, as funnel.classify reads them.
+# (user agent, share of visitors): desktops, phones and tablets, as funnel.capture.classify reads them.
 USER_AGENTS: Final = (
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

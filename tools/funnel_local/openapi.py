@@ -1,7 +1,7 @@
 """One OpenAPI document for every route of ``template.yaml``, generated from the code.
 
 Each function with ``HttpApi`` routes names its handler module in the template; that
-module's ``app`` (a :class:`funnel.http.FunnelResolver`) generates its part of the
+module's ``app`` (a :class:`funnel.platform.http.FunnelResolver`) generates its part of the
 document from the same pydantic models that validate requests and shape answers. A
 static-files function has no resolver: its module's ``ASSETS`` table (path, media type,
 summary, headers) gives one ``GET`` per file, with its validator, headers and ``304``. The parts
@@ -35,8 +35,8 @@ from typing import Any, Final
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from werkzeug.wrappers import Request, Response
 
-from funnel.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind
-from funnel.http import FunnelResolver, Guard, KeyGuard, require_webhook_signature
+from funnel.platform.auth import ADMIN_KEY, METRICS_KEY, WEBHOOK_KEY, KeyKind
+from funnel.platform.http import FunnelResolver, Guard, KeyGuard, require_webhook_signature
 from funnel_local.postgres import REPO_ROOT
 from funnel_local.template import SamTemplate
 
@@ -208,7 +208,7 @@ def _static_part(
 
 def _throttled(app: FunnelResolver) -> dict[str, Any]:
     """The 429s a function's operations may answer: API Gateway's, and for a function that
-    bounds each client (``funnel.client_limits``) its own, with ``Retry-After`` (and as a
+    bounds each client (``funnel.platform.client_limits``) its own, with ``Retry-After`` (and as a
     page for a browser's form post where the function serves error pages)."""
     if not app.limits_clients:
         return THROTTLED

@@ -1,7 +1,7 @@
-"""The layer's operator commands (``python -m funnel``: ``migrate``, ``purge``, ``rollups-*``)
+"""The operator commands (``python -m funnel_ops``: ``migrate``, ``purge``, ``rollups-*``)
 beside ``make run``, with no configuration.
 
-``python -m funnel`` reads its database from the environment, as the functions do
+``python -m funnel_ops`` reads its database from the environment, as the functions do
 (``DATABASE_URL``, or ``DB_SECRET_ARN`` and the ``DB_*`` variables). When none of those is
 set, this runs it on the local embedded server instead: the one ``make run`` uses (same data
 directory), started if it is not running and stopped afterwards unless another command of
@@ -48,7 +48,7 @@ def _interrupt_on_termination() -> Iterator[None]:
 
 
 def run_operator_command(arguments: Sequence[str]) -> int:
-    """Run ``python -m funnel <arguments>``, on the embedded server when none is configured.
+    """Run ``python -m funnel_ops <arguments>``, on the embedded server when none is configured.
 
     Parameters
     ----------
@@ -62,9 +62,9 @@ def run_operator_command(arguments: Sequence[str]) -> int:
         The command's exit status (2 on a usage error, 130 when interrupted).
     """
     # Imported here: the layer's loggers take the service name set by ``__main__`` first.
-    from funnel.__main__ import main as funnel_main
-    from funnel.migrate import migrate_database
-    from funnel.runtime import reset_runtime
+    from funnel.platform.migrate import migrate_database
+    from funnel.platform.runtime import reset_runtime
+    from funnel_ops.cli import main as funnel_main
 
     command = list(arguments)
     if not command or command[0] in ("-h", "--help"):

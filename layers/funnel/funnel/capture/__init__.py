@@ -1,0 +1,2 @@
+"""Capture from the marketing site: beacons, sessions, classification, visitor identity,
+ingest accounting, lead capture and consent."""

@@ -1,1 +1,0 @@
-"""pydantic models for every boundary: request bodies, query strings and responses."""
