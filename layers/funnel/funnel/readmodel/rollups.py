@@ -7,10 +7,11 @@ the day's rows of properties or tenants that no longer have data that day are de
 So a re-run changes nothing, two runs at once leave the rows of one, and a late event is
 in the next run's numbers. Per UTC day:
 
-- ``daily_metric_rollups`` per property: seed 002's MVP metrics, with HyperLogLog
-  sketches of the day's visitors (all, and per traffic source) so a window's unique
-  visitors are a union of days (``funnel.readmodel.sketch``), and the pre-merged sketches of the
-  aligned runs of days that contain the day (``funnel.readmodel.sketch_blocks``);
+- ``daily_metric_rollups`` per property: the sums the traffic metrics are ratios of
+  (docs/metrics.md#summary-metrics), with HyperLogLog sketches of the day's visitors (all,
+  and per traffic source) so a window's unique visitors are a union of days
+  (``funnel.readmodel.sketch``), and the pre-merged sketches of the aligned runs of days
+  that contain the day (``funnel.readmodel.sketch_blocks``);
 - ``daily_breakdown_rollups`` per property, dimension and key: the day's page views by
   landing page, page, device type, country and traffic source, with a visitor sketch per
   key (at most ``ROLLUP_BREAKDOWN_KEYS_PER_DAY`` keys a dimension, the rest one
@@ -19,7 +20,8 @@ in the next run's numbers. Per UTC day:
   folded into one per counter first, ``funnel.capture.accounting``), and the day's discrete TTFB
   p95 (as ``percentile_disc(0.95)``: a value some page view had) with its sample count,
   the weight of an event-weighted window p95;
-- ``service_usage_rollups`` per tenant: seed 001 §5, with duration sums and counts.
+- ``service_usage_rollups`` per tenant: the sums of docs/metrics.md#service-usage-metrics,
+  with duration sums and counts.
 
 A day older than raw retention (``RAW_RETENTION_DAYS``) is never recomputed: its raw data
 is gone and its rollup is the only record left, so a run skips it and reports it. A
