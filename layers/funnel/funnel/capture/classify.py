@@ -8,7 +8,8 @@ itself: those can hold personal data, and the tables only need the dimensions.
 
 Bots are recognised by ``crawlerdetect`` (a port of JayBizzle/Crawler-Detect's maintained
 pattern lists) and the device by ``ua-parser`` (uap-core's regexes, released monthly as
-``ua-parser-builtins``); neither list is kept by hand here.
+``ua-parser-builtins``); neither list is kept by hand here. The traffic-source rules are
+docs/metrics.md#channel-classification.
 """
 
 from __future__ import annotations
