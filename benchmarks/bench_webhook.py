@@ -10,10 +10,11 @@ late (a sender's backlog) is printed too: each of those also marks its day dirty
 rollups (``funnel.platform.dirty_days``), in the delivery's transaction.
 
 It also prints a reference: the ratio reached on the same machine by the least a handler
-meeting the issue and DESIGN §3 can be (Powertools' resolver with validation of the same
-models, the Logger, Tracer and Metrics decorators, the admin key and signature checks)
-around the baseline's bare INSERT, with no idempotency, attribution or milestones. The
-real handler cannot beat it; it shows what the machine allows.
+meeting the issue and the webhook contract (docs/webhooks.md#authentication) can be
+(Powertools' resolver with validation of the same models, the Logger, Tracer and Metrics
+decorators, the admin key and signature checks) around the baseline's bare INSERT, with
+no idempotency, attribution or milestones. The real handler cannot beat it; it shows what
+the machine allows.
 
     make bench-webhook                 # embedded PostgreSQL
     DATABASE_URL=... make bench-webhook
@@ -122,7 +123,7 @@ def run_inserts(conninfo: str, documents: list[dict[str, Any]]) -> float:
 
 
 def floor_handler(conn: psycopg.Connection) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The least handler the issue and DESIGN §3 allow, around the baseline's bare INSERT
+    """The least handler the issue and docs/webhooks.md allow, around the baseline's bare INSERT
     on ``conn``: the reference for what this machine allows (see the module's docstring).
 
     (This module does not postpone annotations: Powertools reads the route's annotated

@@ -1,12 +1,12 @@
 """The webhook client: signs, posts, retries, and parks what it cannot deliver yet.
 
-Without an outbox, :meth:`WebhookEmitter.send` is the seed's sender: network errors, 408,
-429 and 5xx are retried after 1 s, 5 s and 30 s with the same ``webhook-id`` and body,
-then the event is given up. With an outbox, every event is written to it before the first
-attempt and stays there until Funnel accepts it: after the quick retries it is retried
-with exponential backoff (:class:`~funnel_emitter.backoff.Backoff`) for up to 3 days, by
-whichever sender of the same outbox file takes it, and it is kept as dead when Funnel
-refuses it or time runs out.
+Without an outbox, :meth:`WebhookEmitter.send` is the sender Funnel's
+docs/webhooks.md#retries describes: network errors, 408, 429 and 5xx are retried after
+1 s, 5 s and 30 s with the same ``webhook-id`` and body, then the event is given up. With
+an outbox, every event is written to it before the first attempt and stays there until
+Funnel accepts it: after the quick retries it is retried with exponential backoff
+(:class:`~funnel_emitter.backoff.Backoff`) for up to 3 days, by whichever sender of the
+same outbox file takes it, and it is kept as dead when Funnel refuses it or time runs out.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Metrics, read with the admin key (``x-admin-key``) or a read-only metrics key
 (``Authorization: Bearer``), served from the rollups: ``GET /v1/metrics/summary`` (traffic,
-ingest and the acquisition funnel of a window, seed 002), ``GET /v1/metrics/service-usage``
-(description-service usage and the funnel, by first-touch channel on request, seed 001) and
-``GET /v1/metrics/now`` (visitors on the site in the last five minutes, from raw events)."""
+ingest and the acquisition funnel of a window), ``GET /v1/metrics/service-usage``
+(description-service usage and the funnel, by first-touch channel on request) and
+``GET /v1/metrics/now`` (visitors on the site in the last five minutes, from raw events).
+Every number is defined in docs/metrics.md."""
 
 from typing import Annotated, Any
 

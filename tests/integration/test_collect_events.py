@@ -131,7 +131,7 @@ def test_thirty_minutes_of_inactivity_start_a_new_session_and_end_the_last(colle
     back = start + timedelta(minutes=41)
     post(beacon(page_view("evt_second_001", back, "/docs")), context)
 
-    # Then there are two sessions, and the first ended at its last activity (G3)
+    # Then there are two sessions, and the first ended at its last activity
     sessions = rows(
         db, "SELECT started_at, last_seen_at, ended_at, page_views FROM sessions ORDER BY started_at"
     )

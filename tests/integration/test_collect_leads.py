@@ -115,7 +115,7 @@ def test_a_later_capture_without_the_box_ticked_withdraws_nothing(collect, db, c
 
 
 def test_concurrent_captures_of_one_email_make_one_lead_and_one_consent_record(collect, db):
-    # Given 12 simultaneous submissions of one address with consent (the B3 race)
+    # Given 12 simultaneous submissions of one address with consent (a race on the consent record)
     body = LeadCapture.model_validate(sample_body("collect/lead_capture_json"))
     sent = lead_sent(api_event("collect/lead_capture_json"))
     settings = get_settings()

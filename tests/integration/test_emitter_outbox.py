@@ -104,7 +104,7 @@ def test_after_the_quick_retries_the_event_waits_in_the_outbox(
     emitter = make(server.url, fake, path)
     # When an event is sent
     result = emitter.send(scan())
-    # Then the seed's quick retries ran first: 4 attempts, 1 s, 5 s and 30 s apart
+    # Then the quick retries (docs/webhooks.md#retries) ran first: 4 attempts, 1 s, 5 s and 30 s apart
     assert fake.sleeps == [1.0, 5.0, 30.0]
     assert (result.ok, result.attempts, result.queued, result.dead) == (False, 4, True, False)
     # And every attempt carried the same id and body, each signed afresh

@@ -1,6 +1,7 @@
-"""The public contract: both metrics answers against the seeds' example documents, field by
-field (every key, its nesting and its JSON type), and against the OpenAPI schemas of the
-models the document is generated from."""
+"""The public contract (docs/metrics.md#response-contract): both metrics answers against the
+example documents of the specification Funnel was built from, field by field (every key, its
+nesting and its JSON type), and against the OpenAPI schemas of the models the document is
+generated from."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.integration
 
 NOW = at(2, 9, 13)
 
-# Seed 002, "Summary Response Contract", as JSON (its comments and trailing commas removed).
+# The original specification's example summary, as JSON (its comments and trailing commas
+# removed).
 SEED_SUMMARY: dict[str, Any] = {
     "ok": True,
     "window": {"from": "2026-01-14", "to": "2026-02-13"},
@@ -49,8 +51,8 @@ SEED_SUMMARY: dict[str, Any] = {
     "trend": [{"day": "2026-02-07", "uniqueVisitors": 190, "pageViews": 780, "newLeads": 4}],
 }
 
-# Seed 001 §6, GET /v1/metrics/service-usage, with "leadsCapured" under its correct name
-# (DESIGN, "Contracts").
+# The original specification's example of GET /v1/metrics/service-usage, with its
+# "leadsCapured" under the correct name (docs/metrics.md#where-this-differs-from-the-original-specification).
 SEED_SERVICE_USAGE: dict[str, Any] = {
     "ok": True,
     "window": {"from": "2026-01-14", "to": "2026-02-13"},
@@ -76,8 +78,8 @@ SEED_SERVICE_USAGE: dict[str, Any] = {
     "trend": [{"day": "2026-02-07", "scansCompleted": 18, "mediaProcessed": 360, "identitiesDetected": 1120}],
 }
 
-# What the summary adds to seed 002's: the period the window was resolved from, the known
-# properties, the duplicate and bot counts beside accepted and rejected (the dashboard's
+# What the summary adds to the original example: the period the window was resolved from,
+# the known properties, the duplicate and bot counts beside accepted and rejected (the dashboard's
 # ingest health) and, with compareTo, the comparison window's trend.
 SUMMARY_ADDITIONS = {
     "window.period",
@@ -91,8 +93,8 @@ SUMMARY_ADDITIONS = {
     "compareTrend[].newLeads",
 }
 
-# What the service-usage answer adds to seed 001's: freshness (as the summary has it) and
-# the §7 funnel metrics beside the funnel's counts.
+# What the service-usage answer adds to the original example: freshness (as the summary has
+# it) and the funnel's rates beside its counts (docs/metrics.md#funnel-rates).
 SERVICE_USAGE_ADDITIONS = {
     "window.period",
     "freshness",
@@ -176,10 +178,10 @@ def test_the_summary_has_exactly_the_seed_contract_shape(api, db, context):
     # Given data for every metric in the window and the one before
     every_value_present(db)
 
-    # When the summary is asked with a comparison (the seed's example has one)
+    # When the summary is asked with a comparison (the original example has one)
     body = call(context, "summary", "from=2026-02-01&to=2026-02-07&compareTo=true")
 
-    # Then every key, its nesting and the type of every value are the seed's, and the only
+    # Then every key, its nesting and the type of every value are the example's, and the only
     # additions are the documented ones
     ours, seed = paths(shape(body)), paths(shape(SEED_SUMMARY))
     assert {path: ours.get(path) for path in seed} == seed
@@ -199,10 +201,10 @@ def test_the_summary_funnel_is_the_service_usage_funnel(api, db, context):
 def test_the_service_usage_answer_has_the_seed_contract_shape_plus_the_funnel_metrics(api, db, context):
     every_value_present(db)
 
-    # When asked without a comparison, as the seed's example is
+    # When asked without a comparison, as the original example is
     body = call(context, "service_usage", "from=2026-02-01&to=2026-02-07")
 
-    # Then every key of the seed is there with the seed's type...
+    # Then every key of the example is there with the example's type...
     ours, seed = paths(shape(body)), paths(shape(SEED_SERVICE_USAGE))
     assert {path: ours.get(path) for path in seed} == seed
     # ...and the only additions are the documented ones

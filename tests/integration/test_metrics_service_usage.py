@@ -1,6 +1,7 @@
 """GET /v1/metrics/service-usage through the Lambda handler, on rollup, milestone and lead
 rows written with SQL (the February cohort of tests/read_model.py): usage and its deltas,
-the funnel and its §7 rates, the tenant filter and each groupBy, all computed by hand."""
+the funnel and its rates (docs/metrics.md#funnel-rates), the tenant filter and each groupBy,
+all computed by hand."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The retention purge on real PostgreSQL, with the runtime's clock pinned: what goes at
-each cutoff and what stays just inside it, orphaned sessions and visitors (G4), what is
+each cutoff and what stays just inside it, orphaned sessions and visitors, what is
 never purged by age, dry runs, idempotency, batches, the time budget, and the three doors
 (the layer, the function and ``python -m funnel_ops purge``)."""
 
@@ -360,7 +360,7 @@ def test_a_rollup_run_that_never_finished_goes_by_its_start(runtime, db):
     assert [row[0] for row in db.execute("SELECT started_at FROM rollup_runs")] == [ROLLUP]
 
 
-# --------------------------------------------------------------------------- orphans (G4)
+# ------------------------------------------------------------------------ orphans
 
 
 def test_sessions_go_only_when_old_and_left_without_events(runtime, db):

@@ -254,7 +254,7 @@ def test_the_same_event_under_a_new_webhook_id_is_a_duplicate(lambda_env, db, co
     again = webhook_event("scan_completed", headers={"webhook-id": "msg_resent"})
     second = invoke(again, context)
 
-    # Then it is the same event (the seed's duplicate rule), stored once
+    # Then it is the same event (the duplicate rule, docs/webhooks.md#idempotency), stored once
     assert response_json(second) == {"ok": True, "eventId": first["eventId"], "duplicate": True}
     assert len(stored_events(db)) == 1
     # And a redelivery of the new id answers with that same event

@@ -1,7 +1,7 @@
 """Consent (CASL/PIPEDA): express opt-in only, never assumed; every grant and withdrawal
 is recorded with its evidence (time, source, wording version, origin, page, request, the
 status it replaced), so consent can be proven; and a grant after a withdrawal only when
-the person asks to be subscribed again."""
+the person asks to be subscribed again (docs/privacy.md#consent)."""
 
 from __future__ import annotations
 

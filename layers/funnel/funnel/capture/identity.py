@@ -4,7 +4,7 @@ The site's own anonymous id is used when it sends one. Otherwise the id is a has
 the property, IP address and user agent with a random salt that changes every UTC day
 and is deleted 48 hours after its day began: the same browser is one visitor within a
 day and cannot be followed across days, and neither the IP nor the user agent is ever
-stored.
+stored (docs/privacy.md#visitor-identity).
 """
 
 from __future__ import annotations

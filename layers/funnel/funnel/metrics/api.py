@@ -4,8 +4,8 @@ so the cost of an answer follows the number of days, properties and tenants, not
 traffic. The one exception is ``visitors_now`` (``GET /v1/metrics/now``), a live count of
 the last five minutes' events through an index that bounds it by those minutes.
 
-``summary`` answers ``GET /v1/metrics/summary`` (seed 002) and ``service_usage``
-``GET /v1/metrics/service-usage`` (seed 001 §6 and §7). Both:
+``summary`` answers ``GET /v1/metrics/summary`` and ``service_usage``
+``GET /v1/metrics/service-usage``, as docs/metrics.md defines them. Both:
 
 * resolve the window (inclusive UTC days, or a ``period`` relative to today; by default
   the last 30 complete days) against the runtime's clock and refuse impossible ones
@@ -126,7 +126,7 @@ class Traffic:
     row: Mapping[str, Any]
 
     def values(self) -> dict[str, Number | None]:
-        """The summary's metric values (seed 002 formulas, as window ratios)."""
+        """The summary's metric values, as window ratios (docs/metrics.md#summary-metrics)."""
         row = self.row
         return {
             "uniqueVisitors": self.unique_visitors,
@@ -235,7 +235,7 @@ def read_ingest(conn: psycopg.Connection, window: Window, property_id: str | Non
 
 
 def read_usage(conn: psycopg.Connection, window: Window, tenant_id: str | None) -> dict[str, Number | None]:
-    """The eight usage metric values of a window (seed 001 §6, §7 formulas)."""
+    """The eight usage metric values of a window (docs/metrics.md#service-usage-metrics)."""
     row = _row(conn, query("metrics/summarize_usage"), {**_window_params(window), "tenant_id": tenant_id})
     completed, failed = row["scans_completed"], row["scans_failed"]
     return {

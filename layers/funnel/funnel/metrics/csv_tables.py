@@ -4,7 +4,8 @@ answer, chosen with ``table=``, with a pinned column order that only grows at th
 Rows are taken from the answer's JSON body, so a CSV cell is the JSON value: numbers as
 JSON writes them, ``null`` as an empty cell. Text that a spreadsheet would run as a
 formula (a UTM value of ``=HYPERLINK(...)``, say) is prefixed with ``'`` (OWASP's advice
-for CSV injection); keys and days never start with those characters otherwise.
+for CSV injection); keys and days never start with those characters otherwise. The
+tables and their columns are docs/metrics.md#csv-tables.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The admin metrics API: the query strings of ``GET /v1/metrics/summary`` and
-``GET /v1/metrics/service-usage`` and their answers (seed 002's "Summary Response
-Contract", seed 001 §6 and §7). Field names and nesting are the seeds'; ``leadsCaptured``
-is served under its correct name.
+``GET /v1/metrics/service-usage`` and their answers (see docs/metrics.md#response-contract).
+Field names and nesting are a public contract; ``leadsCaptured`` is served under its correct
+name.
 
 Ratios and averages are exact (unrounded) window ratios of summed numerators and
-denominators; a ratio whose denominator is zero is ``null``. A ``delta`` is
-``(current - comparison) / comparison``, ``null`` without a comparison window or when the
-comparison value is zero or ``null``.
+denominators; a ratio whose denominator is zero is ``null`` (docs/metrics.md#ratios-and-averages).
+A ``delta`` is ``(current - comparison) / comparison``, ``null`` without a comparison window
+or when the comparison value is zero or ``null`` (docs/metrics.md#comparison-window-and-deltas).
 """
 
 from __future__ import annotations
@@ -206,8 +206,9 @@ class TimeToFirstScan(_Answer):
 
 
 class Funnel(_Answer):
-    """The acquisition funnel of a window (DESIGN, "Funnel cohort"): the tenants created in
-    the window, and how many of those same tenants reached each later stage by its end."""
+    """The acquisition funnel of a window (see docs/metrics.md#funnel-cohort): the tenants
+    created in the window, and how many of those same tenants reached each later stage by
+    its end."""
 
     marketingVisitors: int | None = Field(
         description="unique visitors of the window; by channel, those who arrived through it at least "
@@ -232,7 +233,7 @@ class Funnel(_Answer):
 
 
 class SummaryResponse(_Answer):
-    """``GET /v1/metrics/summary`` (seed 002, "Summary Response Contract")."""
+    """``GET /v1/metrics/summary`` (see docs/metrics.md#response-contract)."""
 
     ok: Literal[True] = True
     window: RequestedWindow
@@ -288,7 +289,8 @@ class FunnelGroups(_Answer):
 
 
 class ServiceUsageResponse(_Answer):
-    """``GET /v1/metrics/service-usage`` (seed 001 §6, with the §7 funnel metrics)."""
+    """``GET /v1/metrics/service-usage`` (see docs/metrics.md#response-contract), with the
+    funnel's rates (docs/metrics.md#funnel-rates)."""
 
     ok: Literal[True] = True
     window: RequestedWindow

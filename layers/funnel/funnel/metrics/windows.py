@@ -4,7 +4,7 @@ A window is inclusive UTC days (``Window``); "today" is the UTC day of the insta
 caller's clock gives (``utc_today``). ``resolve_window`` turns a request's ``from``, ``to``
 or ``period`` into a window and refuses impossible ones; ``comparison_window`` is the
 window of equal length before it; ``window_bounds`` the instants it covers; ``active_from``
-the first day of the "active" window of the funnel (DESIGN, "Funnel cohort");
+the first day of the "active" window of the funnel (docs/metrics.md#active-tenants);
 ``now_bounds`` the instants visitors now counts. ``ratio`` and ``delta`` are the formulas'
 divisions, None where the denominator is zero.
 """
@@ -20,7 +20,7 @@ from funnel.platform.errors import MalformedRequest, ValidationFailed
 
 MAX_WINDOW_DAYS = 366
 DEFAULT_WINDOW_DAYS = 30
-# "Active": a completed scan in the 30 days ending with the window (DESIGN, "Funnel cohort").
+# "Active": a completed scan in the 30 days ending with the window (docs/metrics.md#active-tenants).
 ACTIVE_DAYS = 30
 # Visitors now: those with an event in this many seconds up to the request.
 NOW_WINDOW_SECONDS = 300

@@ -1,5 +1,5 @@
 """The audit log of sensitive operations: deletes, consent changes, admin calls. Entries
-name what happened to which record, never an email."""
+name what happened to which record, never an email (docs/privacy.md#audit-log)."""
 
 from __future__ import annotations
 

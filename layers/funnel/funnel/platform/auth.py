@@ -1,9 +1,11 @@
-"""Keys by purpose (DESIGN decision 10): a key opens what its name says and nothing more.
+"""Keys by purpose (see docs/keys.md#kinds-of-key): a key opens what its name says and
+nothing more.
 
-- the admin key (seed 002's shared ``x-admin-key``) administers, and opens every route a
-  key protects, except the webhook route when the deployment refuses it there;
+- the admin key (the shared ``x-admin-key``) administers, and opens every route a key
+  protects, except the webhook route when the deployment refuses it there;
 - a webhook key opens the webhook route only; it travels in the same ``x-admin-key``
-  header, so the description service's sender contract (seed 001) is unchanged;
+  header, so the description service's sender contract is unchanged (see
+  docs/webhooks.md#authentication);
 - a metrics key reads ``GET /v1/metrics/*`` only; it travels as ``Authorization: Bearer``,
   the header a browser application (the dashboard) sends.
 

@@ -7,7 +7,8 @@ A message holds what the write needs and the request cannot give again: when it 
 received (the day, the session, the visitor's daily salt), the client's address and user
 agent (the cookieless visitor key is made with the day's salt, which lives in the
 database; both are used when written and never stored), and what idempotency needs (the
-body with its ``eventId`` values, the ``webhook-id``, a capture's submission id).
+body with its ``eventId`` values, the ``webhook-id``, a capture's submission id). See
+docs/privacy.md#queued-requests and docs/webhooks.md#when-the-database-is-away.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Email normalisation: the one function lead capture and webhook attribution share, so
-that a lead and a tenant with the same address always meet on ``email_normalized``."""
+that a lead and a tenant with the same address always meet on ``email_normalized``; and
+the redaction of addresses in free text (docs/privacy.md#email-addresses-in-free-text)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ A delivery carries ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
 ``"{id}.{timestamp}.{body}"`` with the secret's key bytes. Secrets are ``whsec_<base64>``
 of 24 to 64 random bytes (the specification's bounds: a shorter key is guessable, and an
 empty one would make every signature forgeable). Several configured secrets and several
-signatures are accepted so secrets can rotate.
+signatures are accepted so secrets can rotate. The contract: docs/webhooks.md#signature.
 """
 
 from __future__ import annotations

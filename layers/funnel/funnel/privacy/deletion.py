@@ -3,11 +3,11 @@ transaction, and audit it without the address.
 
 What goes: the lead, its consent records and its visitor links; its form submissions
 lose their payload and their lead. What stays, detached: tenant events and milestones
-(usage, not personal data; seed 001 §8) and the pseudonymous visitors, sessions and
-events, which expire with the raw data. The day the lead was first captured counted it
-among its new leads: when that day is older than yesterday it is marked dirty
-(``funnel.platform.dirty_days``), so the next scheduled rollup counts one lead fewer there (if raw
-retention still keeps the day; an older day's rollup stays as it is).
+(usage, not personal data; see docs/privacy.md#delete-by-email) and the pseudonymous
+visitors, sessions and events, which expire with the raw data. The day the lead was first
+captured counted it among its new leads: when that day is older than yesterday it is
+marked dirty (``funnel.platform.dirty_days``), so the next scheduled rollup counts one lead
+fewer there (if raw retention still keeps the day; an older day's rollup stays as it is).
 """
 
 from __future__ import annotations

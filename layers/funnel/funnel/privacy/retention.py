@@ -1,11 +1,13 @@
-"""The retention purge (PIPEDA: keep personal data no longer than needed; DESIGN §6).
+"""The retention purge (PIPEDA: keep personal data no longer than needed; see
+docs/privacy.md#retention).
 
 Raw data (events and their page views, tenant events, form submissions, then the
-sessions and visitors they leave orphaned, G4) goes after ``RAW_RETENTION_DAYS`` (90);
+sessions and visitors they leave orphaned) goes after ``RAW_RETENTION_DAYS`` (90);
 ingest counters, the daily rollups with the ledger of their runs, and the audit log after
 ``ROLLUP_RETENTION_MONTHS`` (24); the visitor salt of a day 48 hours after that day
 began (``SALT_LIFETIME``). Leads, consent records and tenant milestones are never purged
-by age: they go only by delete-by-email.
+by age: leads and consent records go only by delete-by-email, which only unlinks the
+milestones from their lead.
 
 Every cutoff is the start (00:00 UTC) of the first kept day, so whole UTC days are kept
 and a rollup of any kept day can still be recomputed from complete data. A salt's 48

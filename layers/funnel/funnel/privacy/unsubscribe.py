@@ -17,7 +17,8 @@ The flow: ``GET /v1/unsubscribe?token=`` only shows a confirmation page with a b
 (mail scanners prefetch links, so a GET never changes anything); the button posts the
 token back, which withdraws consent at once. RFC 8058 one-click (``POST`` to the link
 with ``List-Unsubscribe=One-Click``) withdraws directly. The answer never reveals whether
-an address is (still) known: the token of a deleted lead gets the same success page.
+an address is (still) known: the token of a deleted lead gets the same success page
+(docs/privacy.md#unsubscribe-links).
 """
 
 from __future__ import annotations

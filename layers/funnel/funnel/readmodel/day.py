@@ -6,10 +6,11 @@ advisory lock (``pg_advisory_xact_lock``): every column is set from the recomput
 that no longer have data that day are deleted. So a re-run changes nothing, two runs at
 once leave the rows of one, and a late event is in the next run's numbers. Per UTC day:
 
-- ``daily_metric_rollups`` per property: seed 002's MVP metrics, with HyperLogLog
-  sketches of the day's visitors (all, and per traffic source) so a window's unique
-  visitors are a union of days (``funnel.readmodel.sketch``), and the pre-merged sketches of the
-  aligned runs of days that contain the day (``funnel.readmodel.sketch_blocks``);
+- ``daily_metric_rollups`` per property: the sums the traffic metrics are ratios of
+  (docs/metrics.md#summary-metrics), with HyperLogLog sketches of the day's visitors (all,
+  and per traffic source) so a window's unique visitors are a union of days
+  (``funnel.readmodel.sketch``), and the pre-merged sketches of the aligned runs of days
+  that contain the day (``funnel.readmodel.sketch_blocks``);
 - ``daily_breakdown_rollups`` per property, dimension and key: the day's page views by
   landing page, page, device type, country and traffic source, with a visitor sketch per
   key (at most ``ROLLUP_BREAKDOWN_KEYS_PER_DAY`` keys a dimension, the rest one
@@ -18,7 +19,8 @@ once leave the rows of one, and a late event is in the next run's numbers. Per U
   folded into one per counter first, ``funnel.capture.accounting``), and the day's discrete TTFB
   p95 (as ``percentile_disc(0.95)``: a value some page view had) with its sample count,
   the weight of an event-weighted window p95;
-- ``service_usage_rollups`` per tenant: seed 001 §5, with duration sums and counts.
+- ``service_usage_rollups`` per tenant: the sums of docs/metrics.md#service-usage-metrics,
+  with duration sums and counts.
 
 The reads of raw data run with prepare=False. psycopg prepares a statement from its fifth
 run on a connection (and a warm Lambda's connection sees many), and PostgreSQL may then

@@ -1,7 +1,8 @@
 """Ingesting one description-service webhook: idempotently store the event, attribute a
 new tenant to its lead, and keep the tenant's funnel milestones current, all in the
 caller's transaction; an event dated before yesterday also marks its day dirty
-(``funnel.platform.dirty_days``), so the next scheduled rollup recomputes it."""
+(``funnel.platform.dirty_days``), so the next scheduled rollup recomputes it. The
+contract: docs/webhooks.md#idempotency and docs/webhooks.md#attribution-of-tenants-to-leads."""
 
 from __future__ import annotations
 

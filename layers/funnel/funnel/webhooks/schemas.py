@@ -3,7 +3,8 @@ payload}`` whose payload model is chosen by ``eventType`` (a discriminated union
 
 Payload models ignore fields they do not declare, so the emitter can add fields without
 breaking ingestion; only declared fields are ever stored, minus personal data (the
-``tenant.created`` email is used for attribution and dropped).
+``tenant.created`` email is used for attribution and dropped). The event types and their
+fields are docs/webhooks.md#event-types-and-payloads.
 """
 
 from __future__ import annotations

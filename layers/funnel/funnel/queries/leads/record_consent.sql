@@ -2,7 +2,7 @@
 -- returns the status it found and whether a record was written. A record is written only
 -- when the status changes, or a grant comes with another wording version; a grant after a
 -- withdrawal only when the person asked again (reconsent). The row lock taken first makes
--- concurrent identical requests record it once (B3), each seeing the status the one
+-- concurrent identical requests record it once, each seeing the status the one
 -- before it left.
 WITH found AS (
     SELECT id, consent_status

@@ -1,4 +1,4 @@
--- The tenant stages of the funnel (DESIGN, "Funnel cohort"): the tenants created in
+-- The tenant stages of the funnel (docs/metrics.md#funnel-cohort): the tenants created in
 -- [start_at, end_at) (one tenant when tenant_id is given), and how many of them had a
 -- lead (of property_id, when given), an API key and a completed scan by end_at, and a
 -- completed scan on a day of active_from..to_day; with the median and mean hours from

@@ -1,6 +1,7 @@
--- Sessions last seen before the first kept day with no event left after the raw purge
--- (G4). "Left" means an event on or after the first kept day, so a dry run, which
--- deletes no event, counts the same sessions a run deletes. The age is checked again
+-- Sessions last seen before the first kept day with no event left after the raw purge,
+-- so that pseudonymous rows do not outlive raw retention (docs/privacy.md#retention).
+-- "Left" means an event on or after the first kept day, so a dry run, which deletes no
+-- event, counts the same sessions a run deletes. The age is checked again
 -- on the row being deleted, so a session that comes back to life meanwhile stays.
 WITH batch AS (
     SELECT s.id

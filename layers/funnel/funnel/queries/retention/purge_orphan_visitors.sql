@@ -1,5 +1,5 @@
 -- Visitors last seen before the first kept day with no session left after the session
--- purge (G4): every session of theirs is old and has no event on or after the first kept
+-- purge: every session of theirs is old and has no event on or after the first kept
 -- day (the same rule as purge_orphan_sessions, so a dry run counts what a run deletes),
 -- and no such event names them directly. Their lead_identities go with them (cascade);
 -- leads and form submissions only lose the link. The age is checked again on the row

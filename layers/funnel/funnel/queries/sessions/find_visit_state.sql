@@ -1,6 +1,6 @@
 -- What a visitor's batch is sessionised against, read once the visitor's row is locked
 -- (so a concurrent batch of the same visitor is either wholly seen or not begun): which of
--- the batch's client event ids the property already has (G5 dedup), and the visitor's
+-- the batch's client event ids the property already has (the dedup), and the visitor's
 -- latest session, the one the batch may continue, with its attribution (which its page
 -- views carry) (null columns when there is none).
 --
