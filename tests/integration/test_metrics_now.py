@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import metrics_handler
-from funnel.capture.beacons import MAX_CLIENT_AHEAD
+from funnel.capture.sessions import MAX_CLIENT_AHEAD
 from funnel.metrics.windows import NOW_WINDOW_SECONDS
 from funnel.platform.runtime import reset_runtime
 from funnel.platform.sql import query

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from funnel.capture.beacons import MAX_CLIENT_DELAY
+from funnel.capture.sessions import MAX_CLIENT_DELAY
 from funnel.platform.dirty_days import days_between
 from funnel.readmodel.day import day_bounds
 from funnel.readmodel.monitor import monitor_window

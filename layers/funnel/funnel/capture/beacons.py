@@ -35,11 +35,6 @@ from funnel.capture import accounting, classify, sessions
 from funnel.capture.accounting import Kind, Outcome
 from funnel.capture.identity import Client, DailySalts, is_cookieless, record_visitor, visitor_key
 from funnel.capture.schemas import MAX_TITLE_LENGTH, BeaconEvent, EventsAccepted
-
-# The limits on a client's clock are applied here; the metrics' visitors-now window and the
-# rollups' monitor read them from this module.
-from funnel.capture.sessions import MAX_CLIENT_AHEAD as MAX_CLIENT_AHEAD
-from funnel.capture.sessions import MAX_CLIENT_DELAY as MAX_CLIENT_DELAY
 from funnel.capture.sessions import PageView, Session, VisitorSessions
 from funnel.platform import dirty_days
 from funnel.platform.emails import redact_emails

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
-from funnel.capture.beacons import MAX_CLIENT_AHEAD
+from funnel.capture.sessions import MAX_CLIENT_AHEAD
 from funnel.metrics.schemas import Metric, Period, RequestedWindow, Window
 from funnel.platform.errors import MalformedRequest, ValidationFailed
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from aws_lambda_powertools import Logger
 
-from funnel.capture.beacons import MAX_CLIENT_DELAY
+from funnel.capture.sessions import MAX_CLIENT_DELAY
 from funnel.platform.sql import query
 from funnel.readmodel.day import Scope, day_bounds
 
