@@ -75,7 +75,8 @@ def test_only_allowlisted_payload_fields_are_stored_and_the_email_is_dropped(lam
     payload = stored_events(db)[0][4]
     assert payload == {"siteUrl": "https://example.org/", "createdAt": "2026-02-13T12:00:00Z"}
     dump = json.dumps(db.execute("SELECT row_to_json(t) FROM tenant_events t").fetchall()).lower()
-    assert "lovelace" not in dump and "555" not in dump
+    # (the phone number whole: "555" alone can occur in a timestamp's microseconds or an id)
+    assert "lovelace" not in dump and "555 0100" not in dump
 
 
 def test_an_address_inside_an_error_message_is_replaced_but_the_subject_id_is_kept(lambda_env, db, context):
